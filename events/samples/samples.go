@@ -1,0 +1,48 @@
+// Package samples holds the sample events of every Herald function. The same files feed the
+// tests and `sam local invoke -e events/samples/<function>/<file>.json`, so what the tests prove
+// is what a developer replays by hand.
+package samples
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+)
+
+// Folders of the sample set:
+//   - router: EventBridge events the router accepts.
+//   - rejected: events the EventBridge rule lets through but the router rejects, with the
+//     reason each must produce in rejected/expected-reasons.json.
+//   - unmatched: events the EventBridge rule must not deliver at all.
+//   - delivery: SQS events for the delivery function.
+//   - payloads: the platform's documented webhook bodies, verbatim from its documentation.
+//
+//go:embed router rejected unmatched delivery payloads
+var files embed.FS
+
+// Read returns one sample file, e.g. Read("router/task-submitted.json").
+func Read(name string) ([]byte, error) {
+	b, err := files.ReadFile(name)
+	if err != nil {
+		return nil, fmt.Errorf("read sample %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// List returns the names of the JSON samples in one folder, sorted, as paths Read accepts.
+func List(folder string) ([]string, error) {
+	entries, err := fs.ReadDir(files, folder)
+	if err != nil {
+		return nil, fmt.Errorf("list samples in %s: %w", folder, err)
+	}
+	var names []string
+	for _, e := range entries {
+		if !e.IsDir() && path.Ext(e.Name()) == ".json" {
+			names = append(names, path.Join(folder, e.Name()))
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}

@@ -1,0 +1,114 @@
+// Package lambdafn adapts Herald's domain to AWS Lambda: the event shapes Lambda hands over,
+// the environment a function is configured with, and the AWS adapters it is wired to. The
+// function mains, the end-to-end tests and the single-machine runner all build handlers here,
+// so every runtime runs the same code.
+package lambdafn
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/heraldhq/herald/infra/dynamo"
+	"github.com/heraldhq/herald/shared/delivery"
+)
+
+// Environment variables a function reads. template.yaml sets them; a test asserts that each
+// one it sets points at a resource that exists.
+const (
+	EnvWebhooksTable    = "HERALD_WEBHOOKS_TABLE"
+	EnvAttemptsTable    = "HERALD_ATTEMPTS_TABLE"
+	EnvDeliveryQueueURL = "HERALD_DELIVERY_QUEUE_URL"
+	EnvDeliveryDLQURL   = "HERALD_DELIVERY_DLQ_URL"
+	EnvRetrySchedule    = "HERALD_RETRY_SCHEDULE"
+	EnvAttemptTimeout   = "HERALD_ATTEMPT_TIMEOUT"
+	EnvAttemptRetention = "HERALD_ATTEMPT_RETENTION"
+	EnvConfigCacheTTL   = "HERALD_CONFIG_CACHE_TTL"
+	// EnvAllowLoopback lets deliveries reach 127.0.0.0/8 and ::1. It exists for tests and the
+	// single-machine runtime; template.yaml never sets it.
+	EnvAllowLoopback = "HERALD_ALLOW_LOOPBACK"
+)
+
+// DefaultConfigCacheTTL is how stale a warm function's view of webhook configuration may be.
+// Ten seconds keeps DynamoDB reads to a handful per minute per stage under load while a
+// disabled webhook stops within the time it takes to read its confirmation.
+const DefaultConfigCacheTTL = 10 * time.Second
+
+// Config is a function's configuration, read from its environment.
+type Config struct {
+	WebhooksTable    string
+	AttemptsTable    string
+	DeliveryQueueURL string
+	DeliveryDLQURL   string
+	RetrySchedule    delivery.Schedule
+	AttemptTimeout   time.Duration
+	AttemptRetention time.Duration
+	ConfigCacheTTL   time.Duration
+	AllowLoopback    bool
+}
+
+// LoadConfig reads the configuration with getenv (os.Getenv in a main) and applies defaults.
+func LoadConfig(getenv func(string) string) (Config, error) {
+	c := Config{
+		WebhooksTable:    getenv(EnvWebhooksTable),
+		AttemptsTable:    getenv(EnvAttemptsTable),
+		DeliveryQueueURL: getenv(EnvDeliveryQueueURL),
+		DeliveryDLQURL:   getenv(EnvDeliveryDLQURL),
+	}
+	var errs []error
+	scheduleText := getenv(EnvRetrySchedule)
+	if scheduleText == "" {
+		scheduleText = delivery.DefaultSchedule
+	}
+	var err error
+	if c.RetrySchedule, err = delivery.ParseSchedule(scheduleText); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", EnvRetrySchedule, err))
+	}
+	for _, d := range []struct {
+		env  string
+		dst  *time.Duration
+		dflt time.Duration
+	}{
+		{EnvAttemptTimeout, &c.AttemptTimeout, delivery.DefaultAttemptTimeout},
+		{EnvAttemptRetention, &c.AttemptRetention, dynamo.DefaultAttemptRetention},
+		{EnvConfigCacheTTL, &c.ConfigCacheTTL, DefaultConfigCacheTTL},
+	} {
+		*d.dst = d.dflt
+		if v := getenv(d.env); v != "" {
+			parsed, err := time.ParseDuration(v)
+			if err != nil || parsed < 0 {
+				errs = append(errs, fmt.Errorf("%s: %q is not a non-negative duration", d.env, v))
+				continue
+			}
+			*d.dst = parsed
+		}
+	}
+	if v := getenv(EnvAllowLoopback); v != "" {
+		if c.AllowLoopback, err = strconv.ParseBool(v); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a boolean", EnvAllowLoopback, v))
+		}
+	}
+	return c, errors.Join(errs...)
+}
+
+func require(pairs ...string) error {
+	var errs []error
+	for i := 0; i < len(pairs); i += 2 {
+		if pairs[i+1] == "" {
+			errs = append(errs, fmt.Errorf("%s is required", pairs[i]))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ValidateRouter reports what the router function lacks.
+func (c Config) ValidateRouter() error {
+	return require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL)
+}
+
+// ValidateDelivery reports what the delivery function lacks.
+func (c Config) ValidateDelivery() error {
+	return require(EnvWebhooksTable, c.WebhooksTable, EnvAttemptsTable, c.AttemptsTable,
+		EnvDeliveryQueueURL, c.DeliveryQueueURL, EnvDeliveryDLQURL, c.DeliveryDLQURL)
+}

@@ -1,0 +1,152 @@
+package sqsqueue_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/heraldhq/herald/infra/sqsqueue"
+	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/tests/awsfixture"
+)
+
+func job(i int) delivery.Job {
+	return delivery.Job{ID: fmt.Sprintf("d-%02d", i), TenantID: "t", WebhookID: "w", EventType: "e", Payload: json.RawMessage(`{"n":` + strconv.Itoa(i) + `}`)}
+}
+
+func receive(ctx context.Context, t *testing.T, client *sqs.Client, url string, want int, within time.Duration) []types.Message {
+	t.Helper()
+	var got []types.Message
+	deadline := time.Now().Add(within)
+	for len(got) < want && time.Now().Before(deadline) {
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+			QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll},
+			MessageAttributeNames:       []string{"All"},
+		})
+		if err != nil {
+			t.Fatalf("receive: %v", err)
+		}
+		got = append(got, out.Messages...)
+	}
+	return got
+}
+
+func TestEnqueueSendsEveryJobInBatchesOfTen(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := awsfixture.New(t, awsfixture.Options{VisibilityTimeout: 30 * time.Second})
+	counter := awsfixture.NewRequestCounter()
+	q := sqsqueue.New(b.Clients(counter).SQS, b.QueueURL, b.DLQURL)
+	var jobs []delivery.Job
+	for i := range 25 {
+		jobs = append(jobs, job(i))
+	}
+	if err := q.Enqueue(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	if counter.Total() != 3 {
+		t.Fatalf("25 jobs took %d requests (%s), want 3 batches", counter.Total(), counter)
+	}
+	msgs := receive(ctx, t, b.Admin().SQS, b.QueueURL, 25, 10*time.Second)
+	seen := map[string]bool{}
+	for _, m := range msgs {
+		j, err := delivery.DecodeJob([]byte(aws.ToString(m.Body)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen[j.ID] = true
+	}
+	if len(seen) != 25 {
+		t.Fatalf("received %d distinct jobs, want 25", len(seen))
+	}
+}
+
+func TestRetryLaterHidesTheMessageForItsWait(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := awsfixture.New(t, awsfixture.Options{VisibilityTimeout: 30 * time.Second})
+	q := sqsqueue.New(b.Admin().SQS, b.QueueURL, b.DLQURL)
+	if err := q.Enqueue(ctx, []delivery.Job{job(1)}); err != nil {
+		t.Fatal(err)
+	}
+	first := receive(ctx, t, b.Admin().SQS, b.QueueURL, 1, 5*time.Second)
+	if len(first) != 1 {
+		t.Fatal("job not received")
+	}
+	m := first[0]
+	failed, err := q.RetryLater(ctx, []delivery.Retry{{
+		Message: delivery.Message{ID: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle)},
+		Wait:    2 * time.Second,
+	}})
+	if err != nil || len(failed) != 0 {
+		t.Fatalf("RetryLater: %v, failed %v", err, failed)
+	}
+	start := time.Now()
+	again := receive(ctx, t, b.Admin().SQS, b.QueueURL, 1, 10*time.Second)
+	if len(again) != 1 {
+		t.Fatal("rescheduled job never came back")
+	}
+	if waited := time.Since(start); waited < 1500*time.Millisecond {
+		t.Fatalf("job came back after %s, want about 2s", waited)
+	}
+	if rc := again[0].Attributes["ApproximateReceiveCount"]; rc != "2" {
+		t.Fatalf("receive count %q, want 2", rc)
+	}
+
+	stale, err := q.RetryLater(ctx, []delivery.Retry{{Message: delivery.Message{ID: "m-stale", ReceiptHandle: "not-a-receipt"}, Wait: time.Second}})
+	if err == nil || len(stale) != 1 || stale[0] != "m-stale" {
+		t.Fatalf("bad receipt: failed %v, err %v; want m-stale reported", stale, err)
+	}
+}
+
+func TestDeadLetterKeepsBodyAndReason(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := awsfixture.New(t, awsfixture.Options{})
+	q := sqsqueue.New(b.Admin().SQS, b.QueueURL, b.DLQURL)
+	body, _ := json.Marshal(job(7))
+	if err := q.DeadLetter(ctx, body, delivery.ReasonAttemptsExhausted, delivery.ClassTimeout); err != nil {
+		t.Fatal(err)
+	}
+	got := b.DeadLetters(ctx, t, 1)
+	if len(got) != 1 || aws.ToString(got[0].Body) != string(body) {
+		t.Fatalf("DLQ holds %v", got)
+	}
+	attrs := got[0].MessageAttributes
+	if aws.ToString(attrs[sqsqueue.AttrReason].StringValue) != delivery.ReasonAttemptsExhausted ||
+		aws.ToString(attrs[sqsqueue.AttrErrorClass].StringValue) != string(delivery.ClassTimeout) {
+		t.Fatalf("attributes %v", attrs)
+	}
+}
+
+func TestRequeueDelaysANewCopy(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := awsfixture.New(t, awsfixture.Options{})
+	q := sqsqueue.New(b.Admin().SQS, b.QueueURL, b.DLQURL)
+	j := job(3)
+	j.AttemptOffset = 4
+	start := time.Now()
+	if err := q.Requeue(ctx, j, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	got := receive(ctx, t, b.Admin().SQS, b.QueueURL, 1, 10*time.Second)
+	if len(got) != 1 {
+		t.Fatal("requeued job never arrived")
+	}
+	if waited := time.Since(start); waited < 1500*time.Millisecond {
+		t.Fatalf("requeued job visible after %s, want about 2s", waited)
+	}
+	back, err := delivery.DecodeJob([]byte(aws.ToString(got[0].Body)))
+	if err != nil || back.ID != j.ID || back.AttemptOffset != 4 {
+		t.Fatalf("requeued job %+v, %v", back, err)
+	}
+}

@@ -1,0 +1,72 @@
+package delivery
+
+import (
+	"context"
+	"time"
+
+	"github.com/heraldhq/herald/shared/ttlcache"
+)
+
+// maxCachedEndpoints bounds memory at a few MB of URLs and secrets.
+const maxCachedEndpoints = 10_000
+
+// EndpointStore is what CachedEndpoints wraps: the lookup and the 410 switch-off, so that a
+// webhook this process disables is forgotten at once.
+type EndpointStore interface {
+	EndpointSource
+	WebhookDisabler
+}
+
+// CachedEndpoints remembers webhooks for ttl, so a warm delivery function reads each webhook
+// about once per ttl instead of once per batch. A URL change, a disable or a secret rotation
+// made elsewhere reaches a warm function within ttl.
+type CachedEndpoints struct {
+	next  EndpointStore
+	cache *ttlcache.Cache[EndpointRef, cachedEndpoint]
+}
+
+type cachedEndpoint struct {
+	ep    Endpoint
+	found bool
+}
+
+// NewCachedEndpoints wraps next with a cache of the given ttl (0 disables it).
+func NewCachedEndpoints(next EndpointStore, ttl time.Duration) *CachedEndpoints {
+	return &CachedEndpoints{next: next, cache: ttlcache.New[EndpointRef, cachedEndpoint](ttl, maxCachedEndpoints)}
+}
+
+// Endpoints implements EndpointSource, reading only the refs it does not hold.
+func (c *CachedEndpoints) Endpoints(ctx context.Context, refs []EndpointRef) (map[EndpointRef]Endpoint, error) {
+	out := make(map[EndpointRef]Endpoint, len(refs))
+	var missing []EndpointRef
+	for _, ref := range refs {
+		if ce, ok := c.cache.Get(ref); ok {
+			if ce.found {
+				out[ref] = ce.ep
+			}
+			continue
+		}
+		missing = append(missing, ref)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	fresh, err := c.next.Endpoints(ctx, missing)
+	if err != nil {
+		return nil, err
+	}
+	for _, ref := range missing {
+		ep, found := fresh[ref]
+		c.cache.Put(ref, cachedEndpoint{ep: ep, found: found})
+		if found {
+			out[ref] = ep
+		}
+	}
+	return out, nil
+}
+
+// DisableWebhook implements WebhookDisabler and forgets the cached copy.
+func (c *CachedEndpoints) DisableWebhook(ctx context.Context, ref EndpointRef, reason string) error {
+	c.cache.Delete(ref)
+	return c.next.DisableWebhook(ctx, ref, reason)
+}

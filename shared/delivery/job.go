@@ -1,0 +1,118 @@
+// Package delivery turns a delivery job into signed HTTP attempts and decides, from each
+// attempt's outcome, whether the job is done, waits for another attempt, disables its webhook
+// or goes to the dead-letter queue. It knows queues and stores only through the small
+// interfaces it declares.
+package delivery
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Job is one webhook payload on its way to one endpoint; it is the body of a queue message.
+// ID is the payload uid and the webhook-id header: it stays the same for every attempt and
+// every redelivery, so receivers can deduplicate.
+type Job struct {
+	ID        string          `json:"id"`
+	TenantID  string          `json:"tenant_id"`
+	WebhookID string          `json:"webhook_id"`
+	EventType string          `json:"event_type"`
+	Payload   json.RawMessage `json:"payload"`
+	// AttemptOffset is added to the queue's receive count to number attempts. A job re-sent
+	// after one of our own faults carries the attempts it had already made, so the customer's
+	// retry budget is spent only on real attempts.
+	AttemptOffset int `json:"attempt_offset,omitempty"`
+}
+
+// Ref returns the endpoint the job goes to.
+func (j Job) Ref() EndpointRef { return EndpointRef{TenantID: j.TenantID, WebhookID: j.WebhookID} }
+
+// Validate reports a job that can never be delivered.
+func (j Job) Validate() error {
+	if err := j.validateFields(); err != nil {
+		return err
+	}
+	if !json.Valid(j.Payload) {
+		return errors.New("delivery job payload is not JSON")
+	}
+	return nil
+}
+
+func (j Job) validateFields() error {
+	var missing []string
+	for _, f := range [...]struct{ name, value string }{
+		{"id", j.ID}, {"tenant_id", j.TenantID}, {"webhook_id", j.WebhookID}, {"event_type", j.EventType},
+	} {
+		if f.value == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		return fmt.Errorf("delivery job lacks %v", missing)
+	case len(j.Payload) == 0 || string(j.Payload) == "null":
+		return errors.New("delivery job has no payload")
+	case j.AttemptOffset < 0:
+		return errors.New("delivery job attempt_offset is negative")
+	}
+	return nil
+}
+
+// DecodeJob parses a queue message body.
+func DecodeJob(body []byte) (Job, error) {
+	var j Job
+	if err := json.Unmarshal(body, &j); err != nil {
+		return Job{}, fmt.Errorf("decode delivery job: %w", err)
+	}
+	// Unmarshal has checked the payload is JSON; only its presence is left to check.
+	if err := j.validateFields(); err != nil {
+		return Job{}, err
+	}
+	return j, nil
+}
+
+// EndpointRef names a webhook within its tenant.
+type EndpointRef struct {
+	TenantID  string
+	WebhookID string
+}
+
+// Endpoint is what a delivery needs to know of a webhook at the moment of the attempt.
+type Endpoint struct {
+	URL     string
+	Enabled bool
+	// Secrets sign the delivery; more than one during a secret rotation.
+	Secrets []string
+}
+
+// Outcome is what became of a job after an attempt.
+type Outcome string
+
+// Outcomes recorded with each attempt.
+const (
+	OutcomeSucceeded    Outcome = "succeeded"
+	OutcomeRetrying     Outcome = "retrying"
+	OutcomeDeadLettered Outcome = "dead_lettered"
+	OutcomeDisabled     Outcome = "webhook_disabled"
+)
+
+// Attempt is the record of one HTTP attempt, kept for the delivery log.
+type Attempt struct {
+	TenantID   string
+	WebhookID  string
+	DeliveryID string
+	EventType  string
+	Number     int
+	At         time.Time
+	StatusCode int
+	Latency    time.Duration
+	// ErrorClass is a stable code (see the Class constants); empty on success.
+	ErrorClass Class
+	// ResponseSnippet is the start of the receiver's response body, capped at SnippetLimit.
+	ResponseSnippet string
+	Outcome         Outcome
+	// NextAttemptAt is set when Outcome is OutcomeRetrying.
+	NextAttemptAt time.Time
+}

@@ -1,0 +1,192 @@
+package delivery_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/shared/outbound"
+	"github.com/heraldhq/herald/shared/signing"
+)
+
+func newSecret(t testing.TB) string {
+	t.Helper()
+	s, err := signing.NewSecret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func loopbackSender(timeout time.Duration) *delivery.Sender {
+	return delivery.NewSender(outbound.NewClient(outbound.Options{AllowLoopback: true}), timeout)
+}
+
+var testJob = delivery.Job{
+	ID: "687457ce-6489-4891-b7c8-544477d99e41", TenantID: "t1", WebhookID: "wh_1",
+	EventType: "task_submitted_event", Payload: []byte(`{"uid":"687457ce-6489-4891-b7c8-544477d99e41","version":1}`),
+}
+
+func TestSendSignsWithStandardWebhooksHeaders(t *testing.T) {
+	t.Parallel()
+	secret := newSecret(t)
+	got := make(chan *http.Request, 1)
+	bodies := make(chan []byte, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got <- r
+		bodies <- b
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer srv.Close()
+
+	res := loopbackSender(0).Send(context.Background(), delivery.Endpoint{URL: srv.URL + "/hook", Enabled: true, Secrets: []string{secret}}, testJob)
+	if res.Class != delivery.ClassNone || res.StatusCode != 204 {
+		t.Fatalf("result %+v, want 204 success", res)
+	}
+	r, body := <-got, <-bodies
+	if r.Method != http.MethodPost || r.URL.Path != "/hook" {
+		t.Fatalf("%s %s", r.Method, r.URL.Path)
+	}
+	for header, want := range map[string]string{
+		"Content-Type": "application/json", "webhook-id": testJob.ID,
+	} {
+		if v := r.Header.Get(header); v != want {
+			t.Errorf("%s = %q, want %q", header, v, want)
+		}
+	}
+	if ua := r.Header.Get("User-Agent"); !strings.Contains(ua, "Herald") {
+		t.Errorf("User-Agent %q does not name Herald", ua)
+	}
+	if string(body) != string(testJob.Payload) {
+		t.Fatalf("body %s, want %s", body, testJob.Payload)
+	}
+	wh, _ := standardwebhooks.NewWebhook(secret)
+	if err := wh.Verify(body, r.Header); err != nil {
+		t.Fatalf("reference verifier: %v", err)
+	}
+}
+
+func TestSendClassifiesOutcomes(t *testing.T) {
+	t.Parallel()
+	status := func(code int, header map[string]string, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			for k, v := range header {
+				w.Header().Set(k, v)
+			}
+			w.WriteHeader(code)
+			_, _ = io.WriteString(w, body)
+		}
+	}
+	cases := []struct {
+		name       string
+		handler    http.HandlerFunc
+		class      delivery.Class
+		retryAfter time.Duration
+		snippet    string
+	}{
+		{"200", status(200, nil, "ok"), delivery.ClassNone, 0, "ok"},
+		{"302 is a failure, not followed", status(302, map[string]string{"Location": "https://example.com/"}, ""), delivery.ClassHTTP3xx, 0, ""},
+		{"400", status(400, nil, `{"error":"bad"}`), delivery.ClassHTTP4xx, 0, `{"error":"bad"}`},
+		{"410", status(410, nil, ""), delivery.ClassHTTPGone, 0, ""},
+		{"429 with Retry-After seconds", status(429, map[string]string{"Retry-After": "120"}, ""), delivery.ClassHTTP4xx, 120 * time.Second, ""},
+		{"503 with Retry-After date", status(503, map[string]string{"Retry-After": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, ""), delivery.ClassHTTP5xx, time.Hour, ""},
+		{"500 ignores Retry-After", status(500, map[string]string{"Retry-After": "60"}, ""), delivery.ClassHTTP5xx, 0, ""},
+		{"huge body is capped", status(500, nil, strings.Repeat("x", 100_000)), delivery.ClassHTTP5xx, 0, strings.Repeat("x", delivery.SnippetLimit)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(tc.handler)
+			defer srv.Close()
+			res := loopbackSender(0).Send(context.Background(), delivery.Endpoint{URL: srv.URL, Enabled: true, Secrets: []string{newSecret(t)}}, testJob)
+			if res.Class != tc.class {
+				t.Fatalf("class %q, want %q (%+v)", res.Class, tc.class, res)
+			}
+			if diff := res.RetryAfter - tc.retryAfter; diff < -2*time.Second || diff > 2*time.Second {
+				t.Fatalf("retry-after %s, want about %s", res.RetryAfter, tc.retryAfter)
+			}
+			if res.Snippet != tc.snippet {
+				t.Fatalf("snippet %.40q (len %d), want %.40q (len %d)", res.Snippet, len(res.Snippet), tc.snippet, len(tc.snippet))
+			}
+		})
+	}
+}
+
+// Each network failure is produced for real on loopback, so the classes reflect what Go's
+// stack actually returns, not what we think it returns.
+func TestSendClassifiesNetworkFailures(t *testing.T) {
+	t.Parallel()
+	closedPort := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		return "http://" + addr
+	}()
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // the server notices a gone client only once the body is read
+		select {
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	t.Cleanup(slow.Close)
+	untrustedTLS := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(untrustedTLS.Close)
+	reset := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		go func() {
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				_ = c.(*net.TCPConn).SetLinger(0)
+				c.Close()
+			}
+		}()
+		return "http://" + l.Addr().String()
+	}()
+
+	cases := []struct {
+		name    string
+		url     string
+		timeout time.Duration
+		allow   bool
+		class   delivery.Class
+	}{
+		{"connection refused", closedPort, time.Second, true, delivery.ClassConnectionRefused},
+		{"timeout", slow.URL, 200 * time.Millisecond, true, delivery.ClassTimeout},
+		{"tls", untrustedTLS.URL, 2 * time.Second, true, delivery.ClassTLS},
+		{"dns", "http://no-such-host.invalid/hook", 2 * time.Second, true, delivery.ClassDNS},
+		{"loopback refused by default", slow.URL, time.Second, false, delivery.ClassBlockedAddress},
+		{"metadata address", "http://169.254.169.254/latest/meta-data/", time.Second, true, delivery.ClassBlockedAddress},
+		{"reset", reset, time.Second, true, delivery.ClassConnectionReset},
+		{"unusable url", "http://[::1", time.Second, true, delivery.ClassBadEndpoint},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := delivery.NewSender(outbound.NewClient(outbound.Options{AllowLoopback: tc.allow}), tc.timeout)
+			res := s.Send(context.Background(), delivery.Endpoint{URL: tc.url, Enabled: true, Secrets: []string{newSecret(t)}}, testJob)
+			if res.Class != tc.class {
+				t.Fatalf("class %q, want %q", res.Class, tc.class)
+			}
+		})
+	}
+}

@@ -1,0 +1,215 @@
+package e2e_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/heraldhq/herald/events/samples"
+	"github.com/heraldhq/herald/infra/dynamo"
+	"github.com/heraldhq/herald/infra/eventsource"
+	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/sqsqueue"
+	"github.com/heraldhq/herald/shared/stagehooks"
+	"github.com/heraldhq/herald/shared/telemetry"
+	"github.com/heraldhq/herald/tests/awsfixture"
+	"github.com/heraldhq/herald/tests/contract"
+)
+
+// Stage UUIDs and project of the samples in events/samples/router.
+const (
+	sampleProject       = "751a3a3e-46b6-4aad-b0b8-19b169f91266"
+	sampleAnnotateStage = "a1b2c3d4-0000-4000-8000-00000000a001"
+	sampleCompleteStage = "a1b2c3d4-0000-4000-8000-00000000c001"
+)
+
+// world is Herald wired as on AWS, but on the local stand-ins: the router handler called as
+// EventBridge would, the real SQS stand-in, a poller acting as Lambda's event source mapping,
+// and the delivery handler. Each function's clients count their requests separately.
+type world struct {
+	backend         *awsfixture.Backend
+	store           *dynamo.WebhookStore
+	attempts        *dynamo.AttemptLog
+	router          *lambdafn.RouterHandler
+	delivery        *lambdafn.DeliveryHandler
+	poller          *eventsource.Poller
+	counts          *telemetry.Memory
+	routerRequests  *awsfixture.RequestCounter
+	deliveryRequest *awsfixture.RequestCounter
+	pollerRequests  *awsfixture.RequestCounter
+}
+
+type worldOptions struct {
+	schedule      string
+	cacheTTL      time.Duration
+	allowLoopback bool
+}
+
+func newWorld(t *testing.T, opts worldOptions) *world {
+	t.Helper()
+	b := awsfixture.New(t, awsfixture.Options{VisibilityTimeout: 20 * time.Second})
+	cfg := b.Config(t, opts.schedule)
+	cfg.ConfigCacheTTL = opts.cacheTTL
+	cfg.AllowLoopback = opts.allowLoopback
+	cfg.AttemptTimeout = 3 * time.Second
+	w := &world{
+		backend:         b,
+		store:           dynamo.NewWebhookStore(b.Admin().DynamoDB, b.WebhooksTable),
+		attempts:        dynamo.NewAttemptLog(b.Admin().DynamoDB, b.AttemptsTable, 0),
+		counts:          telemetry.NewMemory(),
+		routerRequests:  awsfixture.NewRequestCounter(),
+		deliveryRequest: awsfixture.NewRequestCounter(),
+		pollerRequests:  awsfixture.NewRequestCounter(),
+	}
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var err error
+	if w.router, err = lambdafn.NewRouter(cfg, b.Clients(w.routerRequests), w.counts, logger); err != nil {
+		t.Fatal(err)
+	}
+	if w.delivery, err = lambdafn.NewDelivery(cfg, b.Clients(w.deliveryRequest), w.counts, logger); err != nil {
+		t.Fatal(err)
+	}
+	w.poller = &eventsource.Poller{
+		Source:   sqsqueue.New(b.Clients(w.pollerRequests).SQS, b.QueueURL, b.DLQURL),
+		QueueARN: b.QueueARN,
+		Handler:  w.delivery.Handle, BatchSize: 10, WaitTime: time.Second, Logger: logger,
+	}
+	return w
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+func (w *world) addWebhook(t *testing.T, id, stage string, typ stagehooks.StageType, url string) stagehooks.Webhook {
+	t.Helper()
+	wh := contract.NewWebhook(t, "tenant-e2e", id, sampleProject, stage, typ, url)
+	if err := w.store.CreateWebhook(context.Background(), wh); err != nil {
+		t.Fatal(err)
+	}
+	return wh
+}
+
+// publish hands a sample event to the router as EventBridge's Lambda target would.
+func (w *world) publish(t *testing.T, sample string) error {
+	t.Helper()
+	raw, err := samples.Read(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w.publishRaw(t, raw)
+}
+
+func (w *world) publishRaw(t *testing.T, raw []byte) error {
+	t.Helper()
+	var ev events.EventBridgeEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	return w.router.Handle(context.Background(), ev)
+}
+
+// pollUntil runs the event source mapping until done reports true.
+func (w *world) pollUntil(t *testing.T, within time.Duration, done func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !done() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", within)
+		}
+		if _, err := w.poller.PollOnce(context.Background()); err != nil {
+			t.Logf("poll: %v", err) // the stand-in drops a connection now and then; Lambda polls on
+		}
+	}
+}
+
+// receiver is a webhook endpoint that verifies every request with the Standard Webhooks
+// reference library before recording it.
+type receiver struct {
+	t      *testing.T
+	secret string
+	addr   string
+	srv    *http.Server
+	mu     sync.Mutex
+	got    []received
+	status func(n int) (int, http.Header)
+}
+
+type received struct {
+	at        time.Time
+	header    http.Header
+	body      []byte
+	verifyErr error
+}
+
+func newReceiver(t *testing.T, status func(n int) (int, http.Header)) *receiver {
+	t.Helper()
+	r := &receiver{t: t, status: status}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.addr = l.Addr().String()
+	r.serve(l)
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *receiver) url() string { return "http://" + r.addr + "/hooks/herald" }
+
+func (r *receiver) serve(l net.Listener) {
+	r.srv = &http.Server{Handler: http.HandlerFunc(r.handle), ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = r.srv.Serve(l) }()
+}
+
+// stop takes the receiver down: connections to it are refused.
+func (r *receiver) stop() { _ = r.srv.Close() }
+
+// start brings it back on the same address.
+func (r *receiver) start(t *testing.T) {
+	t.Helper()
+	l, err := net.Listen("tcp", r.addr)
+	if err != nil {
+		t.Fatalf("restart receiver on %s: %v", r.addr, err)
+	}
+	r.serve(l)
+}
+
+func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	rec := received{at: time.Now(), header: req.Header.Clone(), body: body}
+	if wh, err := standardwebhooks.NewWebhook(r.secret); err != nil {
+		rec.verifyErr = err
+	} else {
+		rec.verifyErr = wh.Verify(body, req.Header)
+	}
+	r.mu.Lock()
+	r.got = append(r.got, rec)
+	n := len(r.got)
+	r.mu.Unlock()
+	code, header := 200, http.Header(nil)
+	if r.status != nil {
+		code, header = r.status(n)
+	}
+	for k, v := range header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(code)
+}
+
+func (r *receiver) requests() []received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]received(nil), r.got...)
+}
+
+func (r *receiver) count() int { return len(r.requests()) }

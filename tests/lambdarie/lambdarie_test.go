@@ -1,0 +1,225 @@
+// Package lambdarie_test proves the Lambda wiring itself: each function is built exactly as
+// SAM's go1.x builder builds it (CGO off, lambda.norpc, a binary named bootstrap), started under
+// AWS's own Runtime Interface Emulator, and invoked with its sample event from events/samples.
+package lambdarie_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/heraldhq/herald/events/samples"
+	"github.com/heraldhq/herald/infra/dynamo"
+	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/shared/stagehooks"
+	"github.com/heraldhq/herald/tests/awsfixture"
+	"github.com/heraldhq/herald/tests/contract"
+	"github.com/heraldhq/herald/tests/standin"
+)
+
+// buildBootstrap builds a function for this machine (the emulator runs it natively here;
+// tests/samtemplate builds the same packages for linux/arm64).
+func buildBootstrap(t *testing.T, function string) string {
+	t.Helper()
+	root, err := samtemplate.FindRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "bootstrap")
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, "./functions/"+function)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build %s: %v\n%s", function, err, b)
+	}
+	return out
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// emulator is one function running under aws-lambda-rie.
+type emulator struct {
+	addr string
+	logs *bytes.Buffer
+}
+
+func startEmulator(t *testing.T, bootstrap string, env map[string]string) *emulator {
+	t.Helper()
+	rie := standin.RIE(t)
+	e := &emulator{addr: freePort(t), logs: &bytes.Buffer{}}
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", e.addr, "--runtime-api-address", freePort(t), bootstrap)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	w := &lockedWriter{buf: e.logs}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start aws-lambda-rie: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("emulator output:\n%s", w.String())
+		}
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", e.addr, 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("emulator never listened on %s:\n%s", e.addr, w.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// invoke sends one event the way Lambda does and returns the function's response. The
+// emulator reports a handler error as a 200 whose body holds errorType/errorMessage.
+func (e *emulator) invoke(t *testing.T, event []byte) []byte {
+	t.Helper()
+	url := "http://" + e.addr + "/2015-03-31/functions/function/invocations"
+	resp, err := http.Post(url, "application/json", bytes.NewReader(event))
+	if err != nil {
+		t.Fatalf("invoke: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || bytes.Contains(body, []byte(`"errorType"`)) {
+		t.Fatalf("invocation failed: %d %s", resp.StatusCode, body)
+	}
+	return body
+}
+
+type lockedWriter struct {
+	mu  sync.Mutex
+	buf *bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.buf.String()
+}
+
+func sample(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := samples.Read(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestRouterBootstrapAnswersItsSampleEvents(t *testing.T) {
+	t.Parallel()
+	b := awsfixture.New(t, awsfixture.Options{})
+	store := dynamo.NewWebhookStore(b.Admin().DynamoDB, b.WebhooksTable)
+	wh := contract.NewWebhook(t, "tenant-demo", "wh_demo_annotate", "751a3a3e-46b6-4aad-b0b8-19b169f91266",
+		"a1b2c3d4-0000-4000-8000-00000000a001", stagehooks.StageAnnotate, "https://hooks.example.com/herald")
+	if err := store.CreateWebhook(context.Background(), wh); err != nil {
+		t.Fatal(err)
+	}
+	e := startEmulator(t, buildBootstrap(t, "router"), b.Env(""))
+
+	for _, name := range []string{"router/task-submitted.json", "rejected/unknown-stage-type.json"} {
+		if got := e.invoke(t, sample(t, name)); string(got) != "null" {
+			t.Fatalf("%s: response %s, want null", name, got)
+		}
+	}
+	// Only the valid event queued a job; the rejected one was logged and counted.
+	out, err := b.Admin().SQS.ReceiveMessage(context.Background(), &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(b.QueueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 || !strings.Contains(aws.ToString(out.Messages[0].Body), `"webhook_id":"wh_demo_annotate"`) {
+		t.Fatalf("queue holds %d messages, want the one job for wh_demo_annotate", len(out.Messages))
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, `"reason":"unknown_stage_type"`) || !strings.Contains(logs, `"EventsRejected":1`) {
+		t.Fatalf("rejection not logged and counted as an embedded metric:\n%s", logs)
+	}
+}
+
+func TestDeliveryBootstrapAnswersItsSampleEvent(t *testing.T) {
+	t.Parallel()
+	b := awsfixture.New(t, awsfixture.Options{})
+	var got struct {
+		sync.Mutex
+		body   []byte
+		header http.Header
+	}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got.Lock()
+		defer got.Unlock()
+		got.body, _ = io.ReadAll(r.Body)
+		got.header = r.Header.Clone()
+	}))
+	t.Cleanup(receiver.Close)
+	wh := contract.NewWebhook(t, "tenant-demo", "wh_demo_annotate", "751a3a3e-46b6-4aad-b0b8-19b169f91266",
+		"a1b2c3d4-0000-4000-8000-00000000a001", stagehooks.StageAnnotate, receiver.URL+"/hook")
+	if err := dynamo.NewWebhookStore(b.Admin().DynamoDB, b.WebhooksTable).CreateWebhook(context.Background(), wh); err != nil {
+		t.Fatal(err)
+	}
+	e := startEmulator(t, buildBootstrap(t, "delivery"), b.Env(""))
+
+	resp := e.invoke(t, sample(t, "delivery/delivery-job.json"))
+	var parsed struct {
+		BatchItemFailures []struct {
+			ItemIdentifier string `json:"itemIdentifier"`
+		} `json:"batchItemFailures"`
+	}
+	if err := json.Unmarshal(resp, &parsed); err != nil || parsed.BatchItemFailures == nil || len(parsed.BatchItemFailures) != 0 {
+		t.Fatalf("response %s: want an empty batchItemFailures list (%v)", resp, err)
+	}
+	got.Lock()
+	defer got.Unlock()
+	var want bytes.Buffer
+	if err := json.Compact(&want, sample(t, "payloads/task_submitted_event.json")); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.body, want.Bytes()) {
+		t.Fatalf("receiver got %s\nwant %s", got.body, want.Bytes())
+	}
+	verifier, _ := standardwebhooks.NewWebhook(wh.Secrets[0])
+	if err := verifier.Verify(got.body, got.header); err != nil {
+		t.Fatalf("signature: %v", err)
+	}
+	if id := got.header.Get("webhook-id"); id != "687457ce-6489-4891-b7c8-544477d99e41" {
+		t.Fatalf("webhook-id %q, want the sample job's id", id)
+	}
+}
