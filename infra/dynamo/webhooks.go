@@ -28,12 +28,6 @@ import (
 // StageIndex is the name of the webhooks table's GSI keyed by project and stage.
 const StageIndex = "by_stage"
 
-// ErrNotFound means no webhook has that id in that tenant.
-var ErrNotFound = errors.New("not found")
-
-// ErrExists means a webhook with that id already exists.
-var ErrExists = errors.New("already exists")
-
 // WebhookStore keeps stage webhooks in the webhooks table.
 type WebhookStore struct {
 	client *dynamodb.Client
@@ -116,7 +110,7 @@ func (s *WebhookStore) CreateWebhook(ctx context.Context, w stagehooks.Webhook) 
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return fmt.Errorf("create webhook %s: %w", w.ID, ErrExists)
+		return fmt.Errorf("create webhook %s: %w", w.ID, stagehooks.ErrExists)
 	}
 	if err != nil {
 		return fmt.Errorf("create webhook %s: %w", w.ID, err)
@@ -133,7 +127,7 @@ func (s *WebhookStore) GetWebhook(ctx context.Context, tenant, id string) (stage
 		return stagehooks.Webhook{}, fmt.Errorf("get webhook %s: %w", id, err)
 	}
 	if out.Item == nil {
-		return stagehooks.Webhook{}, fmt.Errorf("get webhook %s: %w", id, ErrNotFound)
+		return stagehooks.Webhook{}, fmt.Errorf("get webhook %s: %w", id, stagehooks.ErrNotFound)
 	}
 	var it webhookItem
 	if err := attributevalue.UnmarshalMap(out.Item, &it); err != nil {

@@ -21,8 +21,16 @@ const (
 	StageComplete StageType = StageType(stagetransition.Complete)
 )
 
-// ErrInvalid marks a webhook that fails validation; FieldError says which field and why.
-var ErrInvalid = errors.New("invalid webhook")
+// Error kinds every store reports, so callers decide (an HTTP status, a retry) from the kind
+// and not from which store they talk to.
+var (
+	// ErrInvalid marks a webhook that fails validation; FieldError says which field and why.
+	ErrInvalid = errors.New("invalid webhook")
+	// ErrNotFound means no webhook has that id in that tenant.
+	ErrNotFound = errors.New("webhook not found")
+	// ErrExists means a webhook with that id already exists in that tenant.
+	ErrExists = errors.New("webhook already exists")
+)
 
 // FieldError names the field at fault and the reason, for API clients and logs alike.
 type FieldError struct {

@@ -69,8 +69,8 @@ func TestWebhookStore(t *testing.T, newStore func(t *testing.T) WebhookStore) {
 		if err := s.CreateWebhook(ctx, w); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.CreateWebhook(ctx, w); err == nil {
-			t.Fatal("second create with the same id succeeded")
+		if err := s.CreateWebhook(ctx, w); !errors.Is(err, stagehooks.ErrExists) {
+			t.Fatalf("second create with the same id: %v, want ErrExists", err)
 		}
 	})
 
@@ -87,8 +87,8 @@ func TestWebhookStore(t *testing.T, newStore func(t *testing.T) WebhookStore) {
 		if err := s.CreateWebhook(ctx, NewWebhook(t, "tenant-a", "wh_1", "p", "s", stagehooks.StageAnnotate, "https://a.example/")); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.GetWebhook(ctx, "tenant-b", "wh_1"); err == nil {
-			t.Fatal("tenant-b read tenant-a's webhook")
+		if _, err := s.GetWebhook(ctx, "tenant-b", "wh_1"); !errors.Is(err, stagehooks.ErrNotFound) {
+			t.Fatalf("tenant-b reading tenant-a's webhook: %v, want ErrNotFound", err)
 		}
 		eps, err := s.Endpoints(ctx, []delivery.EndpointRef{{TenantID: "tenant-b", WebhookID: "wh_1"}})
 		if err != nil || len(eps) != 0 {
