@@ -3,7 +3,7 @@
 #   make test    install + start the local AWS stand-ins, go test ./..., stop them
 #   make bench   benchmarks, with the stand-ins up
 #   make build   Lambda bootstraps (linux/arm64) into .aws-sam-build/<function>/bootstrap
-#   make run     run Herald locally
+#   make run     run Herald locally (embedded default, with the demo webhook)
 #   make lint    gofmt + go vet
 #
 # The stand-ins (DynamoDB Local, SQS, SES v2, Lambda RIE) are managed by
@@ -30,10 +30,8 @@ build:
 			-o .aws-sam-build/$$name/bootstrap ./functions/$$name; \
 	done
 
-# Until the embedded single-machine mode lands, `make run` is the end-to-end scenario on the
-# local stand-ins, printing what the receiver got.
 run:
-	$(WITH_STANDINS) $(GO) test -count=1 -v -run 'TestStageWebhooksDeliverTheDocumentedPayloads' ./tests/e2e/
+	$(GO) run ./infra/local -demo
 
 lint:
 	@files=$$(find . -type d \( -name node_modules -o -name '.?*' \) -prune -o -type f -name '*.go' -print); \

@@ -18,8 +18,9 @@ import (
 //   - unmatched: events the EventBridge rule must not deliver at all.
 //   - delivery: SQS events for the delivery function.
 //   - payloads: the platform's documented webhook bodies, verbatim from its documentation.
+//   - putevents: the router samples as PutEvents entries, for `aws events put-events --entries file://...`.
 //
-//go:embed router rejected unmatched delivery payloads
+//go:embed router rejected unmatched delivery payloads putevents
 var files embed.FS
 
 // Read returns one sample file, e.g. Read("router/task-submitted.json").

@@ -39,37 +39,66 @@ func NewClients(awsCfg aws.Config) Clients {
 	return Clients{DynamoDB: dynamodb.NewFromConfig(awsCfg), SQS: sqs.NewFromConfig(awsCfg)}
 }
 
-// NewRouter wires the router function's handler.
+// NewRouter wires the router function's handler to DynamoDB and SQS.
 func NewRouter(cfg Config, clients Clients, counter telemetry.Counter, logger *slog.Logger) (*RouterHandler, error) {
 	if err := cfg.ValidateRouter(); err != nil {
 		return nil, fmt.Errorf("router configuration: %w", err)
 	}
-	store := dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable)
-	queue := sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL)
+	return RouterOver(cfg, RouterPorts{
+		Targets: dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
+		Queue:   sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+	}, counter, logger), nil
+}
+
+// RouterPorts are the adapters the router runs on: DynamoDB and SQS on AWS, the embedded
+// store and queue on one machine.
+type RouterPorts struct {
+	Targets stagehooks.TargetFinder
+	Queue   stagehooks.JobQueue
+}
+
+// RouterOver builds the router handler over any adapters; every runtime builds it here so
+// they cannot differ in anything but the adapters.
+func RouterOver(cfg Config, ports RouterPorts, counter telemetry.Counter, logger *slog.Logger) *RouterHandler {
 	return &RouterHandler{
 		Router: &stagehooks.Router{
-			Targets: stagehooks.NewCachedTargets(store, cfg.ConfigCacheTTL),
-			Queue:   queue,
+			Targets: stagehooks.NewCachedTargets(ports.Targets, cfg.ConfigCacheTTL),
+			Queue:   ports.Queue,
 			Counter: counter,
 			Logger:  logger,
 		},
 		Counter: counter,
 		Logger:  logger,
-	}, nil
+	}
 }
 
-// NewDelivery wires the delivery function's handler.
+// NewDelivery wires the delivery function's handler to DynamoDB and SQS.
 func NewDelivery(cfg Config, clients Clients, counter telemetry.Counter, logger *slog.Logger) (*DeliveryHandler, error) {
 	if err := cfg.ValidateDelivery(); err != nil {
 		return nil, fmt.Errorf("delivery configuration: %w", err)
 	}
-	db := clients.DynamoDB
-	endpoints := delivery.NewCachedEndpoints(dynamo.NewWebhookStore(db, cfg.WebhooksTable), cfg.ConfigCacheTTL)
+	return DeliveryOver(cfg, DeliveryPorts{
+		Endpoints: dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
+		Log:       dynamo.NewAttemptLog(clients.DynamoDB, cfg.AttemptsTable, cfg.AttemptRetention),
+		Queue:     sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+	}, counter, logger)
+}
+
+// DeliveryPorts are the adapters the delivery function runs on.
+type DeliveryPorts struct {
+	Endpoints delivery.EndpointStore
+	Log       delivery.AttemptLog
+	Queue     delivery.RetryQueue
+}
+
+// DeliveryOver builds the delivery handler over any adapters.
+func DeliveryOver(cfg Config, ports DeliveryPorts, counter telemetry.Counter, logger *slog.Logger) (*DeliveryHandler, error) {
+	endpoints := delivery.NewCachedEndpoints(ports.Endpoints, cfg.ConfigCacheTTL)
 	p := &delivery.Processor{
 		Endpoints: endpoints,
 		Disabler:  endpoints,
-		Log:       dynamo.NewAttemptLog(db, cfg.AttemptsTable, cfg.AttemptRetention),
-		Queue:     sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		Log:       ports.Log,
+		Queue:     ports.Queue,
 		Sender:    delivery.NewSender(outbound.NewClient(outbound.Options{AllowLoopback: cfg.AllowLoopback}), cfg.AttemptTimeout),
 		Schedule:  cfg.RetrySchedule,
 		Counter:   counter,

@@ -29,6 +29,8 @@ type Options struct {
 	Synchronous string
 }
 
+const maxConns = 16
+
 // ErrCorrupt means the database failed SQLite's integrity check.
 var ErrCorrupt = errors.New("database is corrupt")
 
@@ -55,6 +57,14 @@ func Open(ctx context.Context, dir string, opts Options) (*sql.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
+	// database/sql keeps 2 idle connections by default: with a dozen pollers and request
+	// handlers, connections were opened and closed continuously, each open re-running the
+	// pragmas and re-preparing statements (15 % of CPU at 500 events/s). SQLite serialises
+	// writers anyway; 16 connections let readers run beside the one writer.
+	db.SetMaxOpenConns(maxConns)
+	db.SetMaxIdleConns(maxConns)
+	db.SetConnMaxIdleTime(0)
+	db.SetConnMaxLifetime(0)
 	if err := check(ctx, db, path); err != nil {
 		db.Close()
 		return nil, err

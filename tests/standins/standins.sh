@@ -114,7 +114,10 @@ const tryListen = (port, host) => new Promise((resolve) => {
   for (const arg of process.argv.slice(2)) {
     const [pref, host] = arg.split(':');
     let p = taken.has(+pref) ? null : await tryListen(+pref, host);
-    while (p === null || taken.has(p)) p = await tryListen(0, host);
+    for (let i = 0; p === null || taken.has(p); i++) {
+      if (i === 20) { console.error(`cannot bind any port on ${host}`); process.exit(1); }
+      p = await tryListen(0, host);
+    }
     taken.add(p);
     out.push(p);
   }
@@ -145,10 +148,13 @@ start_one() {
 		d="$(dynamodb_dir)"
 		read -r -a java_opts <<<"${HERALD_STANDINS_JAVA_OPTS:-}"
 		# DynamoDB Local has no bind-address flag: it listens on all interfaces.
+		# -sharedDb: one database whatever the access key and region, as one AWS account
+		# would be (without it, a client with other dummy credentials, e.g. a handler
+		# under the Lambda emulator, would see none of the tests' tables).
 		# cd into the run dir so nothing it writes lands in the source tree.
 		(cd "$RUN_DIR" && exec java "${java_opts[@]+"${java_opts[@]}"}" \
 			-Djava.library.path="$d/DynamoDBLocal_lib" \
-			-jar "$d/DynamoDBLocal.jar" -inMemory -disableTelemetry -port "$port") \
+			-jar "$d/DynamoDBLocal.jar" -inMemory -sharedDb -disableTelemetry -port "$port") \
 			</dev/null >>"$logf" 2>&1 8>&- &
 		;;
 	sqs)
@@ -179,10 +185,14 @@ answers() {
 	fi
 }
 
-# listens PID PORT: 0 when PID is the process listening on PORT (or when ss is missing).
+# listens PID PORT: 1 only when ss shows that another process than PID listens on PORT
+# (0 when it is PID, or when ss is missing or shows no owner).
 listens() {
 	command -v ss >/dev/null || return 0
-	ss -Hltnp "sport = :$2" 2>/dev/null | grep -q "pid=$1,"
+	local out
+	out="$(ss -Hltnp "sport = :$2" 2>/dev/null || true)"
+	[[ "$out" == *"pid="* ]] || return 0
+	[[ "$out" == *"pid=$1,"* ]]
 }
 
 health_url() {
@@ -212,24 +222,26 @@ cmd_status() {
 cmd_up() {
 	[[ -x "$RIE_BIN" ]] || die "$RIE_BIN is missing (run: bash tests/standins/standins.sh install)"
 	[[ -d "$HERE/node_modules" ]] || die "tests/standins/node_modules is missing (run: bash tests/standins/standins.sh install)"
-	if cmd_status; then
-		log "already up (run dir $RUN_DIR); reusing"
-		return 0
-	fi
-	stop_all
 	mkdir -p "$RUN_DIR" "$HERE/.run"
-	rm -f "$RUN_DIR/env"
-
 	# Concurrent `up`s (another `make test` in this checkout) start one at a time, so
 	# that each sees the other's ports taken. fd 8 closes when this script exits.
 	exec 8>"$HERE/.run/.up.lock"
 	if command -v flock >/dev/null && ! flock -w 60 8; then
 		die "another standins.sh up held $HERE/.run/.up.lock for 60s"
 	fi
+	if cmd_status; then
+		log "already up (run dir $RUN_DIR); reusing"
+		return 0
+	fi
+	stop_all
+	rm -f "$RUN_DIR/env"
 
 	local -A port=()
-	local ports name i=0
-	read -r -a ports <<<"$(pick_ports "$(default_port dynamodb):0.0.0.0" "$(default_port sqs):127.0.0.1" "$(default_port ses):127.0.0.1")"
+	local picked ports name i=0
+	picked="$(pick_ports "$(default_port dynamodb):0.0.0.0" "$(default_port sqs):127.0.0.1" "$(default_port ses):127.0.0.1")" ||
+		die "could not pick free ports"
+	read -r -a ports <<<"$picked"
+	((${#ports[@]} == ${#SERVICES[@]})) || die "could not pick free ports (got: $picked)"
 	for name in "${SERVICES[@]}"; do
 		port[$name]="${ports[$i]}"
 		i=$((i + 1))

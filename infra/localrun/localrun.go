@@ -1,0 +1,446 @@
+// Package localrun is the composition root of Herald on one machine: the handlers Lambda runs
+// on AWS, wired in one process to embedded parts (SQLite store and queues, a PutEvents
+// endpoint, Lambda-like pollers, a scheduler). Everything it wires comes from template.yaml,
+// the same description SAM deploys: the functions, their environment, their triggers, the
+// queues and their redrive settings, so the two runtimes cannot drift apart.
+package localrun
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/heraldhq/herald/infra/eventsource"
+	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/localbus"
+	"github.com/heraldhq/herald/infra/localqueue"
+	"github.com/heraldhq/herald/infra/localscheduler"
+	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/infra/sqlitedb"
+	"github.com/heraldhq/herald/infra/sqlitestore"
+	"github.com/heraldhq/herald/shared/telemetry"
+)
+
+// Config is what the local runner is told by its command line.
+type Config struct {
+	// DataDir holds the SQLite database.
+	DataDir string
+	// Template is template.yaml, already loaded.
+	Template *samtemplate.Template
+	// EventsAddr is where the PutEvents endpoint listens, e.g. 127.0.0.1:4010.
+	EventsAddr string
+	// AllowLoopback lets deliveries reach 127.0.0.1 and ::1 (never private or metadata
+	// addresses): for trying Herald against a receiver on the same machine.
+	AllowLoopback bool
+	// Synchronous is SQLite's durability setting (FULL or NORMAL).
+	Synchronous string
+	// Pollers is how many batches of each SQS-triggered function run at once, standing in
+	// for Lambda's concurrent instances. Default 4.
+	Pollers int
+	// Env overrides the environment template.yaml gives the functions (e.g. a shorter
+	// HERALD_RETRY_SCHEDULE for tests).
+	Env map[string]string
+	// Counter receives the functions' metrics; nil counts in memory only.
+	Counter telemetry.Counter
+	Logger  *slog.Logger
+}
+
+// Herald is a running single-machine Herald.
+type Herald struct {
+	// EventsURL is the PutEvents endpoint, for `aws events put-events --endpoint-url`.
+	EventsURL string
+	// Store is the configuration store and delivery log.
+	Store *sqlitestore.Store
+	// Counts are the functions' metrics since start.
+	Counts *telemetry.Memory
+	// Rules and Schedules are what was read from the template.
+	Rules     []localbus.Rule
+	Schedules []localscheduler.Schedule
+
+	db     *sql.DB
+	queues map[string]*localqueue.Queue
+	server *http.Server
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	logger *slog.Logger
+	unlock func()
+}
+
+// Function kinds Herald has, by the CodeUri folder of their main package. A template function
+// whose code Herald does not know is an error at start rather than a silent gap.
+const (
+	codeRouter   = "functions/router"
+	codeDelivery = "functions/delivery"
+)
+
+// invokeQueuePrefix names the durable queue holding a function's asynchronous invocations
+// (what Lambda's internal event queue does for EventBridge targets).
+const invokeQueuePrefix = "invoke:"
+
+// Start opens the data directory, wires every function of the template and starts serving.
+// It returns once everything listens; Close stops it.
+func Start(ctx context.Context, cfg Config) (*Herald, error) {
+	if cfg.Template == nil {
+		return nil, errors.New("local runner: no template")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Pollers <= 0 {
+		cfg.Pollers = 4
+	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqlitedb.Open(ctx, cfg.DataDir, sqlitedb.Options{Synchronous: cfg.Synchronous})
+	if err != nil {
+		unlock()
+		return nil, err
+	}
+	h := &Herald{db: db, queues: map[string]*localqueue.Queue{}, Counts: telemetry.NewMemory(), logger: cfg.Logger, unlock: unlock}
+	if err := h.wire(ctx, cfg); err != nil {
+		h.cancelRun()
+		db.Close()
+		unlock()
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *Herald) wire(ctx context.Context, cfg Config) error {
+	counter := telemetry.Counter(h.Counts)
+	if cfg.Counter != nil {
+		counter = telemetry.Tee{h.Counts, cfg.Counter}
+	}
+	store, err := sqlitestore.New(ctx, h.db, sqlitestore.Options{})
+	if err != nil {
+		return err
+	}
+	h.Store = store
+
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	h.cancel = cancel
+
+	functions := cfg.Template.ResourcesOfType("AWS::Serverless::Function")
+	ids := make([]string, 0, len(functions))
+	for id := range functions {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	invokers := map[string]eventsource.Handler{}
+	for _, id := range ids {
+		fn, err := h.wireFunction(ctx, runCtx, cfg, id, counter)
+		if err != nil {
+			return err
+		}
+		if fn != nil {
+			invokers[id] = fn
+		}
+	}
+
+	if h.Rules, err = localbus.LoadRules(cfg.Template); err != nil {
+		return fmt.Errorf("read EventBridge rules from the template: %w", err)
+	}
+	bus := localbus.New(h.Rules, sink{h}, localbus.Options{Logger: cfg.Logger, Counter: counter})
+	l, err := net.Listen("tcp", cfg.EventsAddr)
+	if err != nil {
+		return fmt.Errorf("listen for PutEvents on %s: %w", cfg.EventsAddr, err)
+	}
+	h.EventsURL = "http://" + l.Addr().String()
+	h.server = &http.Server{Handler: bus, ReadHeaderTimeout: 10 * time.Second}
+	h.goRun(func() {
+		if err := h.server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Logger.Error("PutEvents endpoint stopped", "error", err)
+		}
+	})
+
+	if h.Schedules, err = localscheduler.Load(cfg.Template); err != nil {
+		return fmt.Errorf("read schedules from the template: %w", err)
+	}
+	sched := localscheduler.New(h.Schedules, func(ctx context.Context, function string, event []byte) error {
+		return h.invokeAsync(ctx, function, event)
+	}, localscheduler.Options{Logger: cfg.Logger})
+	h.goRun(func() { sched.Run(runCtx) })
+
+	h.goRun(func() { h.sweepAttempts(runCtx) })
+	return nil
+}
+
+// wireFunction builds one template function's handler and starts what triggers it.
+func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string, counter telemetry.Counter) (eventsource.Handler, error) {
+	props, err := cfg.Template.FunctionProperties(id)
+	if err != nil {
+		return nil, err
+	}
+	codeURI, _ := samtemplate.String(props["CodeUri"])
+	fnCfg, err := functionConfig(cfg.Template, props, cfg.Env)
+	if err != nil {
+		return nil, fmt.Errorf("function %s: %w", id, err)
+	}
+	fnCfg.AllowLoopback = cfg.AllowLoopback
+	logger := cfg.Logger.With("function", id)
+
+	switch strings.TrimSuffix(codeURI, "/") {
+	case codeRouter:
+		jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
+		if err != nil {
+			return nil, err
+		}
+		router := lambdafn.RouterOver(fnCfg, lambdafn.RouterPorts{Targets: h.Store, Queue: jobs}, counter, logger)
+		handler := asyncHandler(router.Handle)
+		if err := h.startInvokeQueue(ctx, runCtx, cfg, id, props, handler); err != nil {
+			return nil, err
+		}
+		return handler, nil
+	case codeDelivery:
+		jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
+		if err != nil {
+			return nil, err
+		}
+		d, err := lambdafn.DeliveryOver(fnCfg, lambdafn.DeliveryPorts{Endpoints: h.Store, Log: h.Store, Queue: jobs}, counter, logger)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w", id, err)
+		}
+		return d.Handle, h.startSQSSources(ctx, runCtx, cfg, id, props, d.Handle)
+	default:
+		return nil, fmt.Errorf("template function %s (CodeUri %q) has no handler in the local runner", id, codeURI)
+	}
+}
+
+// functionConfig is the function's environment as template.yaml sets it: literals as written,
+// parameters at their defaults, and each resource reference as the resource's logical ID, which
+// is the name of the local queue or table standing in for it.
+func functionConfig(t *samtemplate.Template, props map[string]any, overrides map[string]string) (lambdafn.Config, error) {
+	vars, _ := samtemplate.Lookup(props, "Environment", "Variables")
+	env := map[string]string{}
+	if m, ok := vars.(map[string]any); ok {
+		params := t.Parameters()
+		for k, v := range m {
+			if target, kind, ok := samtemplate.RefTarget(v); ok {
+				if p, isParam := params[target]; isParam && kind == "Ref" {
+					env[k] = fmt.Sprint(p.Default)
+				} else {
+					env[k] = target
+				}
+				continue
+			}
+			env[k] = fmt.Sprint(v)
+		}
+	}
+	for k, v := range overrides {
+		env[k] = v
+	}
+	return lambdafn.LoadConfig(func(k string) string { return env[k] })
+}
+
+// queue opens the local stand-in of the template's SQS queue logicalID, with its visibility
+// timeout and redrive policy.
+func (h *Herald) queue(ctx context.Context, t *samtemplate.Template, logicalID string) (*localqueue.Queue, error) {
+	if q, ok := h.queues[logicalID]; ok {
+		return q, nil
+	}
+	r, ok := t.Resources()[logicalID]
+	if !ok || r.Type != "AWS::SQS::Queue" {
+		return nil, fmt.Errorf("template has no SQS queue %s", logicalID)
+	}
+	opts := localqueue.Options{}
+	if v, ok := samtemplate.Int(r.Properties["VisibilityTimeout"]); ok {
+		opts.VisibilityTimeout = time.Duration(v) * time.Second
+	}
+	if redrive, ok := r.Properties["RedrivePolicy"].(map[string]any); ok {
+		if target, _, ok := samtemplate.RefTarget(redrive["deadLetterTargetArn"]); ok {
+			if _, err := h.queue(ctx, t, target); err != nil {
+				return nil, err
+			}
+			opts.DeadLetter = target
+		}
+		if n, ok := samtemplate.Int(redrive["maxReceiveCount"]); ok {
+			opts.MaxReceiveCount = n
+		}
+	}
+	q, err := h.openQueue(ctx, logicalID, opts)
+	if err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// startSQSSources starts, for each SQS event of the function, pollers that do what Lambda's
+// event source mapping does.
+func (h *Herald) startSQSSources(ctx, runCtx context.Context, cfg Config, id string, props map[string]any, handler eventsource.Handler) error {
+	events, _ := props["Events"].(map[string]any)
+	for name, ev := range events {
+		e, _ := ev.(map[string]any)
+		if e["Type"] != "SQS" {
+			continue
+		}
+		ep, _ := e["Properties"].(map[string]any)
+		queueID, _, ok := samtemplate.RefTarget(ep["Queue"])
+		if !ok {
+			return fmt.Errorf("function %s event %s: Queue is not a reference to a template queue", id, name)
+		}
+		q, err := h.queue(ctx, cfg.Template, queueID)
+		if err != nil {
+			return fmt.Errorf("function %s event %s: %w", id, name, err)
+		}
+		batch, _ := samtemplate.Int(ep["BatchSize"])
+		for range cfg.Pollers {
+			p := &eventsource.Poller{Source: q, QueueARN: "local:" + queueID, Handler: handler, BatchSize: batch,
+				WaitTime: 20 * time.Second, Logger: cfg.Logger.With("function", id, "queue", queueID)}
+			h.goRun(func() { p.Run(runCtx) })
+		}
+	}
+	return nil
+}
+
+// startInvokeQueue gives an EventBridge-triggered function what Lambda gives it on AWS: a
+// durable queue of asynchronous invocations, retried twice after a failure and then parked in
+// the function's OnFailure destination.
+func (h *Herald) startInvokeQueue(ctx, runCtx context.Context, cfg Config, id string, props map[string]any, handler eventsource.Handler) error {
+	opts := localqueue.Options{VisibilityTimeout: time.Minute, MaxReceiveCount: 3}
+	if n, ok := samtemplate.Int(mustLookup(props, "EventInvokeConfig", "MaximumRetryAttempts")); ok {
+		opts.MaxReceiveCount = n + 1
+	}
+	if dest, _, ok := samtemplate.RefTarget(mustLookup(props, "EventInvokeConfig", "DestinationConfig", "OnFailure", "Destination")); ok {
+		if _, err := h.queue(ctx, cfg.Template, dest); err != nil {
+			return fmt.Errorf("function %s failure destination: %w", id, err)
+		}
+		opts.DeadLetter = dest
+	} else {
+		// Lambda would discard such an event after its retries; here it is parked instead, so
+		// that nothing accepted is ever dropped without a trace.
+		failed, err := h.openQueue(ctx, invokeQueuePrefix+id+":failed", localqueue.Options{})
+		if err != nil {
+			return err
+		}
+		opts.DeadLetter = failed.Name()
+	}
+	q, err := h.openQueue(ctx, invokeQueuePrefix+id, opts)
+	if err != nil {
+		return err
+	}
+	for range cfg.Pollers {
+		p := &eventsource.Poller{Source: q, QueueARN: "local:" + invokeQueuePrefix + id, Handler: handler, BatchSize: 10,
+			WaitTime: 20 * time.Second, Logger: cfg.Logger.With("function", id)}
+		h.goRun(func() { p.Run(runCtx) })
+	}
+	return nil
+}
+
+// openQueue opens a local queue and hands back at once whatever a previous process had
+// received from it without finishing: this process owns the data directory (see lockDataDir),
+// so nobody else is working on those messages.
+func (h *Herald) openQueue(ctx context.Context, name string, opts localqueue.Options) (*localqueue.Queue, error) {
+	q, err := localqueue.New(ctx, h.db, name, opts)
+	if err != nil {
+		return nil, fmt.Errorf("open local queue %s: %w", name, err)
+	}
+	n, err := q.ReleaseInFlight(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if n > 0 {
+		h.logger.Info("released messages left in flight by the previous run", "queue", name, "count", n)
+	}
+	h.queues[name] = q
+	return q, nil
+}
+
+func mustLookup(v any, path ...string) any {
+	out, _ := samtemplate.Lookup(v, path...)
+	return out
+}
+
+// invokeAsync queues one event for a function, durably, as Lambda's asynchronous invoke does.
+func (h *Herald) invokeAsync(ctx context.Context, function string, event []byte) error {
+	return sink{h}.Accept(ctx, []localbus.Invocation{{Function: function, Event: event}})
+}
+
+// sink is the bus's durable hand-over: an event is accepted once it is committed to its
+// function's invocation queue.
+type sink struct{ h *Herald }
+
+func (s sink) Accept(ctx context.Context, invocations []localbus.Invocation) error {
+	byFunction := map[string][]localqueue.Outgoing{}
+	for _, inv := range invocations {
+		byFunction[inv.Function] = append(byFunction[inv.Function], localqueue.Outgoing{Body: inv.Event})
+	}
+	for fn, msgs := range byFunction {
+		q, ok := s.h.queues[invokeQueuePrefix+fn]
+		if !ok {
+			return fmt.Errorf("no function %s takes asynchronous invocations", fn)
+		}
+		if err := q.Send(ctx, msgs); err != nil {
+			return fmt.Errorf("queue %d invocations of %s: %w", len(msgs), fn, err)
+		}
+	}
+	return nil
+}
+
+// sweepInterval bounds how long an expired attempt record outlives its retention.
+const sweepInterval = time.Hour
+
+func (h *Herald) sweepAttempts(ctx context.Context) {
+	t := time.NewTicker(sweepInterval)
+	defer t.Stop()
+	for {
+		if n, err := h.Store.Sweep(ctx, time.Now()); err != nil && ctx.Err() == nil {
+			h.logger.Warn("sweep expired delivery attempts", "error", err)
+		} else if n > 0 {
+			h.logger.Info("swept expired delivery attempts", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (h *Herald) goRun(f func()) {
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		f()
+	}()
+}
+
+// Close stops accepting events, lets in-flight batches finish (up to ctx's deadline) and
+// closes the database. Anything not finished is still in its queue for the next start.
+func (h *Herald) Close(ctx context.Context) error {
+	var errs []error
+	if h.server != nil {
+		errs = append(errs, h.server.Shutdown(ctx))
+	}
+	h.cancel()
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		errs = append(errs, fmt.Errorf("stop pollers: %w", ctx.Err()))
+	}
+	errs = append(errs, h.db.Close())
+	h.unlock()
+	return errors.Join(errs...)
+}
+
+// cancelRun stops whatever wire started before it failed.
+func (h *Herald) cancelRun() {
+	if h.cancel != nil {
+		h.cancel()
+	}
+	if h.server != nil {
+		_ = h.server.Close()
+	}
+	h.wg.Wait()
+}

@@ -1,0 +1,154 @@
+package sqlitestore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/heraldhq/herald/shared/delivery"
+)
+
+// Attempts table (the DynamoDB key design, one column per key part):
+//
+//	PRIMARY KEY (tenant_id, webhook_id, at, delivery_id, attempt)
+//	                                  a webhook's attempts in time order (at is fixed width)
+//	attempts_by_delivery (tenant_id, delivery_id, attempt)
+//	                                  one delivery with all its attempts, in attempt order
+//	attempts_by_expiry (expires_at)   what Sweep deletes, found without a full scan
+//	expires_at                        epoch seconds, DynamoDB's TTL attribute; Sweep is the TTL
+//
+// Latency is kept in whole milliseconds and a zero NextAttemptAt as NULL, exactly as the
+// DynamoDB adapter keeps them, so a record reads back the same from either store.
+
+// insertAttemptSQL overwrites a record with the same key, as DynamoDB's PutItem does, so a
+// batch replayed after a crash between commit and acknowledgement is harmless.
+const insertAttemptSQL = `INSERT INTO attempts (tenant_id, webhook_id, at, delivery_id, attempt, event_type,
+	status_code, latency_ms, error_class, response_snippet, outcome, next_attempt_at, expires_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (tenant_id, webhook_id, at, delivery_id, attempt) DO UPDATE SET
+	event_type = excluded.event_type, status_code = excluded.status_code, latency_ms = excluded.latency_ms,
+	error_class = excluded.error_class, response_snippet = excluded.response_snippet, outcome = excluded.outcome,
+	next_attempt_at = excluded.next_attempt_at, expires_at = excluded.expires_at`
+
+const attemptsOfDeliverySQL = `SELECT tenant_id, webhook_id, delivery_id, event_type, attempt, at, status_code,
+	latency_ms, error_class, response_snippet, outcome, next_attempt_at
+	FROM attempts WHERE tenant_id = ? AND delivery_id = ? ORDER BY attempt, at`
+
+// sweepBatch bounds one Sweep transaction. Deleting 1,000 rows and their three index entries
+// holds the write lock for 5 to 25 ms (fsync included), so the delivery path's writers, which
+// wait up to the 5 s busy_timeout, barely notice a sweep, even the first one after a month
+// offline; one unbounded DELETE of a month's attempts could hold it for seconds.
+const sweepBatch = 1000
+
+const sweepSQL = `DELETE FROM attempts WHERE rowid IN
+	(SELECT rowid FROM attempts WHERE expires_at < ? LIMIT ?)`
+
+// RecordAttempts implements delivery.AttemptLog: the whole batch in one transaction, so the
+// delivery path pays one commit (one fsync with synchronous=FULL) per batch, not per attempt.
+func (s *Store) RecordAttempts(ctx context.Context, attempts []delivery.Attempt) error {
+	if len(attempts) == 0 {
+		return nil
+	}
+	type row struct {
+		at, next string
+		expires  int64
+	}
+	// Times are checked before the transaction, so a bad record costs no write lock.
+	rows := make([]row, len(attempts))
+	for i, a := range attempts {
+		at, err := formatTime(a.At)
+		if err != nil {
+			return fmt.Errorf("attempt %d of %s: %w", a.Number, a.DeliveryID, err)
+		}
+		rows[i] = row{at: at, expires: a.At.Add(s.retention).Unix()}
+		if !a.NextAttemptAt.IsZero() {
+			if rows[i].next, err = formatTime(a.NextAttemptAt); err != nil {
+				return fmt.Errorf("attempt %d of %s: %w", a.Number, a.DeliveryID, err)
+			}
+		}
+	}
+	// The DSN's _txlock=immediate makes BeginTx take the write lock at once, so concurrent
+	// writers queue on busy_timeout instead of failing with SQLITE_BUSY on lock upgrade.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record %d attempts: begin: %w", len(attempts), err)
+	}
+	defer tx.Rollback()
+	insert := tx.StmtContext(ctx, s.insertAttempt)
+	for i, a := range attempts {
+		var next sql.NullString
+		if rows[i].next != "" {
+			next = sql.NullString{String: rows[i].next, Valid: true}
+		}
+		if _, err := insert.ExecContext(ctx, a.TenantID, a.WebhookID, rows[i].at, a.DeliveryID, a.Number, a.EventType,
+			a.StatusCode, a.Latency.Milliseconds(), string(a.ErrorClass), a.ResponseSnippet, string(a.Outcome),
+			next, rows[i].expires); err != nil {
+			return fmt.Errorf("record attempt %d of %s: %w", a.Number, a.DeliveryID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record %d attempts: commit: %w", len(attempts), err)
+	}
+	return nil
+}
+
+// AttemptsOfDelivery returns every recorded attempt of one delivery, in attempt order.
+func (s *Store) AttemptsOfDelivery(ctx context.Context, tenant, deliveryID string) ([]delivery.Attempt, error) {
+	rows, err := s.attemptsOfDelivery.QueryContext(ctx, tenant, deliveryID)
+	if err != nil {
+		return nil, fmt.Errorf("query attempts of delivery %s: %w", deliveryID, err)
+	}
+	defer rows.Close()
+	var out []delivery.Attempt
+	for rows.Next() {
+		var (
+			a                   delivery.Attempt
+			at                  string
+			latencyMS           int64
+			errorClass, outcome string
+			next                sql.NullString
+		)
+		if err := rows.Scan(&a.TenantID, &a.WebhookID, &a.DeliveryID, &a.EventType, &a.Number, &at, &a.StatusCode,
+			&latencyMS, &errorClass, &a.ResponseSnippet, &outcome, &next); err != nil {
+			return nil, fmt.Errorf("read attempts of delivery %s: %w", deliveryID, err)
+		}
+		if a.At, err = parseTime("at", at); err != nil {
+			return nil, fmt.Errorf("read attempt %d of delivery %s: %w", a.Number, deliveryID, err)
+		}
+		if next.Valid {
+			if a.NextAttemptAt, err = parseTime("next_attempt_at", next.String); err != nil {
+				return nil, fmt.Errorf("read attempt %d of delivery %s: %w", a.Number, deliveryID, err)
+			}
+		}
+		a.Latency = time.Duration(latencyMS) * time.Millisecond
+		a.ErrorClass, a.Outcome = delivery.Class(errorClass), delivery.Outcome(outcome)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("query attempts of delivery %s: %w", deliveryID, err)
+	}
+	return out, nil
+}
+
+// Sweep deletes the attempts whose expires_at is past at now and returns how many it deleted:
+// DynamoDB's TTL, run by the caller on a timer. It deletes in transactions of sweepBatch rows,
+// so it never holds the write lock for long; on an error (a cancelled ctx included) it returns
+// the count deleted so far with the error, and the next Sweep carries on.
+func (s *Store) Sweep(ctx context.Context, now time.Time) (int, error) {
+	total := 0
+	for {
+		res, err := s.sweep.ExecContext(ctx, now.Unix(), sweepBatch)
+		if err != nil {
+			return total, fmt.Errorf("sweep attempts expired before %s: %w", now.UTC().Format(time.RFC3339), err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("sweep attempts expired before %s: %w", now.UTC().Format(time.RFC3339), err)
+		}
+		total += int(n)
+		if n < sweepBatch {
+			return total, nil
+		}
+	}
+}

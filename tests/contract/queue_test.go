@@ -1,0 +1,67 @@
+package contract_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/heraldhq/herald/infra/localqueue"
+	"github.com/heraldhq/herald/infra/sqlitedb"
+	"github.com/heraldhq/herald/infra/sqsqueue"
+	"github.com/heraldhq/herald/tests/awsfixture"
+	"github.com/heraldhq/herald/tests/contract"
+)
+
+// TestLocalQueue runs the queue contract against the single-machine queue, on a fresh database
+// file per subtest, opened the way the single-machine runtime opens its own.
+func TestLocalQueue(t *testing.T) {
+	contract.TestQueue(t, func(t *testing.T, visibility time.Duration) contract.QueueUnderTest {
+		ctx := context.Background()
+		db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		q, err := localqueue.New(ctx, db, "delivery", localqueue.Options{VisibilityTimeout: visibility, DeadLetter: "delivery-dlq"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dlq, err := localqueue.New(ctx, db, "delivery-dlq", localqueue.Options{VisibilityTimeout: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return contract.QueueUnderTest{Jobs: q, Retry: q, Source: q, DeadLetters: func(t *testing.T) []contract.DeadLetter {
+			msgs, err := dlq.Receive(ctx, 10, time.Second)
+			if err != nil {
+				t.Fatalf("receive from the dead-letter queue: %v", err)
+			}
+			out := make([]contract.DeadLetter, len(msgs))
+			for i, m := range msgs {
+				out[i] = contract.DeadLetter{Body: m.Body, Attributes: m.Attributes}
+			}
+			return out
+		}}
+	})
+}
+
+// TestSQSQueue runs the queue contract against infra/sqsqueue on the SQS stand-in.
+func TestSQSQueue(t *testing.T) {
+	contract.TestQueue(t, func(t *testing.T, visibility time.Duration) contract.QueueUnderTest {
+		b := awsfixture.New(t, awsfixture.Options{VisibilityTimeout: visibility})
+		q := sqsqueue.New(b.Admin().SQS, b.QueueURL, b.DLQURL)
+		return contract.QueueUnderTest{Jobs: q, Retry: q, Source: q, DeadLetters: func(t *testing.T) []contract.DeadLetter {
+			msgs := b.DeadLetters(context.Background(), t, 1)
+			out := make([]contract.DeadLetter, len(msgs))
+			for i, m := range msgs {
+				attrs := make(map[string]string, len(m.MessageAttributes))
+				for k, v := range m.MessageAttributes {
+					attrs[k] = aws.ToString(v.StringValue)
+				}
+				out[i] = contract.DeadLetter{Body: aws.ToString(m.Body), Attributes: attrs}
+			}
+			return out
+		}}
+	})
+}
