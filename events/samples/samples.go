@@ -17,10 +17,12 @@ import (
 //     reason each must produce in rejected/expected-reasons.json.
 //   - unmatched: events the EventBridge rule must not deliver at all.
 //   - delivery: SQS events for the delivery function.
+//   - api: API Gateway HTTP API (payload 2.0) events for the configuration API function, with
+//     the JWT claims its authorizer passes on.
 //   - payloads: the platform's documented webhook bodies, verbatim from its documentation.
 //   - putevents: the router samples as PutEvents entries, for `aws events put-events --entries file://...`.
 //
-//go:embed router rejected unmatched delivery payloads putevents
+//go:embed router rejected unmatched delivery payloads putevents api
 var files embed.FS
 
 // Read returns one sample file, e.g. Read("router/task-submitted.json").

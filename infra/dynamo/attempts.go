@@ -21,6 +21,10 @@ import (
 //	GSI by_delivery: delivery_key = "T#<tenant>#D#<delivery id>", attempt
 //	                                 one delivery with all its attempts
 //	expires_at                       DynamoDB TTL, epoch seconds
+//	payload                          the job's payload (binary), absent when not logged
+//
+// A webhook's page reads its partition backwards with Query (more than one when an outcome
+// filter thins it out); a delivery's attempts are one Query of by_delivery. Nothing scans.
 //
 // DeliveryIndex is the name of the attempts table's GSI keyed by delivery.
 const DeliveryIndex = "by_delivery"
@@ -39,7 +43,10 @@ type AttemptLog struct {
 	retention time.Duration
 }
 
-var _ delivery.AttemptLog = (*AttemptLog)(nil)
+var (
+	_ delivery.AttemptLog    = (*AttemptLog)(nil)
+	_ delivery.AttemptReader = (*AttemptLog)(nil)
+)
 
 // NewAttemptLog returns a log over table whose records expire after retention.
 func NewAttemptLog(client *dynamodb.Client, table string, retention time.Duration) *AttemptLog {
@@ -66,9 +73,20 @@ type attemptItem struct {
 	Outcome       string `dynamodbav:"outcome"`
 	NextAttemptAt string `dynamodbav:"next_attempt_at,omitempty"`
 	ExpiresAt     int64  `dynamodbav:"expires_at"`
+	// Payload is a binary attribute, so it reads back byte for byte (a string attribute would
+	// have to be valid UTF-8).
+	Payload []byte `dynamodbav:"payload,omitempty"`
 }
 
+func attemptsPartition(tenant, webhookID string) string { return "T#" + tenant + "#WH#" + webhookID }
+
 func deliveryKey(tenant, deliveryID string) string { return "T#" + tenant + "#D#" + deliveryID }
+
+// sortKey is an attempt's place in its webhook's partition: time order, then delivery, then
+// attempt number.
+func sortKey(k delivery.AttemptKey) string {
+	return k.At.UTC().Format(sortableTime) + "#" + k.DeliveryID + "#" + fmt.Sprintf("%03d", k.Number)
+}
 
 // batchWriteLimit is DynamoDB's BatchWriteItem maximum.
 const batchWriteLimit = 25
@@ -106,13 +124,13 @@ func (l *AttemptLog) RecordAttempts(ctx context.Context, attempts []delivery.Att
 
 func (l *AttemptLog) toItem(a delivery.Attempt) attemptItem {
 	it := attemptItem{
-		PK:          "T#" + a.TenantID + "#WH#" + a.WebhookID,
-		SK:          a.At.UTC().Format(sortableTime) + "#" + a.DeliveryID + "#" + fmt.Sprintf("%03d", a.Number),
+		PK:          attemptsPartition(a.TenantID, a.WebhookID),
+		SK:          sortKey(a.Key()),
 		DeliveryKey: deliveryKey(a.TenantID, a.DeliveryID),
 		Attempt:     a.Number, TenantID: a.TenantID, WebhookID: a.WebhookID, DeliveryID: a.DeliveryID,
 		EventType: a.EventType, At: a.At.UTC().Format(time.RFC3339Nano), StatusCode: a.StatusCode,
 		LatencyMS: a.Latency.Milliseconds(), ErrorClass: string(a.ErrorClass), Snippet: a.ResponseSnippet,
-		Outcome: string(a.Outcome), ExpiresAt: a.At.Add(l.retention).Unix(),
+		Outcome: string(a.Outcome), ExpiresAt: a.At.Add(l.retention).Unix(), Payload: a.Payload,
 	}
 	if !a.NextAttemptAt.IsZero() {
 		it.NextAttemptAt = a.NextAttemptAt.UTC().Format(time.RFC3339Nano)
@@ -120,7 +138,8 @@ func (l *AttemptLog) toItem(a delivery.Attempt) attemptItem {
 	return it
 }
 
-// AttemptsOfDelivery returns every recorded attempt of one delivery, in attempt order.
+// AttemptsOfDelivery returns every recorded attempt of one delivery in time order: attempt
+// order, each redelivery's attempts (numbered from 1 again) after the earlier ones.
 func (l *AttemptLog) AttemptsOfDelivery(ctx context.Context, tenant, deliveryID string) ([]delivery.Attempt, error) {
 	p := dynamodb.NewQueryPaginator(l.client, &dynamodb.QueryInput{
 		TableName:              &l.table,
@@ -144,7 +163,12 @@ func (l *AttemptLog) AttemptsOfDelivery(ctx context.Context, tenant, deliveryID 
 			out = append(out, fromAttemptItem(it))
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Number < out[j].Number })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].At.Equal(out[j].At) {
+			return out[i].At.Before(out[j].At)
+		}
+		return out[i].Number < out[j].Number
+	})
 	return out, nil
 }
 
@@ -155,6 +179,83 @@ func fromAttemptItem(it attemptItem) delivery.Attempt {
 		TenantID: it.TenantID, WebhookID: it.WebhookID, DeliveryID: it.DeliveryID, EventType: it.EventType,
 		Number: it.Attempt, At: at, StatusCode: it.StatusCode, Latency: time.Duration(it.LatencyMS) * time.Millisecond,
 		ErrorClass: delivery.Class(it.ErrorClass), ResponseSnippet: it.Snippet, Outcome: delivery.Outcome(it.Outcome),
-		NextAttemptAt: next,
+		NextAttemptAt: next, Payload: it.Payload,
 	}
+}
+
+// maxQueryItems is the most items one Query of a filtered listing evaluates. DynamoDB applies
+// Limit before the filter, so a filtered page grows its reads from the page size, doubling up
+// to this: a dense filter costs about one page of reads, a sparse one few round trips (a Query
+// returns at most 1 MB anyway, about 600 attempts with their payloads).
+const maxQueryItems = 1000
+
+// AttemptsOfWebhook returns one page of a webhook's attempts, newest first, with Query only:
+// the webhook's partition read backwards from the cursor, Since as a key condition and the
+// outcome as a filter. A filtered page keeps reading until it is full or the partition ends,
+// and reads one attempt beyond the page, so a cursor is returned only when more follow.
+func (l *AttemptLog) AttemptsOfWebhook(ctx context.Context, tenant, webhookID string, q delivery.AttemptQuery) (delivery.AttemptPage, error) {
+	limit, after, err := q.Resolve(tenant, webhookID)
+	if err != nil {
+		return delivery.AttemptPage{}, fmt.Errorf("list attempts of webhook %s: %w", webhookID, err)
+	}
+	pk := attemptsPartition(tenant, webhookID)
+	in := &dynamodb.QueryInput{
+		TableName:                 &l.table,
+		KeyConditionExpression:    aws.String("pk = :pk"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+		ScanIndexForward:          aws.Bool(false),
+	}
+	if !q.Since.IsZero() {
+		// A key starts with its fixed-width time, so every key of an attempt at or after Since
+		// sorts at or after Since's own text.
+		since := q.Since.UTC().Format(sortableTime)
+		if after != nil && sortKey(*after) < since {
+			// Nothing is older than the cursor and as recent as Since; DynamoDB would refuse
+			// the start key as outside the key condition.
+			return delivery.AttemptPage{}, nil
+		}
+		in.KeyConditionExpression = aws.String("pk = :pk AND sk >= :since")
+		in.ExpressionAttributeValues[":since"] = &types.AttributeValueMemberS{Value: since}
+	}
+	if q.Outcome != "" {
+		in.FilterExpression = aws.String("#outcome = :outcome")
+		in.ExpressionAttributeNames = map[string]string{"#outcome": "outcome"}
+		in.ExpressionAttributeValues[":outcome"] = &types.AttributeValueMemberS{Value: string(q.Outcome)}
+	}
+	if after != nil {
+		in.ExclusiveStartKey = map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: pk},
+			"sk": &types.AttributeValueMemberS{Value: sortKey(*after)},
+		}
+	}
+	want := limit + 1
+	read := want
+	var items []delivery.Attempt
+	for {
+		in.Limit = aws.Int32(int32(read))
+		out, err := l.client.Query(ctx, in)
+		if err != nil {
+			return delivery.AttemptPage{}, fmt.Errorf("query attempts of webhook %s: %w", webhookID, err)
+		}
+		var page []attemptItem
+		if err := attributevalue.UnmarshalListOfMaps(out.Items, &page); err != nil {
+			return delivery.AttemptPage{}, fmt.Errorf("unmarshal attempts of webhook %s: %w", webhookID, err)
+		}
+		for _, it := range page {
+			items = append(items, fromAttemptItem(it))
+		}
+		if len(items) >= want || len(out.LastEvaluatedKey) == 0 {
+			break
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+		if q.Outcome == "" {
+			read = want - len(items)
+		} else {
+			read = min(2*read, maxQueryItems)
+		}
+	}
+	if len(items) <= limit {
+		return delivery.AttemptPage{Items: items}, nil
+	}
+	return delivery.AttemptPage{Items: items[:limit], NextCursor: delivery.NextCursor(tenant, webhookID, items[limit-1])}, nil
 }

@@ -25,6 +25,9 @@ const (
 	EnvAttemptTimeout   = "HERALD_ATTEMPT_TIMEOUT"
 	EnvAttemptRetention = "HERALD_ATTEMPT_RETENTION"
 	EnvConfigCacheTTL   = "HERALD_CONFIG_CACHE_TTL"
+	// EnvJWTTenantClaim names the JWT claim that carries the caller's organisation; API
+	// Gateway's authorizer has verified the token before the API function sees it.
+	EnvJWTTenantClaim = "HERALD_JWT_TENANT_CLAIM"
 	// EnvAllowLoopback lets deliveries reach 127.0.0.0/8 and ::1. It exists for tests and the
 	// single-machine runtime; template.yaml never sets it.
 	EnvAllowLoopback = "HERALD_ALLOW_LOOPBACK"
@@ -46,6 +49,7 @@ type Config struct {
 	AttemptRetention time.Duration
 	ConfigCacheTTL   time.Duration
 	AllowLoopback    bool
+	JWTTenantClaim   string
 }
 
 // LoadConfig reads the configuration with getenv (os.Getenv in a main) and applies defaults.
@@ -55,6 +59,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		AttemptsTable:    getenv(EnvAttemptsTable),
 		DeliveryQueueURL: getenv(EnvDeliveryQueueURL),
 		DeliveryDLQURL:   getenv(EnvDeliveryDLQURL),
+		JWTTenantClaim:   getenv(EnvJWTTenantClaim),
 	}
 	var errs []error
 	scheduleText := getenv(EnvRetrySchedule)
@@ -105,6 +110,11 @@ func require(pairs ...string) error {
 // ValidateRouter reports what the router function lacks.
 func (c Config) ValidateRouter() error {
 	return require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL)
+}
+
+// ValidateAPI reports what the configuration API function lacks.
+func (c Config) ValidateAPI() error {
+	return require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL, EnvJWTTenantClaim, c.JWTTenantClaim)
 }
 
 // ValidateDelivery reports what the delivery function lacks.

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/heraldhq/herald/infra/dynamo"
+	"github.com/heraldhq/herald/infra/httpapi"
 	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/outbound"
@@ -108,4 +111,19 @@ func DeliveryOver(cfg Config, ports DeliveryPorts, counter telemetry.Counter, lo
 		return nil, err
 	}
 	return &DeliveryHandler{Processor: p}, nil
+}
+
+// NewAPI wires the configuration API function's handler to DynamoDB and SQS, trusting the
+// JWT claims API Gateway's authorizer verified.
+func NewAPI(cfg Config, clients Clients, logger *slog.Logger) (func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), error) {
+	if err := cfg.ValidateAPI(); err != nil {
+		return nil, fmt.Errorf("API configuration: %w", err)
+	}
+	api := httpapi.New(httpapi.Deps{
+		Auth:     httpapi.ClaimsAuthenticator{TenantClaim: cfg.JWTTenantClaim},
+		Webhooks: dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
+		Jobs:     sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		Logger:   logger,
+	})
+	return HTTPHandler(api, httpapi.WithClaims), nil
 }

@@ -18,8 +18,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/heraldhq/herald/infra/httpapi"
 	"github.com/heraldhq/herald/infra/localrun"
 	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/infra/sqlitedb"
+	"github.com/heraldhq/herald/infra/sqlitestore"
 )
 
 func main() {
@@ -30,8 +33,13 @@ func main() {
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
-	if len(args) > 0 && args[0] == "webhook-add" {
-		return addWebhook(ctx, args[1:], getenv, out)
+	if len(args) > 0 {
+		switch args[0] {
+		case "webhook-add":
+			return addWebhook(ctx, args[1:], getenv, out)
+		case "apikey-create":
+			return createAPIKey(ctx, args[1:], getenv, out)
+		}
 	}
 	return serve(ctx, args, getenv, out)
 }
@@ -76,6 +84,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 	var s settings
 	s.register(fs, getenv)
 	eventsAddr := fs.String("events-addr", envOr(getenv, "HERALD_EVENTS_ADDR", "127.0.0.1:4010"), "PutEvents endpoint address (env HERALD_EVENTS_ADDR)")
+	apiAddr := fs.String("api-addr", envOr(getenv, "HERALD_API_ADDR", "127.0.0.1:4012"), "configuration API address (env HERALD_API_ADDR)")
 	allowLoopback := fs.Bool("allow-loopback", getenv("HERALD_ALLOW_LOOPBACK") == "true", "let webhooks reach 127.0.0.1/::1 (env HERALD_ALLOW_LOOPBACK); private and metadata addresses stay refused")
 	retrySchedule := fs.String("retry-schedule", getenv("HERALD_RETRY_SCHEDULE"), "override the template's retry schedule, e.g. 1s,5s (env HERALD_RETRY_SCHEDULE)")
 	pollers := fs.Int("pollers", 4, "concurrent batches per queue-triggered function")
@@ -102,7 +111,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	h, err := localrun.Start(ctx, localrun.Config{
-		DataDir: s.dataDir, Template: tmpl, EventsAddr: *eventsAddr, AllowLoopback: *allowLoopback || *demo,
+		DataDir: s.dataDir, Template: tmpl, EventsAddr: *eventsAddr, APIAddr: *apiAddr, AllowLoopback: *allowLoopback || *demo,
 		Synchronous: s.synchronous, Pollers: *pollers, Env: env, Logger: logger,
 	})
 	if err != nil {
@@ -127,6 +136,9 @@ func printBanner(out io.Writer, h *localrun.Herald, s settings, templatePath, de
 	abs, _ := filepath.Abs(s.dataDir)
 	fmt.Fprintf(out, "Herald is running on this machine (embedded mode).\n")
 	fmt.Fprintf(out, "  PutEvents endpoint  %s   (aws events put-events --endpoint-url %s ...)\n", h.EventsURL, h.EventsURL)
+	if h.APIURL != "" {
+		fmt.Fprintf(out, "  configuration API   %s   (OpenAPI at %s/openapi.json; API keys: herald apikey-create)\n", h.APIURL, h.APIURL)
+	}
 	fmt.Fprintf(out, "  data                %s (SQLite, synchronous=%s)\n", filepath.Join(abs, "herald.db"), s.synchronous)
 	fmt.Fprintf(out, "  template            %s\n", templatePath)
 	for _, r := range h.Rules {
@@ -163,5 +175,34 @@ func addWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	fmt.Fprintf(out, "webhook %s created on project %s stage %s (%s) -> %s\n", w.ID, w.ProjectHash, w.StageUUID, w.StageType, w.URL)
 	fmt.Fprintf(out, "signing secret (shown once): %s\n", w.Secrets[0])
+	return nil
+}
+
+func createAPIKey(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := flag.NewFlagSet("herald apikey-create", flag.ContinueOnError)
+	var s settings
+	s.register(fs, getenv)
+	tenant := fs.String("tenant", "local", "tenant (organisation) the key acts for")
+	user := fs.String("user", "local-admin", "user the key acts as")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	plaintext, key, err := httpapi.NewAPIKey(*tenant, *user, time.Now())
+	if err != nil {
+		return err
+	}
+	db, err := sqlitedb.Open(ctx, s.dataDir, sqlitedb.Options{Synchronous: s.synchronous})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	keys, err := sqlitestore.NewAPIKeys(ctx, db)
+	if err != nil {
+		return err
+	}
+	if err := keys.CreateAPIKey(ctx, key); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "API key for tenant %s, user %s (shown once; only its hash is stored):\n%s\n", *tenant, *user, plaintext)
 	return nil
 }

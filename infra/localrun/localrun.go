@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/infra/eventsource"
+	"github.com/heraldhq/herald/infra/httpapi"
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/localbus"
 	"github.com/heraldhq/herald/infra/localqueue"
@@ -37,6 +38,8 @@ type Config struct {
 	Template *samtemplate.Template
 	// EventsAddr is where the PutEvents endpoint listens, e.g. 127.0.0.1:4010.
 	EventsAddr string
+	// APIAddr is where the configuration API listens, e.g. 127.0.0.1:4012.
+	APIAddr string
 	// AllowLoopback lets deliveries reach 127.0.0.1 and ::1 (never private or metadata
 	// addresses): for trying Herald against a receiver on the same machine.
 	AllowLoopback bool
@@ -57,6 +60,10 @@ type Config struct {
 type Herald struct {
 	// EventsURL is the PutEvents endpoint, for `aws events put-events --endpoint-url`.
 	EventsURL string
+	// APIURL is the configuration API; callers authenticate with API keys (APIKeys).
+	APIURL string
+	// APIKeys stores the API keys of the configuration API.
+	APIKeys *sqlitestore.APIKeys
 	// Store is the configuration store and delivery log.
 	Store *sqlitestore.Store
 	// Counts are the functions' metrics since start.
@@ -68,6 +75,7 @@ type Herald struct {
 	db     *sql.DB
 	queues map[string]*localqueue.Queue
 	server *http.Server
+	api    *http.Server
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	logger *slog.Logger
@@ -79,6 +87,7 @@ type Herald struct {
 const (
 	codeRouter   = "functions/router"
 	codeDelivery = "functions/delivery"
+	codeAPI      = "functions/api"
 )
 
 // invokeQueuePrefix names the durable queue holding a function's asynchronous invocations
@@ -211,9 +220,48 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 			return nil, fmt.Errorf("function %s: %w", id, err)
 		}
 		return d.Handle, h.startSQSSources(ctx, runCtx, cfg, id, props, d.Handle)
+	case codeAPI:
+		return nil, h.serveAPI(ctx, cfg, fnCfg)
 	default:
 		return nil, fmt.Errorf("template function %s (CodeUri %q) has no handler in the local runner", id, codeURI)
 	}
+}
+
+// serveAPI serves the configuration API's handler on a local port, authenticating callers with
+// API keys instead of API Gateway's JWT authorizer.
+func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config) error {
+	keys, err := sqlitestore.NewAPIKeys(ctx, h.db)
+	if err != nil {
+		return err
+	}
+	h.APIKeys = keys
+	jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
+	if err != nil {
+		return err
+	}
+	api := httpapi.New(httpapi.Deps{
+		Auth:     httpapi.APIKeyAuthenticator{Keys: keys},
+		Webhooks: h.Store,
+		Jobs:     jobs,
+		URLs:     httpapi.URLPolicy{AllowInsecure: cfg.AllowLoopback, AllowLoopback: cfg.AllowLoopback},
+		Logger:   cfg.Logger.With("function", "api"),
+	})
+	addr := cfg.APIAddr
+	if addr == "" {
+		addr = "127.0.0.1:4012"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for the configuration API on %s: %w", addr, err)
+	}
+	h.APIURL = "http://" + l.Addr().String()
+	h.api = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	h.goRun(func() {
+		if err := h.api.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			cfg.Logger.Error("configuration API stopped", "error", err)
+		}
+	})
+	return nil
 }
 
 // functionConfig is the function's environment as template.yaml sets it: literals as written,
@@ -418,8 +466,10 @@ func (h *Herald) goRun(f func()) {
 // closes the database. Anything not finished is still in its queue for the next start.
 func (h *Herald) Close(ctx context.Context) error {
 	var errs []error
-	if h.server != nil {
-		errs = append(errs, h.server.Shutdown(ctx))
+	for _, srv := range []*http.Server{h.server, h.api} {
+		if srv != nil {
+			errs = append(errs, srv.Shutdown(ctx))
+		}
 	}
 	h.cancel()
 	done := make(chan struct{})
@@ -439,8 +489,10 @@ func (h *Herald) cancelRun() {
 	if h.cancel != nil {
 		h.cancel()
 	}
-	if h.server != nil {
-		_ = h.server.Close()
+	for _, srv := range []*http.Server{h.server, h.api} {
+		if srv != nil {
+			_ = srv.Close()
+		}
 	}
 	h.wg.Wait()
 }

@@ -52,7 +52,10 @@ func Open(ctx context.Context, dir string, opts Options) (*sql.DB, error) {
 	// busy_timeout: writers wait for each other instead of failing with SQLITE_BUSY; 5 s is far
 	// above any transaction Herald runs. foreign_keys and WAL are per connection, so they go in
 	// the DSN, which the driver applies to every connection it opens.
-	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_txlock=immediate", path, sync)
+	// The path goes into a URI: '#' and '?' would end it early (t.TempDir() names contain '#'),
+	// so they and '%' are escaped.
+	escaped := strings.NewReplacer("%", "%25", "#", "%23", "?", "%3F").Replace(path)
+	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_txlock=immediate", escaped, sync)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)

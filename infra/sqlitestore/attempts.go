@@ -14,26 +14,51 @@ import (
 //	PRIMARY KEY (tenant_id, webhook_id, at, delivery_id, attempt)
 //	                                  a webhook's attempts in time order (at is fixed width)
 //	attempts_by_delivery (tenant_id, delivery_id, attempt)
-//	                                  one delivery with all its attempts, in attempt order
+//	                                  one delivery with all its attempts
 //	attempts_by_expiry (expires_at)   what Sweep deletes, found without a full scan
 //	expires_at                        epoch seconds, DynamoDB's TTL attribute; Sweep is the TTL
 //
 // Latency is kept in whole milliseconds and a zero NextAttemptAt as NULL, exactly as the
-// DynamoDB adapter keeps them, so a record reads back the same from either store.
+// DynamoDB adapter keeps them, so a record reads back the same from either store. The payload
+// is a BLOB, NULL when not logged, so it reads back byte for byte.
 
-// insertAttemptSQL overwrites a record with the same key, as DynamoDB's PutItem does, so a
-// batch replayed after a crash between commit and acknowledgement is harmless.
-const insertAttemptSQL = `INSERT INTO attempts (tenant_id, webhook_id, at, delivery_id, attempt, event_type,
-	status_code, latency_ms, error_class, response_snippet, outcome, next_attempt_at, expires_at)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+// addPayloadColumnSQL brings a database created before payloads were logged up to date. ADD
+// COLUMN of a nullable column without a default only rewrites the schema, not the rows, so it
+// is instant however large the table; old rows read back without a payload.
+const addPayloadColumnSQL = `ALTER TABLE attempts ADD COLUMN payload BLOB`
+
+const hasPayloadColumnSQL = `SELECT count(*) FROM pragma_table_info('attempts') WHERE name = 'payload'`
+
+// insertPayloadAttemptSQL overwrites a record with the same key, as DynamoDB's PutItem does,
+// so a batch replayed after a crash between commit and acknowledgement is harmless.
+const insertPayloadAttemptSQL = `INSERT INTO attempts (tenant_id, webhook_id, at, delivery_id, attempt, event_type,
+	status_code, latency_ms, error_class, response_snippet, outcome, next_attempt_at, expires_at, payload)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (tenant_id, webhook_id, at, delivery_id, attempt) DO UPDATE SET
 	event_type = excluded.event_type, status_code = excluded.status_code, latency_ms = excluded.latency_ms,
 	error_class = excluded.error_class, response_snippet = excluded.response_snippet, outcome = excluded.outcome,
-	next_attempt_at = excluded.next_attempt_at, expires_at = excluded.expires_at`
+	next_attempt_at = excluded.next_attempt_at, expires_at = excluded.expires_at, payload = excluded.payload`
 
-const attemptsOfDeliverySQL = `SELECT tenant_id, webhook_id, delivery_id, event_type, attempt, at, status_code,
-	latency_ms, error_class, response_snippet, outcome, next_attempt_at
-	FROM attempts WHERE tenant_id = ? AND delivery_id = ? ORDER BY attempt, at`
+const attemptColumnsSQL = `tenant_id, webhook_id, delivery_id, event_type, attempt, at, status_code, latency_ms,
+	error_class, response_snippet, outcome, next_attempt_at, payload`
+
+// attemptsOfDeliveryByTimeSQL reads one delivery through attempts_by_delivery; ordering its
+// few rows by time puts each redelivery's attempts, numbered from 1 again, after the earlier.
+const attemptsOfDeliveryByTimeSQL = `SELECT ` + attemptColumnsSQL + `
+	FROM attempts WHERE tenant_id = ? AND delivery_id = ? ORDER BY at, attempt`
+
+// attemptsOfWebhookSQL reads one webhook's attempts backwards along the primary key, from
+// the cursor's row value (exclusive) down to Since, filtered by outcome; the conditions whose
+// part of the query is unset are left out.
+const attemptsOfWebhookSQL = `SELECT ` + attemptColumnsSQL + `
+	FROM attempts WHERE tenant_id = ? AND webhook_id = ?`
+
+const (
+	attemptsSinceSQL       = ` AND at >= ?`
+	attemptsAfterSQL       = ` AND (at, delivery_id, attempt) < (?, ?, ?)`
+	attemptsOutcomeSQL     = ` AND outcome = ?`
+	attemptsNewestFirstSQL = ` ORDER BY at DESC, delivery_id DESC, attempt DESC LIMIT ?`
+)
 
 // sweepBatch bounds one Sweep transaction. Deleting 1,000 rows and their three index entries
 // holds the write lock for 5 to 25 ms (fsync included), so the delivery path's writers, which
@@ -43,6 +68,8 @@ const sweepBatch = 1000
 
 const sweepSQL = `DELETE FROM attempts WHERE rowid IN
 	(SELECT rowid FROM attempts WHERE expires_at < ? LIMIT ?)`
+
+var _ delivery.AttemptReader = (*Store)(nil)
 
 // RecordAttempts implements delivery.AttemptLog: the whole batch in one transaction, so the
 // delivery path pays one commit (one fsync with synchronous=FULL) per batch, not per attempt.
@@ -81,9 +108,13 @@ func (s *Store) RecordAttempts(ctx context.Context, attempts []delivery.Attempt)
 		if rows[i].next != "" {
 			next = sql.NullString{String: rows[i].next, Valid: true}
 		}
+		var payload any // NULL, not an empty BLOB, when the payload was not logged
+		if len(a.Payload) > 0 {
+			payload = []byte(a.Payload)
+		}
 		if _, err := insert.ExecContext(ctx, a.TenantID, a.WebhookID, rows[i].at, a.DeliveryID, a.Number, a.EventType,
 			a.StatusCode, a.Latency.Milliseconds(), string(a.ErrorClass), a.ResponseSnippet, string(a.Outcome),
-			next, rows[i].expires); err != nil {
+			next, rows[i].expires, payload); err != nil {
 			return fmt.Errorf("record attempt %d of %s: %w", a.Number, a.DeliveryID, err)
 		}
 	}
@@ -93,12 +124,99 @@ func (s *Store) RecordAttempts(ctx context.Context, attempts []delivery.Attempt)
 	return nil
 }
 
-// AttemptsOfDelivery returns every recorded attempt of one delivery, in attempt order.
+// migrateAttempts adds the payload column to an attempts table that lacks it: one created by a
+// Herald that did not log payloads, or by New, whose schema does not have it yet. It runs in a
+// transaction that holds the write lock, so two stores on one database cannot both add it, and
+// does nothing when the column is there. New calls it after its schema.
+func migrateAttempts(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate attempts: %w", err)
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, hasPayloadColumnSQL).Scan(&n); err != nil {
+		return fmt.Errorf("migrate attempts: read columns: %w", err)
+	}
+	if n == 0 {
+		if _, err := tx.ExecContext(ctx, addPayloadColumnSQL); err != nil {
+			return fmt.Errorf("migrate attempts: add column payload: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate attempts: %w", err)
+	}
+	return nil
+}
+
+// AttemptsOfDelivery returns every recorded attempt of one delivery in time order: attempt
+// order, each redelivery's attempts (numbered from 1 again) after the earlier ones.
 func (s *Store) AttemptsOfDelivery(ctx context.Context, tenant, deliveryID string) ([]delivery.Attempt, error) {
 	rows, err := s.attemptsOfDelivery.QueryContext(ctx, tenant, deliveryID)
 	if err != nil {
 		return nil, fmt.Errorf("query attempts of delivery %s: %w", deliveryID, err)
 	}
+	out, err := scanAttempts(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read attempts of delivery %s: %w", deliveryID, err)
+	}
+	return out, nil
+}
+
+// AttemptsOfWebhook returns one page of a webhook's attempts, newest first: one range read of
+// the primary key, which orders a webhook's attempts as DynamoDB's sort key does. It reads one
+// attempt beyond the page, so a cursor is returned only when more follow.
+func (s *Store) AttemptsOfWebhook(ctx context.Context, tenant, webhookID string, q delivery.AttemptQuery) (delivery.AttemptPage, error) {
+	limit, after, err := q.Resolve(tenant, webhookID)
+	if err != nil {
+		return delivery.AttemptPage{}, fmt.Errorf("list attempts of webhook %s: %w", webhookID, err)
+	}
+	query, args, err := attemptsOfWebhookQuery(tenant, webhookID, q, after, limit+1)
+	if err != nil {
+		return delivery.AttemptPage{}, fmt.Errorf("list attempts of webhook %s: %w", webhookID, err)
+	}
+	rows, err := s.db.QueryContext(ctx, query, args...)
+	if err != nil {
+		return delivery.AttemptPage{}, fmt.Errorf("query attempts of webhook %s: %w", webhookID, err)
+	}
+	items, err := scanAttempts(rows)
+	if err != nil {
+		return delivery.AttemptPage{}, fmt.Errorf("read attempts of webhook %s: %w", webhookID, err)
+	}
+	if len(items) <= limit {
+		return delivery.AttemptPage{Items: items}, nil
+	}
+	return delivery.AttemptPage{Items: items[:limit], NextCursor: delivery.NextCursor(tenant, webhookID, items[limit-1])}, nil
+}
+
+func attemptsOfWebhookQuery(tenant, webhookID string, q delivery.AttemptQuery, after *delivery.AttemptKey, n int) (string, []any, error) {
+	query := attemptsOfWebhookSQL
+	args := []any{tenant, webhookID}
+	if !q.Since.IsZero() {
+		since, err := formatTime(q.Since)
+		if err != nil {
+			return "", nil, err
+		}
+		query += attemptsSinceSQL
+		args = append(args, since)
+	}
+	if after != nil {
+		at, err := formatTime(after.At)
+		if err != nil {
+			return "", nil, err
+		}
+		query += attemptsAfterSQL
+		args = append(args, at, after.DeliveryID, after.Number)
+	}
+	if q.Outcome != "" {
+		query += attemptsOutcomeSQL
+		args = append(args, string(q.Outcome))
+	}
+	return query + attemptsNewestFirstSQL, append(args, n), nil
+}
+
+// scanAttempts reads rows of attemptColumnsSQL and closes them.
+func scanAttempts(rows *sql.Rows) ([]delivery.Attempt, error) {
 	defer rows.Close()
 	var out []delivery.Attempt
 	for rows.Next() {
@@ -108,27 +226,26 @@ func (s *Store) AttemptsOfDelivery(ctx context.Context, tenant, deliveryID strin
 			latencyMS           int64
 			errorClass, outcome string
 			next                sql.NullString
+			payload             []byte
 		)
 		if err := rows.Scan(&a.TenantID, &a.WebhookID, &a.DeliveryID, &a.EventType, &a.Number, &at, &a.StatusCode,
-			&latencyMS, &errorClass, &a.ResponseSnippet, &outcome, &next); err != nil {
-			return nil, fmt.Errorf("read attempts of delivery %s: %w", deliveryID, err)
+			&latencyMS, &errorClass, &a.ResponseSnippet, &outcome, &next, &payload); err != nil {
+			return nil, err
 		}
+		var err error
 		if a.At, err = parseTime("at", at); err != nil {
-			return nil, fmt.Errorf("read attempt %d of delivery %s: %w", a.Number, deliveryID, err)
+			return nil, fmt.Errorf("attempt %d of %s: %w", a.Number, a.DeliveryID, err)
 		}
 		if next.Valid {
 			if a.NextAttemptAt, err = parseTime("next_attempt_at", next.String); err != nil {
-				return nil, fmt.Errorf("read attempt %d of delivery %s: %w", a.Number, deliveryID, err)
+				return nil, fmt.Errorf("attempt %d of %s: %w", a.Number, a.DeliveryID, err)
 			}
 		}
 		a.Latency = time.Duration(latencyMS) * time.Millisecond
-		a.ErrorClass, a.Outcome = delivery.Class(errorClass), delivery.Outcome(outcome)
+		a.ErrorClass, a.Outcome, a.Payload = delivery.Class(errorClass), delivery.Outcome(outcome), payload
 		out = append(out, a)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query attempts of delivery %s: %w", deliveryID, err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // Sweep deletes the attempts whose expires_at is past at now and returns how many it deleted:

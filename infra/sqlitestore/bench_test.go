@@ -55,7 +55,7 @@ func BenchmarkEndpoints(b *testing.B) {
 	for i := range 1000 {
 		w := stagehooks.Webhook{
 			ID: fmt.Sprintf("wh_%d", i), TenantID: fmt.Sprintf("tenant-%d", i%50), OwnerID: "user-1", ProjectHash: "proj-1",
-			StageUUID: "stage-1", StageType: stagehooks.StageAnnotate, URL: "https://a.example/hook",
+			StageUUID: "stage-1", StageType: stagehooks.StageAnnotate, URL: fmt.Sprintf("https://a.example/hook/%d", i),
 			Secrets: []string{"whsec_x"}, Enabled: true, CreatedAt: base, UpdatedAt: base,
 		}
 		if err := s.CreateWebhook(ctx, w); err != nil {
@@ -88,7 +88,7 @@ func BenchmarkTargetsForStage(b *testing.B) {
 			w := stagehooks.Webhook{
 				ID: fmt.Sprintf("wh_%d_%d", st, i), TenantID: fmt.Sprintf("tenant-%d", st%50), OwnerID: "user-1",
 				ProjectHash: fmt.Sprintf("proj-%d", st/4), StageUUID: fmt.Sprintf("stage-%d", st), StageType: stagehooks.StageAnnotate,
-				URL: "https://a.example/hook", Secrets: []string{"whsec_x"}, Enabled: true, CreatedAt: base, UpdatedAt: base,
+				URL: fmt.Sprintf("https://a.example/hook/%d", i), Secrets: []string{"whsec_x"}, Enabled: true, CreatedAt: base, UpdatedAt: base,
 			}
 			if err := s.CreateWebhook(ctx, w); err != nil {
 				b.Fatal(err)

@@ -194,7 +194,7 @@ func TestReopenKeepsData(t *testing.T) {
 	w := stagehooks.Webhook{
 		ID: "wh_1", TenantID: "tenant-a", OwnerID: "user-1", ProjectHash: "proj-1", StageUUID: "stage-1",
 		StageType: stagehooks.StageComplete, URL: "https://a.example/hook", Secrets: []string{secret, secret + "B"},
-		Enabled: true, CreatedAt: base, UpdatedAt: base.Add(time.Nanosecond),
+		Enabled: true, Version: 1, CreatedAt: base, UpdatedAt: base.Add(time.Nanosecond),
 	}
 	a := attempt("tenant-a", "wh_1", "d-1", 1, base.Add(123456789*time.Nanosecond))
 
@@ -316,7 +316,7 @@ func TestQueriesUseTheirIndexes(t *testing.T) {
 		{`SELECT tenant_id, id, enabled FROM webhooks WHERE project_hash = ? AND stage_uuid = ?`, []any{"p", "s"},
 			"SEARCH webhooks USING COVERING INDEX webhooks_by_stage (project_hash=? AND stage_uuid=?)"},
 		{endpointsSQL, []any{`[["t","w"]]`}, "SEARCH w USING INDEX sqlite_autoindex_webhooks_1 (tenant_id=? AND id=?)"},
-		{attemptsOfDeliverySQL, []any{"t", "d"}, "SEARCH attempts USING INDEX attempts_by_delivery (tenant_id=? AND delivery_id=?)"},
+		{attemptsOfDeliveryByTimeSQL, []any{"t", "d"}, "SEARCH attempts USING INDEX attempts_by_delivery (tenant_id=? AND delivery_id=?)"},
 		{sweepSQL, []any{int64(0), sweepBatch}, "SEARCH attempts USING COVERING INDEX attempts_by_expiry (expires_at<?)"},
 	} {
 		rows, err := db.Query("EXPLAIN QUERY PLAN "+tc.query, tc.args...)

@@ -6,11 +6,17 @@
 // Webhooks table (the DynamoDB key design, one column per key part):
 //
 //	PRIMARY KEY (tenant_id, id)       every read names the tenant, so no key reaches another
-//	                                  tenant's data
+//	                                  tenant's data; lists are range scans of it
 //	webhooks_by_stage (project_hash, stage_uuid, tenant_id, id, enabled)
 //	                                  the router's lookup; it covers the query, so like the
 //	                                  by_stage GSI it answers without touching the rows that
 //	                                  hold the signing secrets
+//	webhooks_url (tenant_id, project_hash, stage_uuid, url) UNIQUE, stage webhooks only
+//	                                  DynamoDB's URL claim items: one URL once per stage
+//
+// A notification's webhooks are rows of the same table (notification_id set, the stage columns
+// empty), so the delivery path reads them like stage webhooks; the notifications table is in
+// notifications.go.
 //
 // Times are TEXT in RFC 3339, UTC, with a fixed nine-digit fraction: they round-trip to the
 // nanosecond (time.Parse gives back the UTC location, as DynamoDB's adapter does), and string
@@ -49,8 +55,8 @@ type Store struct {
 	retention time.Duration
 	now       func() time.Time
 
-	insertWebhook, getWebhook, stageTargets, endpoints, disableWebhook *sql.Stmt
-	insertAttempt, attemptsOfDelivery, sweep                           *sql.Stmt
+	insertWebhook, getWebhook, listWebhooks, stageTargets, endpoints, disableWebhook *sql.Stmt
+	insertAttempt, attemptsOfDelivery, sweep                                         *sql.Stmt
 }
 
 var (
@@ -76,6 +82,9 @@ CREATE TABLE IF NOT EXISTS webhooks (
 	disabled_reason TEXT    NOT NULL DEFAULT '',
 	created_at      TEXT    NOT NULL,
 	updated_at      TEXT    NOT NULL,
+	previous_secret_expires_at TEXT NOT NULL DEFAULT '',
+	notification_id TEXT    NOT NULL DEFAULT '',
+	version         INTEGER NOT NULL DEFAULT 1,
 	PRIMARY KEY (tenant_id, id)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS webhooks_by_stage ON webhooks (project_hash, stage_uuid, tenant_id, id, enabled);
@@ -99,11 +108,33 @@ CREATE INDEX IF NOT EXISTS attempts_by_delivery ON attempts (tenant_id, delivery
 CREATE INDEX IF NOT EXISTS attempts_by_expiry ON attempts (expires_at)
 `
 
+// addedColumns are the webhooks columns added after the first release, with their definitions
+// for ALTER TABLE on a database created before them (CREATE TABLE above has them already).
+// SQLite has no ADD COLUMN IF NOT EXISTS, so New adds those table_info does not list.
+var addedColumns = []struct{ name, definition string }{
+	{"previous_secret_expires_at", "TEXT NOT NULL DEFAULT ''"},
+	{"notification_id", "TEXT NOT NULL DEFAULT ''"},
+	{"version", "INTEGER NOT NULL DEFAULT 1"},
+}
+
+// configSchema runs after addedColumns, since its index names one.
+const configSchema = `
+CREATE UNIQUE INDEX IF NOT EXISTS webhooks_url ON webhooks (tenant_id, project_hash, stage_uuid, url) WHERE notification_id = ''
+`
+
+// webhookColumns are read by every query that returns stage webhooks, in scanWebhook's order.
+const webhookColumns = `id, tenant_id, owner_id, project_hash, stage_uuid, stage_type, url, secrets,
+	previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at`
+
 // endpointsSQL reads the webhooks named by a JSON array of [tenant, id] pairs. A pair named
 // twice matches twice; the map in Endpoints keeps one.
-const endpointsSQL = `SELECT w.tenant_id, w.id, w.url, w.enabled, w.secrets
+const endpointsSQL = `SELECT w.tenant_id, w.id, w.url, w.enabled, w.secrets, w.previous_secret_expires_at
 	FROM json_each(?) AS k CROSS JOIN webhooks AS w
 	WHERE w.tenant_id = k.value ->> 0 AND w.id = k.value ->> 1`
+
+// listWebhooksSQL is a range scan of the primary key from the cursor on.
+const listWebhooksSQL = `SELECT ` + webhookColumns + ` FROM webhooks
+	WHERE tenant_id = ? AND id > ? AND notification_id = '' ORDER BY id LIMIT ?`
 
 // New migrates the schema in db and prepares the store's statements. The caller owns db and
 // closes it after Close.
@@ -114,21 +145,32 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	if err := sqlitedb.Migrate(ctx, db, "sqlitestore", schema); err != nil {
 		return nil, err
 	}
+	if err := migrateAttempts(ctx, db); err != nil {
+		return nil, err
+	}
+	if err := migrateConfig(ctx, db); err != nil {
+		return nil, err
+	}
 	s := &Store{db: db, retention: opts.AttemptRetention, now: time.Now}
 	for _, p := range []struct {
 		stmt  **sql.Stmt
 		query string
 	}{
+		// DO NOTHING without a conflict target covers both the primary key and webhooks_url.
 		{&s.insertWebhook, `INSERT INTO webhooks (tenant_id, id, owner_id, project_hash, stage_uuid, stage_type, url,
-			secrets, enabled, disabled_reason, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, id) DO NOTHING`},
-		{&s.getWebhook, `SELECT id, tenant_id, owner_id, project_hash, stage_uuid, stage_type, url, secrets, enabled,
-			disabled_reason, created_at, updated_at FROM webhooks WHERE tenant_id = ? AND id = ?`},
+			secrets, previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING`},
+		{&s.getWebhook, `SELECT ` + webhookColumns + ` FROM webhooks WHERE tenant_id = ? AND id = ? AND notification_id = ''`},
+		{&s.listWebhooks, listWebhooksSQL},
+		// Notifications' webhooks have empty stage columns, which no stage matches (TargetsForStage
+		// refuses empty arguments), so this needs no notification_id test and stays covered by
+		// webhooks_by_stage.
 		{&s.stageTargets, `SELECT tenant_id, id, enabled FROM webhooks WHERE project_hash = ? AND stage_uuid = ?`},
 		{&s.endpoints, endpointsSQL},
-		{&s.disableWebhook, `UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`},
-		{&s.insertAttempt, insertAttemptSQL},
-		{&s.attemptsOfDelivery, attemptsOfDeliverySQL},
+		{&s.disableWebhook, `UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ?, version = version + 1
+			WHERE tenant_id = ? AND id = ? RETURNING notification_id`},
+		{&s.insertAttempt, insertPayloadAttemptSQL},
+		{&s.attemptsOfDelivery, attemptsOfDeliveryByTimeSQL},
 		{&s.sweep, sweepSQL},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.query)
@@ -145,7 +187,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 // database releases them too, so Close matters only when the database outlives the Store.
 func (s *Store) Close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{s.insertWebhook, s.getWebhook, s.stageTargets, s.endpoints, s.disableWebhook,
+	for _, stmt := range []*sql.Stmt{s.insertWebhook, s.getWebhook, s.listWebhooks, s.stageTargets, s.endpoints, s.disableWebhook,
 		s.insertAttempt, s.attemptsOfDelivery, s.sweep} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
@@ -180,27 +222,161 @@ func parseTime(column, s string) (time.Time, error) {
 	return t, nil
 }
 
-// CreateWebhook stores a new webhook; ErrExists if its id is taken in its tenant.
+// migrateConfig brings a database created before the configuration API up to date: it adds
+// the missing columns and creates the indexes that need them. Webhooks stored before URLs had
+// to be unique per stage may share one; the unique index cannot be built over them, so New
+// names them instead of failing with SQLite's bare constraint error.
+func migrateConfig(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate webhooks: %w", err)
+	}
+	defer tx.Rollback()
+	have := map[string]bool{}
+	rows, err := tx.QueryContext(ctx, `SELECT name FROM pragma_table_info('webhooks')`)
+	if err != nil {
+		return fmt.Errorf("migrate webhooks: read columns: %w", err)
+	}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return fmt.Errorf("migrate webhooks: read columns: %w", err)
+		}
+		have[name] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("migrate webhooks: read columns: %w", err)
+	}
+	for _, c := range addedColumns {
+		if !have[c.name] {
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE webhooks ADD COLUMN `+c.name+` `+c.definition); err != nil {
+				return fmt.Errorf("migrate webhooks: add column %s: %w", c.name, err)
+			}
+		}
+	}
+	var tenant, project, stage, url, ids string
+	err = tx.QueryRowContext(ctx, `SELECT tenant_id, project_hash, stage_uuid, url, group_concat(id, ', ') FROM webhooks
+		WHERE notification_id = '' GROUP BY tenant_id, project_hash, stage_uuid, url HAVING count(*) > 1 LIMIT 1`).
+		Scan(&tenant, &project, &stage, &url, &ids)
+	switch {
+	case err == nil:
+		return fmt.Errorf("migrate webhooks: webhooks %s of tenant %s share the URL %s on project %s stage %s, and a stage "+
+			"may now hold a URL only once: delete all but one (DELETE FROM webhooks WHERE tenant_id = '%s' AND id = '<id>') and start again",
+			ids, tenant, url, project, stage, tenant)
+	case !errors.Is(err, sql.ErrNoRows):
+		return fmt.Errorf("migrate webhooks: look for duplicate URLs: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate webhooks: %w", err)
+	}
+	if err := sqlitedb.Migrate(ctx, db, "sqlitestore webhooks", configSchema); err != nil {
+		return err
+	}
+	return sqlitedb.Migrate(ctx, db, "sqlitestore notifications", notificationSchema)
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanWebhook reads the webhookColumns of one row.
+func scanWebhook(row scanner) (stagehooks.Webhook, error) {
+	var (
+		w                                stagehooks.Webhook
+		stageType, secrets, previousText string
+		createdText, updatedText         string
+	)
+	if err := row.Scan(&w.ID, &w.TenantID, &w.OwnerID, &w.ProjectHash, &w.StageUUID, &stageType, &w.URL, &secrets,
+		&previousText, &w.Enabled, &w.DisabledReason, &w.Version, &createdText, &updatedText); err != nil {
+		return stagehooks.Webhook{}, err
+	}
+	w.StageType = stagehooks.StageType(stageType)
+	var err error
+	if err := json.Unmarshal([]byte(secrets), &w.Secrets); err != nil {
+		return stagehooks.Webhook{}, fmt.Errorf("unmarshal secrets of webhook %s: %w", w.ID, err)
+	}
+	if w.PreviousSecretExpiresAt, err = parseOptionalTime("previous_secret_expires_at", previousText); err != nil {
+		return stagehooks.Webhook{}, fmt.Errorf("read webhook %s: %w", w.ID, err)
+	}
+	if w.CreatedAt, err = parseTime("created_at", createdText); err != nil {
+		return stagehooks.Webhook{}, fmt.Errorf("read webhook %s: %w", w.ID, err)
+	}
+	if w.UpdatedAt, err = parseTime("updated_at", updatedText); err != nil {
+		return stagehooks.Webhook{}, fmt.Errorf("read webhook %s: %w", w.ID, err)
+	}
+	return w, nil
+}
+
+// formatOptionalTime keeps the zero time as the empty string.
+func formatOptionalTime(t time.Time) (string, error) {
+	if t.IsZero() {
+		return "", nil
+	}
+	return formatTime(t)
+}
+
+func parseOptionalTime(column, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return parseTime(column, s)
+}
+
+// webhookRow is a webhook's column values as stored.
+type webhookRow struct {
+	secrets, previous, created, updated string
+}
+
+func toRow(w stagehooks.Webhook) (webhookRow, error) {
+	secrets, err := json.Marshal(w.Secrets)
+	if err != nil {
+		return webhookRow{}, fmt.Errorf("marshal secrets of webhook %s: %w", w.ID, err)
+	}
+	r := webhookRow{secrets: string(secrets)}
+	for _, f := range []struct {
+		dst    *string
+		column string
+		t      time.Time
+		zeroOK bool
+	}{
+		{&r.previous, "previous_secret_expires_at", w.PreviousSecretExpiresAt, true},
+		{&r.created, "created_at", w.CreatedAt, false},
+		{&r.updated, "updated_at", w.UpdatedAt, false},
+	} {
+		format := formatTime
+		if f.zeroOK {
+			format = formatOptionalTime
+		}
+		if *f.dst, err = format(f.t); err != nil {
+			return webhookRow{}, fmt.Errorf("%s of webhook %s: %w", f.column, w.ID, err)
+		}
+	}
+	return r, nil
+}
+
+// CreateWebhook stores a new stage webhook at version 1; ErrExists if its id is taken in its
+// tenant, ErrDuplicateURL if another webhook of the stage has its URL.
 func (s *Store) CreateWebhook(ctx context.Context, w stagehooks.Webhook) error {
+	w.Version = 1
 	if err := w.Validate(); err != nil {
 		return err
 	}
-	secrets, err := json.Marshal(w.Secrets)
+	r, err := toRow(w)
 	if err != nil {
-		return fmt.Errorf("marshal secrets of webhook %s: %w", w.ID, err)
+		return err
 	}
-	created, err := formatTime(w.CreatedAt)
+	// The DSN's _txlock=immediate makes the transaction hold the write lock from its start, so
+	// the look-up that tells a taken id from a taken URL sees what the insert saw.
+	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("created_at of webhook %s: %w", w.ID, err)
+		return fmt.Errorf("create webhook %s: begin: %w", w.ID, err)
 	}
-	updated, err := formatTime(w.UpdatedAt)
-	if err != nil {
-		return fmt.Errorf("updated_at of webhook %s: %w", w.ID, err)
-	}
-	// ON CONFLICT DO NOTHING turns a taken id into zero rows affected, so the conflict is told
-	// apart from other failures without decoding driver error codes.
-	res, err := s.insertWebhook.ExecContext(ctx, w.TenantID, w.ID, w.OwnerID, w.ProjectHash, w.StageUUID,
-		string(w.StageType), w.URL, string(secrets), w.Enabled, w.DisabledReason, created, updated)
+	defer tx.Rollback()
+	// ON CONFLICT DO NOTHING turns a taken id or URL into zero rows affected, so the conflict is
+	// told apart from other failures without decoding driver error codes.
+	res, err := tx.StmtContext(ctx, s.insertWebhook).ExecContext(ctx, w.TenantID, w.ID, w.OwnerID, w.ProjectHash, w.StageUUID,
+		string(w.StageType), w.URL, r.secrets, r.previous, w.Enabled, w.DisabledReason, r.created, r.updated)
 	if err != nil {
 		return fmt.Errorf("create webhook %s: %w", w.ID, err)
 	}
@@ -209,42 +385,142 @@ func (s *Store) CreateWebhook(ctx context.Context, w stagehooks.Webhook) error {
 		return fmt.Errorf("create webhook %s: %w", w.ID, err)
 	}
 	if n == 0 {
-		return fmt.Errorf("create webhook %s: %w", w.ID, stagehooks.ErrExists)
+		var idTaken bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks WHERE tenant_id = ? AND id = ?)`, w.TenantID, w.ID).Scan(&idTaken); err != nil {
+			return fmt.Errorf("create webhook %s: %w", w.ID, err)
+		}
+		if idTaken {
+			return fmt.Errorf("create webhook %s: %w", w.ID, stagehooks.ErrExists)
+		}
+		return fmt.Errorf("create webhook %s: %w", w.ID, stagehooks.ErrDuplicateURL)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("create webhook %s: commit: %w", w.ID, err)
 	}
 	return nil
 }
 
-// GetWebhook reads one webhook of a tenant.
+// GetWebhook reads one stage webhook of a tenant.
 func (s *Store) GetWebhook(ctx context.Context, tenant, id string) (stagehooks.Webhook, error) {
-	var (
-		w                        stagehooks.Webhook
-		stageType, secrets       string
-		createdText, updatedText string
-	)
-	err := s.getWebhook.QueryRowContext(ctx, tenant, id).Scan(&w.ID, &w.TenantID, &w.OwnerID, &w.ProjectHash,
-		&w.StageUUID, &stageType, &w.URL, &secrets, &w.Enabled, &w.DisabledReason, &createdText, &updatedText)
+	w, err := scanWebhook(s.getWebhook.QueryRowContext(ctx, tenant, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return stagehooks.Webhook{}, fmt.Errorf("get webhook %s: %w", id, stagehooks.ErrNotFound)
 	}
 	if err != nil {
 		return stagehooks.Webhook{}, fmt.Errorf("get webhook %s: %w", id, err)
 	}
-	w.StageType = stagehooks.StageType(stageType)
-	if err := json.Unmarshal([]byte(secrets), &w.Secrets); err != nil {
-		return stagehooks.Webhook{}, fmt.Errorf("unmarshal secrets of webhook %s: %w", id, err)
-	}
-	if w.CreatedAt, err = parseTime("created_at", createdText); err != nil {
-		return stagehooks.Webhook{}, fmt.Errorf("read webhook %s: %w", id, err)
-	}
-	if w.UpdatedAt, err = parseTime("updated_at", updatedText); err != nil {
-		return stagehooks.Webhook{}, fmt.Errorf("read webhook %s: %w", id, err)
-	}
 	return w, nil
+}
+
+// ListWebhooks returns one page of a tenant's stage webhooks, ordered by id: a range scan of
+// the primary key from the cursor on.
+func (s *Store) ListWebhooks(ctx context.Context, tenant string, page stagehooks.PageRequest) (stagehooks.WebhookPage, error) {
+	size, err := page.Size()
+	if err != nil {
+		return stagehooks.WebhookPage{}, err
+	}
+	after, err := stagehooks.DecodeCursor(page.Cursor, tenant, stagehooks.ListStageWebhooks)
+	if err != nil {
+		return stagehooks.WebhookPage{}, err
+	}
+	// One row more than the page says whether another page follows.
+	rows, err := s.listWebhooks.QueryContext(ctx, tenant, after, size+1)
+	if err != nil {
+		return stagehooks.WebhookPage{}, fmt.Errorf("list webhooks of tenant %s: %w", tenant, err)
+	}
+	defer rows.Close()
+	var out stagehooks.WebhookPage
+	for rows.Next() {
+		w, err := scanWebhook(rows)
+		if err != nil {
+			return stagehooks.WebhookPage{}, fmt.Errorf("list webhooks of tenant %s: %w", tenant, err)
+		}
+		out.Items = append(out.Items, w)
+	}
+	if err := rows.Err(); err != nil {
+		return stagehooks.WebhookPage{}, fmt.Errorf("list webhooks of tenant %s: %w", tenant, err)
+	}
+	if len(out.Items) > size {
+		out.Items = out.Items[:size]
+		out.NextCursor = stagehooks.EncodeCursor(tenant, stagehooks.ListStageWebhooks, out.Items[size-1].ID)
+	}
+	return out, nil
+}
+
+// UpdateWebhook applies stagehooks.Webhook.Updated to the stored stage webhook, provided its
+// version is still expectedVersion, and returns it as stored. ErrNotFound, ErrVersionConflict,
+// ErrDuplicateURL (the new URL is another webhook's on the same stage).
+func (s *Store) UpdateWebhook(ctx context.Context, w stagehooks.Webhook, expectedVersion int64) (stagehooks.Webhook, error) {
+	// One immediate transaction: nobody writes between the read and the write, so the checks
+	// below are the whole story, and webhooks_url only backs them up.
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: begin: %w", w.ID, err)
+	}
+	defer tx.Rollback()
+	old, err := scanWebhook(tx.StmtContext(ctx, s.getWebhook).QueryRowContext(ctx, w.TenantID, w.ID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: %w", w.ID, stagehooks.ErrNotFound)
+	}
+	if err != nil {
+		return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: %w", w.ID, err)
+	}
+	if old.Version != expectedVersion {
+		return stagehooks.Webhook{}, fmt.Errorf("update webhook %s at version %d (stored %d): %w", w.ID, expectedVersion, old.Version, stagehooks.ErrVersionConflict)
+	}
+	next := old.Updated(w, s.now())
+	if err := next.Validate(); err != nil {
+		return stagehooks.Webhook{}, err
+	}
+	r, err := toRow(next)
+	if err != nil {
+		return stagehooks.Webhook{}, err
+	}
+	if next.URL != old.URL {
+		var taken bool
+		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM webhooks WHERE tenant_id = ? AND project_hash = ?
+			AND stage_uuid = ? AND url = ? AND notification_id = '' AND id != ?)`,
+			next.TenantID, next.ProjectHash, next.StageUUID, next.URL, next.ID).Scan(&taken); err != nil {
+			return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: %w", w.ID, err)
+		}
+		if taken {
+			return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: %w", w.ID, stagehooks.ErrDuplicateURL)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, secrets = ?, previous_secret_expires_at = ?, enabled = ?,
+		disabled_reason = ?, version = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+		next.URL, r.secrets, r.previous, next.Enabled, next.DisabledReason, next.Version, r.updated, next.TenantID, next.ID); err != nil {
+		return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: %w", w.ID, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: commit: %w", w.ID, err)
+	}
+	return next, nil
+}
+
+// DeleteWebhook deletes a stage webhook; ErrNotFound if the tenant has no such stage webhook.
+// Its row is its URL's claim, so nothing else needs deleting.
+func (s *Store) DeleteWebhook(ctx context.Context, tenant, id string) error {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM webhooks WHERE tenant_id = ? AND id = ? AND notification_id = ''`, tenant, id)
+	if err != nil {
+		return fmt.Errorf("delete webhook %s: %w", id, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("delete webhook %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("delete webhook %s: %w", id, stagehooks.ErrNotFound)
+	}
+	return nil
 }
 
 // TargetsForStage implements stagehooks.TargetFinder with one range scan of webhooks_by_stage,
 // which covers the query: the cost is the stage's own webhooks whatever the table holds.
 func (s *Store) TargetsForStage(ctx context.Context, projectHash, stageUUID string) ([]stagehooks.Target, error) {
+	if projectHash == "" || stageUUID == "" {
+		return nil, nil // the empty stage columns of notifications' webhooks
+	}
 	rows, err := s.stageTargets.QueryContext(ctx, projectHash, stageUUID)
 	if err != nil {
 		return nil, fmt.Errorf("query webhooks of stage %s: %w", stageUUID, err)
@@ -265,7 +541,9 @@ func (s *Store) TargetsForStage(ctx context.Context, projectHash, stageUUID stri
 }
 
 // Endpoints implements delivery.EndpointSource with one query for all refs, whatever their
-// number: the refs go in as one JSON array of [tenant, id] pairs, and the CROSS JOIN makes
+// number, stage webhooks and notifications' webhooks alike; a rotated-out secret is left out
+// once it has expired. The refs go in
+// as one JSON array of [tenant, id] pairs, and the CROSS JOIN makes
 // SQLite walk that array and look each pair up by primary key. Each query pays the pure-Go
 // driver's fixed cost, so ten refs took about 200 µs as ten lookups and take about 50 µs as one
 // query (BenchmarkEndpoints). Webhooks that do not exist are absent from the map.
@@ -287,18 +565,24 @@ func (s *Store) Endpoints(ctx context.Context, refs []delivery.EndpointRef) (map
 		return nil, fmt.Errorf("read %d webhooks: %w", len(refs), err)
 	}
 	defer rows.Close()
+	now := s.now()
 	for rows.Next() {
 		var (
-			ref     delivery.EndpointRef
-			ep      delivery.Endpoint
-			secrets string
+			ref               delivery.EndpointRef
+			ep                delivery.Endpoint
+			secrets, previous string
 		)
-		if err := rows.Scan(&ref.TenantID, &ref.WebhookID, &ep.URL, &ep.Enabled, &secrets); err != nil {
+		if err := rows.Scan(&ref.TenantID, &ref.WebhookID, &ep.URL, &ep.Enabled, &secrets, &previous); err != nil {
 			return nil, fmt.Errorf("read %d webhooks: %w", len(refs), err)
 		}
 		if err := json.Unmarshal([]byte(secrets), &ep.Secrets); err != nil {
 			return nil, fmt.Errorf("unmarshal secrets of webhook %s: %w", ref.WebhookID, err)
 		}
+		expires, err := parseOptionalTime("previous_secret_expires_at", previous)
+		if err != nil {
+			return nil, fmt.Errorf("read webhook %s: %w", ref.WebhookID, err)
+		}
+		ep.Secrets = stagehooks.LiveSecrets(ep.Secrets, expires, now)
 		out[ref] = ep
 	}
 	if err := rows.Err(); err != nil {
@@ -308,14 +592,35 @@ func (s *Store) Endpoints(ctx context.Context, refs []delivery.EndpointRef) (map
 }
 
 // DisableWebhook implements delivery.WebhookDisabler. A webhook deleted meanwhile is not an
-// error: there is nothing left to disable.
+// error: there is nothing left to disable. The webhook's version grows, and so does its
+// notification's, if it has one: an API client holding the old version must re-read before
+// writing, or it would enable the webhook again without having seen it disabled.
 func (s *Store) DisableWebhook(ctx context.Context, ref delivery.EndpointRef, reason string) error {
 	now, err := formatTime(s.now())
 	if err != nil {
 		return fmt.Errorf("disable webhook %s: %w", ref.WebhookID, err)
 	}
-	if _, err := s.disableWebhook.ExecContext(ctx, reason, now, ref.TenantID, ref.WebhookID); err != nil {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("disable webhook %s: begin: %w", ref.WebhookID, err)
+	}
+	defer tx.Rollback()
+	var notification string
+	err = tx.StmtContext(ctx, s.disableWebhook).QueryRowContext(ctx, reason, now, ref.TenantID, ref.WebhookID).Scan(&notification)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
 		return fmt.Errorf("disable webhook %s: %w", ref.WebhookID, err)
+	}
+	if notification != "" {
+		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET version = version + 1, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+			now, ref.TenantID, notification); err != nil {
+			return fmt.Errorf("disable webhook %s: bump version of notification %s: %w", ref.WebhookID, notification, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("disable webhook %s: commit: %w", ref.WebhookID, err)
 	}
 	return nil
 }

@@ -115,4 +115,12 @@ type Attempt struct {
 	Outcome         Outcome
 	// NextAttemptAt is set when Outcome is OutcomeRetrying.
 	NextAttemptAt time.Time
+	// Payload is the job's payload exactly as it was sent, so the delivery can be sent again
+	// (see Redeliverer); nil when it was over MaxLoggedPayload.
+	Payload json.RawMessage
 }
+
+// MaxLoggedPayload is the largest payload the attempt log keeps. 256 KiB is SQS's classic
+// message limit, so no job should exceed it, and it keeps every attempt under DynamoDB's 400 KB
+// item limit with room for the other fields. Stage-transition payloads are under 1 KiB.
+const MaxLoggedPayload = 256 << 10

@@ -230,7 +230,14 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 	att := Attempt{
 		TenantID: w.job.TenantID, WebhookID: w.job.WebhookID, DeliveryID: w.job.ID, EventType: w.job.EventType,
 		Number: number, At: p.now(), StatusCode: res.StatusCode, Latency: res.Latency,
-		ErrorClass: res.Class, ResponseSnippet: res.Snippet,
+		ErrorClass: res.Class, ResponseSnippet: res.Snippet, Payload: w.job.Payload,
+	}
+	if len(att.Payload) > MaxLoggedPayload {
+		// The attempt is still worth its log record; only its redelivery is lost.
+		p.logger().Warn("payload too large for the attempt log: recording the attempt without it",
+			"delivery_id", w.job.ID, "bytes", len(att.Payload), "limit", MaxLoggedPayload)
+		att.Payload = nil
+		p.count(telemetry.AttemptLogLost, "payload_too_large")
 	}
 	defer func() { w.attempt = &att }()
 	p.count(telemetry.Attempts, classOrOK(res.Class))

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -290,5 +292,57 @@ func TestProcessReturnsMessagesItCouldNotReschedule(t *testing.T) {
 	}
 	if h.counter.Total(telemetry.AttemptLogLost) != 1 {
 		t.Fatal("lost attempt log not counted")
+	}
+}
+
+func TestProcessRecordsTheExactPayloadWithEachAttempt(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 500, nil)
+	bodies := make(chan []byte, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies <- b
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(srv.Close)
+	ep := h.eps.eps[testJob.Ref()]
+	ep.URL = srv.URL
+	h.eps.eps[testJob.Ref()] = ep
+	// A redelivery sends the recorded bytes, so they must be the bytes the receiver got,
+	// escapes and number spelling included.
+	job := testJob
+	job.Payload = []byte(`{"uid":"x","b":"\u00e9 é <>","a":[1.50,1e3]}`)
+	h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 1, job)})
+	sent := <-bodies
+	if len(h.log.attempts) != 1 || string(h.log.attempts[0].Payload) != string(sent) {
+		t.Fatalf("recorded payload %q, receiver got %q", h.log.attempts[0].Payload, sent)
+	}
+	if h.counter.Total(telemetry.AttemptLogLost) != 0 {
+		t.Fatal("attempt log loss counted for a small payload")
+	}
+}
+
+func TestProcessLogsAttemptWithoutAnOversizedPayload(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 200, nil)
+	job := testJob
+	job.Payload = []byte(`{"data":"` + strings.Repeat("x", delivery.MaxLoggedPayload) + `"}`)
+	failed := h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 1, job)})
+	if len(failed) != 0 || h.hits.Load() != 1 {
+		t.Fatalf("failed %v, hits %d: the delivery itself must go ahead", failed, h.hits.Load())
+	}
+	if len(h.log.attempts) != 1 || h.log.attempts[0].Payload != nil || h.log.attempts[0].Outcome != delivery.OutcomeSucceeded {
+		t.Fatalf("attempts %d, payload of %d bytes: want the attempt recorded without its payload", len(h.log.attempts), len(h.log.attempts[0].Payload))
+	}
+	if got := h.counter.Get(telemetry.AttemptLogLost, "payload_too_large"); got != 1 {
+		t.Fatalf("AttemptLogLost/payload_too_large = %d, want 1", got)
+	}
+
+	// At the limit exactly, the payload is kept.
+	h = newHarness(t, 200, nil)
+	job.Payload = []byte(`"` + strings.Repeat("x", delivery.MaxLoggedPayload-2) + `"`)
+	h.proc.Process(context.Background(), []delivery.Message{message(t, "m2", 1, job)})
+	if len(h.log.attempts[0].Payload) != delivery.MaxLoggedPayload || h.counter.Total(telemetry.AttemptLogLost) != 0 {
+		t.Fatalf("payload of exactly %d bytes: logged %d bytes, lost %d", delivery.MaxLoggedPayload, len(h.log.attempts[0].Payload), h.counter.Total(telemetry.AttemptLogLost))
 	}
 }

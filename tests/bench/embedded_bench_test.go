@@ -69,7 +69,7 @@ func runEmbeddedLoad(b *testing.B) {
 	defer receiver.Close()
 
 	h, err := localrun.Start(ctx, localrun.Config{
-		DataDir: b.TempDir(), Template: tmpl, EventsAddr: "127.0.0.1:0", AllowLoopback: true, Synchronous: benchSync, Pollers: benchPollers,
+		DataDir: b.TempDir(), Template: tmpl, EventsAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", AllowLoopback: true, Synchronous: benchSync, Pollers: benchPollers,
 		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {

@@ -40,7 +40,7 @@ func NewWebhook(t testing.TB, tenant, id, project, stage string, typ stagehooks.
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	return stagehooks.Webhook{
 		ID: id, TenantID: tenant, OwnerID: "user-1", ProjectHash: project, StageUUID: stage, StageType: typ,
-		URL: url, Secrets: []string{secret}, Enabled: true, CreatedAt: now, UpdatedAt: now,
+		URL: url, Secrets: []string{secret}, Enabled: true, Version: 1, CreatedAt: now, UpdatedAt: now,
 	}
 }
 
@@ -206,7 +206,7 @@ func TestAttemptLog(t *testing.T, newLog func(t *testing.T) AttemptLog) {
 				TenantID: "tenant-a", WebhookID: "wh_1", DeliveryID: "d-1", EventType: "task_submitted_event",
 				Number: i, At: base.Add(time.Duration(i) * time.Minute), StatusCode: 500, Latency: 42 * time.Millisecond,
 				ErrorClass: delivery.ClassHTTP5xx, ResponseSnippet: "oops", Outcome: delivery.OutcomeRetrying,
-				NextAttemptAt: base.Add(time.Hour),
+				NextAttemptAt: base.Add(time.Hour), Payload: []byte(`{"uid":"d-1","version":1}`),
 			}
 			written = append(written, a)
 		}

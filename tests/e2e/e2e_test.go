@@ -319,7 +319,8 @@ func TestAWSRequestsPerDelivery(t *testing.T) {
 			w := newWorld(t, worldOptions{allowLoopback: true, cacheTTL: 10 * time.Second})
 			r := newReceiver(t, nil)
 			for i := range fanOut {
-				r.secret = w.addWebhook(t, fmt.Sprintf("wh_%02d", i), sampleAnnotateStage, stagehooks.StageAnnotate, r.url()).Secrets[0]
+				// One receiver behind ten webhooks: a stage takes a URL once, so each has its own query.
+				r.secret = w.addWebhook(t, fmt.Sprintf("wh_%02d", i), sampleAnnotateStage, stagehooks.StageAnnotate, fmt.Sprintf("%s?hook=%d", r.url(), i)).Secrets[0]
 			}
 			for i := range events {
 				if err := w.publishTransition(t, i); err != nil {

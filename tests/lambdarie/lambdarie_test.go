@@ -223,3 +223,36 @@ func TestDeliveryBootstrapAnswersItsSampleEvent(t *testing.T) {
 		t.Fatalf("webhook-id %q, want the sample job's id", id)
 	}
 }
+
+func TestAPIBootstrapAnswersItsSampleEvents(t *testing.T) {
+	t.Parallel()
+	b := awsfixture.New(t, awsfixture.Options{})
+	env := b.Env("")
+	env["HERALD_JWT_TENANT_CLAIM"] = "org_id"
+	e := startEmulator(t, buildBootstrap(t, "api"), env)
+
+	var res struct {
+		StatusCode int               `json:"statusCode"`
+		Headers    map[string]string `json:"headers"`
+		Body       string            `json:"body"`
+	}
+	for _, c := range []struct {
+		sample string
+		status int
+		want   string
+	}{
+		{"api/get-openapi.json", 200, `"openapi": "3.1.0"`},
+		{"api/create-webhook.json", 201, `"secret":"whsec_`},
+		{"api/list-webhooks.json", 200, `"stage_type":"annotate"`},
+	} {
+		if err := json.Unmarshal(e.invoke(t, sample(t, c.sample)), &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.StatusCode != c.status || !strings.Contains(res.Body, c.want) {
+			t.Fatalf("%s: %d %s, want %d containing %s", c.sample, res.StatusCode, res.Body, c.status, c.want)
+		}
+	}
+	if strings.Contains(res.Body, "whsec_") {
+		t.Fatal("the list shows a signing secret")
+	}
+}

@@ -67,7 +67,7 @@ func TestNewUserFlow(t *testing.T) {
 func TestDataDirectoryIsExclusive(t *testing.T) {
 	dir := t.TempDir()
 	startHerald(t, dir)
-	cmd := exec.Command(heraldBinary(t), "-data-dir", dir, "-events-addr", "127.0.0.1:0")
+	cmd := exec.Command(heraldBinary(t), "-data-dir", dir, "-events-addr", "127.0.0.1:0", "-api-addr", "127.0.0.1:0")
 	root, _ := samtemplate.FindRoot()
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()
@@ -84,7 +84,7 @@ func TestCorruptDatabaseIsAClearErrorAtStart(t *testing.T) {
 	if err := os.WriteFile(dir+"/herald.db", garbage, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(heraldBinary(t), "-data-dir", dir, "-events-addr", "127.0.0.1:0")
+	cmd := exec.Command(heraldBinary(t), "-data-dir", dir, "-events-addr", "127.0.0.1:0", "-api-addr", "127.0.0.1:0")
 	root, _ := samtemplate.FindRoot()
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()

@@ -143,7 +143,7 @@ var endpointLine = regexp.MustCompile(`PutEvents endpoint\s+(http://127\.0\.0\.1
 // startHerald starts the binary on dataDir and waits for its banner.
 func startHerald(t testing.TB, dataDir string, extra ...string) *process {
 	t.Helper()
-	args := append([]string{"-data-dir", dataDir, "-events-addr", "127.0.0.1:0", "-allow-loopback", "-retry-schedule", "1s,1s,2s,5s"}, extra...)
+	args := append([]string{"-data-dir", dataDir, "-events-addr", "127.0.0.1:0", "-api-addr", "127.0.0.1:0", "-allow-loopback", "-retry-schedule", "1s,1s,2s,5s"}, extra...)
 	cmd := exec.Command(heraldBinary(t), args...)
 	root, _ := samtemplate.FindRoot()
 	cmd.Dir = root

@@ -60,6 +60,7 @@ var declaredEnv = []string{
 	lambdafn.EnvAttemptRetention,
 	lambdafn.EnvConfigCacheTTL,
 	lambdafn.EnvAllowLoopback,
+	lambdafn.EnvJWTTenantClaim,
 }
 
 // validators says which configuration check each function of the template must pass. A new
@@ -67,6 +68,7 @@ var declaredEnv = []string{
 var validators = map[string]func(lambdafn.Config) error{
 	"RouterFunction":   lambdafn.Config.ValidateRouter,
 	"DeliveryFunction": lambdafn.Config.ValidateDelivery,
+	"ApiFunction":      lambdafn.Config.ValidateAPI,
 }
 
 const serverlessFunction = "AWS::Serverless::Function"
@@ -977,6 +979,14 @@ func TestPoliciesGrantWhatTheAdaptersCall(t *testing.T) {
 		"RouterFunction": {
 			{"dynamodb:Query", "WebhooksTable/index/" + dynamo.StageIndex},
 			{"sqs:SendMessageBatch", "DeliveryQueue"},
+		},
+		"ApiFunction": {
+			{"dynamodb:GetItem", "WebhooksTable"},
+			{"dynamodb:PutItem", "WebhooksTable"},
+			{"dynamodb:UpdateItem", "WebhooksTable"},
+			{"dynamodb:DeleteItem", "WebhooksTable"},
+			{"dynamodb:Query", "WebhooksTable"},
+			{"sqs:SendMessage", "DeliveryQueue"},
 		},
 		"DeliveryFunction": {
 			{"dynamodb:BatchGetItem", "WebhooksTable"},

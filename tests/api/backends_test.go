@@ -1,0 +1,209 @@
+// Package api_test drives the configuration API over HTTP on both backends: the embedded
+// default (SQLite, API keys, a real local port) and AWS (DynamoDB Local, SQS stand-in, the
+// Lambda handler invoked with API Gateway HTTP API events carrying verified JWT claims).
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/heraldhq/herald/infra/eventsource"
+	"github.com/heraldhq/herald/infra/httpapi"
+	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/localqueue"
+	"github.com/heraldhq/herald/infra/sqlitedb"
+	"github.com/heraldhq/herald/infra/sqlitestore"
+	"github.com/heraldhq/herald/infra/sqsqueue"
+	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/tests/awsfixture"
+)
+
+// response is what a call returned.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response %d is not a JSON object: %s", r.status, r.body)
+	}
+	return m
+}
+
+// backend is the API on one set of adapters.
+type backend struct {
+	name string
+	// call sends a request as the given tenant and user ("" tenant: no credentials).
+	call func(t *testing.T, tenant, user, method, path string, body []byte, header http.Header) response
+	// jobs returns the delivery jobs queued so far.
+	jobs func(t *testing.T) []delivery.Job
+	// endpoints reads the delivery path's view of a webhook.
+	endpoints delivery.EndpointSource
+}
+
+func backends(t *testing.T) []func(t *testing.T) backend {
+	return []func(t *testing.T) backend{embedded, onAWS}
+}
+
+// embedded serves the API on a real local port with API keys, as `go run ./infra/local` does.
+func embedded(t *testing.T) backend {
+	t.Helper()
+	ctx := context.Background()
+	db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, err := sqlitestore.New(ctx, db, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := sqlitestore.NewAPIKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue, err := localqueue.New(ctx, db, "DeliveryQueue", localqueue.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(httpapi.New(httpapi.Deps{
+		Auth: httpapi.APIKeyAuthenticator{Keys: keys}, Webhooks: store, Jobs: queue,
+		URLs: httpapi.URLPolicy{Resolver: noDNS()},
+	}))
+	t.Cleanup(srv.Close)
+	apiKeys := map[string]string{}
+	return backend{
+		name: "embedded",
+		call: func(t *testing.T, tenant, user, method, path string, body []byte, header http.Header) response {
+			t.Helper()
+			req, err := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range header {
+				req.Header[k] = v
+			}
+			if tenant != "" {
+				key, ok := apiKeys[tenant+"/"+user]
+				if !ok {
+					plaintext, rec, err := httpapi.NewAPIKey(tenant, user, time.Now())
+					if err != nil {
+						t.Fatal(err)
+					}
+					if err := keys.CreateAPIKey(ctx, rec); err != nil {
+						t.Fatal(err)
+					}
+					key, apiKeys[tenant+"/"+user] = plaintext, plaintext
+				}
+				req.Header.Set("Authorization", "Bearer "+key)
+			}
+			res, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			b, _ := io.ReadAll(res.Body)
+			return response{status: res.StatusCode, header: res.Header, body: b}
+		},
+		jobs: func(t *testing.T) []delivery.Job {
+			t.Helper()
+			msgs, err := queue.Receive(ctx, 10, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return decodeJobs(t, msgs)
+		},
+		endpoints: store,
+	}
+}
+
+// onAWS invokes the API function's Lambda handler as API Gateway's HTTP API does, with the
+// claims its JWT authorizer would have verified, over DynamoDB Local and the SQS stand-in.
+func onAWS(t *testing.T) backend {
+	t.Helper()
+	b := awsfixture.New(t, awsfixture.Options{})
+	cfg := b.Config(t, "")
+	cfg.JWTTenantClaim = "org_id"
+	handler, err := lambdafn.NewAPI(cfg, b.Admin(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	queue := sqsqueue.New(b.Admin().SQS, b.QueueURL, b.DLQURL)
+	return backend{
+		name: "aws",
+		call: func(t *testing.T, tenant, user, method, path string, body []byte, header http.Header) response {
+			t.Helper()
+			u, err := url.Parse(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req := events.APIGatewayV2HTTPRequest{
+				Version: "2.0", RouteKey: method + " " + u.Path, RawPath: u.Path, RawQueryString: u.RawQuery,
+				Headers: map[string]string{}, Body: string(body),
+			}
+			req.RequestContext.HTTP.Method = method
+			req.RequestContext.HTTP.Path = u.Path
+			req.RequestContext.DomainName = "api.example.com"
+			for k, v := range header {
+				req.Headers[strings.ToLower(k)] = strings.Join(v, ",")
+			}
+			if tenant != "" {
+				req.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+					JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
+						Claims: map[string]string{"org_id": tenant, "sub": user, "iss": "https://auth.example.com/"},
+					},
+				}
+			}
+			res, err := handler(context.Background(), req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := http.Header{}
+			for k, v := range res.Headers {
+				h.Set(k, v)
+			}
+			for k, vs := range res.MultiValueHeaders {
+				for _, v := range vs {
+					h.Add(k, v)
+				}
+			}
+			return response{status: res.StatusCode, header: h, body: []byte(res.Body)}
+		},
+		jobs: func(t *testing.T) []delivery.Job {
+			t.Helper()
+			msgs, err := queue.Receive(context.Background(), 10, time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return decodeJobs(t, msgs)
+		},
+		endpoints: dynamoEndpoints(b),
+	}
+}
+
+func decodeJobs(t *testing.T, msgs []eventsource.Received) []delivery.Job {
+	t.Helper()
+	var jobs []delivery.Job
+	for _, m := range msgs {
+		j, err := delivery.DecodeJob([]byte(m.Body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		jobs = append(jobs, j)
+	}
+	return jobs
+}
