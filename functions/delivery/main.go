@@ -3,31 +3,18 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/heraldhq/herald/infra/lambdafn"
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	cfg, err := lambdafn.LoadConfig(os.Getenv)
-	if err != nil {
-		logger.Error("delivery configuration", "error", err)
-		os.Exit(1)
-	}
-	awsCfg, err := lambdafn.LoadAWS(context.Background())
-	if err != nil {
-		logger.Error("delivery AWS configuration", "error", err)
-		os.Exit(1)
-	}
-	h, err := lambdafn.NewDelivery(cfg, lambdafn.NewClients(awsCfg), lambdafn.NewEMF(os.Stdout), logger)
-	if err != nil {
-		logger.Error("wire delivery", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
+	lambdafn.Main("delivery", func(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger) (any, error) {
+		h, err := lambdafn.NewDelivery(cfg, clients, lambdafn.NewEMF(os.Stdout), logger)
+		if err != nil {
+			return nil, err
+		}
+		return h.Handle, nil
+	})
 }

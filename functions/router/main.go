@@ -3,31 +3,18 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"os"
-
-	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/heraldhq/herald/infra/lambdafn"
 )
 
 func main() {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil))
-	cfg, err := lambdafn.LoadConfig(os.Getenv)
-	if err != nil {
-		logger.Error("router configuration", "error", err)
-		os.Exit(1)
-	}
-	awsCfg, err := lambdafn.LoadAWS(context.Background())
-	if err != nil {
-		logger.Error("router AWS configuration", "error", err)
-		os.Exit(1)
-	}
-	h, err := lambdafn.NewRouter(cfg, lambdafn.NewClients(awsCfg), lambdafn.NewEMF(os.Stdout), logger)
-	if err != nil {
-		logger.Error("wire router", "error", err)
-		os.Exit(1)
-	}
-	lambda.Start(h.Handle)
+	lambdafn.Main("router", func(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger) (any, error) {
+		h, err := lambdafn.NewRouter(cfg, clients, lambdafn.NewEMF(os.Stdout), logger)
+		if err != nil {
+			return nil, err
+		}
+		return h.Handle, nil
+	})
 }

@@ -245,11 +245,7 @@ const searchPerRequest = 100
 // the tenant's partition, filtered on the folded title and the owner, followed until the page
 // is full or the partition ends; then one BatchGetItem (per 100) for the page's webhooks.
 func (s *WebhookStore) ListNotifications(ctx context.Context, tenant string, q notifications.Query) (notifications.Page, error) {
-	size, err := q.Page.Size()
-	if err != nil {
-		return notifications.Page{}, err
-	}
-	after, err := stagehooks.DecodeCursor(q.Page.Cursor, tenant, stagehooks.ListNotifications)
+	size, after, err := q.Page.Resolve(tenant, stagehooks.ListNotifications)
 	if err != nil {
 		return notifications.Page{}, err
 	}

@@ -329,11 +329,7 @@ func (s *WebhookStore) query(ctx context.Context, q queryPage) ([]map[string]typ
 // the tenant's partition (more only when the tenant's notification webhooks, which are skipped,
 // fill a request).
 func (s *WebhookStore) ListWebhooks(ctx context.Context, tenant string, page stagehooks.PageRequest) (stagehooks.WebhookPage, error) {
-	size, err := page.Size()
-	if err != nil {
-		return stagehooks.WebhookPage{}, err
-	}
-	after, err := stagehooks.DecodeCursor(page.Cursor, tenant, stagehooks.ListStageWebhooks)
+	size, after, err := page.Resolve(tenant, stagehooks.ListStageWebhooks)
 	if err != nil {
 		return stagehooks.WebhookPage{}, err
 	}

@@ -324,11 +324,7 @@ func (s *Store) GetNotification(ctx context.Context, tenant, id string) (notific
 // ListNotifications returns one page of a tenant's notifications, ordered by id, filtered on
 // the folded title and the owner, in one statement.
 func (s *Store) ListNotifications(ctx context.Context, tenant string, q notifications.Query) (notifications.Page, error) {
-	size, err := q.Page.Size()
-	if err != nil {
-		return notifications.Page{}, err
-	}
-	after, err := stagehooks.DecodeCursor(q.Page.Cursor, tenant, stagehooks.ListNotifications)
+	size, after, err := q.Page.Resolve(tenant, stagehooks.ListNotifications)
 	if err != nil {
 		return notifications.Page{}, err
 	}

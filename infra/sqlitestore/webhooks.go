@@ -415,11 +415,7 @@ func (s *Store) GetWebhook(ctx context.Context, tenant, id string) (stagehooks.W
 // ListWebhooks returns one page of a tenant's stage webhooks, ordered by id: a range scan of
 // the primary key from the cursor on.
 func (s *Store) ListWebhooks(ctx context.Context, tenant string, page stagehooks.PageRequest) (stagehooks.WebhookPage, error) {
-	size, err := page.Size()
-	if err != nil {
-		return stagehooks.WebhookPage{}, err
-	}
-	after, err := stagehooks.DecodeCursor(page.Cursor, tenant, stagehooks.ListStageWebhooks)
+	size, after, err := page.Resolve(tenant, stagehooks.ListStageWebhooks)
 	if err != nil {
 		return stagehooks.WebhookPage{}, err
 	}

@@ -198,6 +198,18 @@ func (p PageRequest) Size() (int, error) {
 	return p.Limit, nil
 }
 
+// Resolve checks the page size and decodes the cursor of one tenant's list, the preamble of
+// every paged query on every store.
+func (p PageRequest) Resolve(tenant, list string) (size int, after string, err error) {
+	if size, err = p.Size(); err != nil {
+		return 0, "", err
+	}
+	if after, err = DecodeCursor(p.Cursor, tenant, list); err != nil {
+		return 0, "", err
+	}
+	return size, after, nil
+}
+
 // WebhookPage is one page of a tenant's stage webhooks; NextCursor is "" on the last page.
 type WebhookPage struct {
 	Items      []Webhook
