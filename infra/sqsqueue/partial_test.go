@@ -87,7 +87,7 @@ func TestEnqueueFailsWhenEntriesKeepFailing(t *testing.T) {
 	t.Parallel()
 	cases := map[string]func(int, string) (bool, bool){
 		"transient until the rounds run out": func(_ int, id string) (bool, bool) { return id == "1", false },
-		"sender fault is not retried":         func(_ int, id string) (bool, bool) { return id == "1", true },
+		"sender fault is not retried":        func(_ int, id string) (bool, bool) { return id == "1", true },
 	}
 	for name, fail := range cases {
 		t.Run(name, func(t *testing.T) {
