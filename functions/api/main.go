@@ -3,13 +3,19 @@
 package main
 
 import (
+	"fmt"
 	"log/slog"
+	"os"
 
 	"github.com/heraldhq/herald/infra/lambdafn"
 )
 
 func main() {
 	lambdafn.Main("api", func(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger) (any, error) {
-		return lambdafn.NewAPI(cfg, clients, logger)
+		slack, err := lambdafn.LoadSlackConfig(os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("read Slack configuration: %w", err)
+		}
+		return lambdafn.NewAPI(cfg, clients, logger, lambdafn.WithSlack(slack))
 	})
 }

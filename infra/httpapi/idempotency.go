@@ -32,9 +32,9 @@ type IdempotencyStore interface {
 	Abandon(ctx context.Context, tenant, key string) error
 }
 
-// idempotencyTTL is how long a key is remembered: clients retry within minutes, and Stripe's
+// IdempotencyTTL is how long a key is remembered: clients retry within minutes, and Stripe's
 // 24 hours is the convention clients expect.
-const idempotencyTTL = 24 * time.Hour
+const IdempotencyTTL = 24 * time.Hour
 
 // maxIdempotencyKey bounds the header, as Stripe does (255).
 const maxIdempotencyKey = 255
@@ -140,7 +140,7 @@ func (m *MemoryIdempotency) Begin(_ context.Context, tenant, key, fingerprint st
 	if len(m.entries) >= m.max {
 		return StoredResponse{}, false, problem(http.StatusServiceUnavailable, "busy", "Busy", "too many requests in flight; retry shortly")
 	}
-	m.entries[memoryKey(tenant, key)] = memoryEntry{resp: StoredResponse{Fingerprint: fingerprint}, expires: now.Add(idempotencyTTL)}
+	m.entries[memoryKey(tenant, key)] = memoryEntry{resp: StoredResponse{Fingerprint: fingerprint}, expires: now.Add(IdempotencyTTL)}
 	return StoredResponse{}, true, nil
 }
 
@@ -148,7 +148,7 @@ func (m *MemoryIdempotency) Begin(_ context.Context, tenant, key, fingerprint st
 func (m *MemoryIdempotency) Finish(_ context.Context, tenant, key string, resp StoredResponse) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.entries[memoryKey(tenant, key)] = memoryEntry{resp: resp, expires: m.now().Add(idempotencyTTL)}
+	m.entries[memoryKey(tenant, key)] = memoryEntry{resp: resp, expires: m.now().Add(IdempotencyTTL)}
 	return nil
 }
 

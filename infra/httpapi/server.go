@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/stagehooks"
 )
 
@@ -35,8 +36,21 @@ type URLPolicy struct {
 
 // Deps are the API's collaborators; each runtime's composition root fills them.
 type Deps struct {
-	Auth        Authenticator
-	Webhooks    WebhookStore
+	Auth     Authenticator
+	Webhooks WebhookStore
+	// Endpoints finds any webhook of a tenant, a stage webhook or a notification's, as the
+	// delivery path does: the delivery log serves both kinds.
+	Endpoints delivery.EndpointSource
+	// Log is the attempt log; redeliveries rebuild their jobs from it.
+	Log DeliveryLog
+	// Notifications keeps notifications with their webhooks.
+	Notifications NotificationStore
+	// Slack holds users' connected Slack channels, which notifications name.
+	Slack SlackChannelStore
+	// SlackOAuth connects Slack channels; nil when the installation has no Slack app, and
+	// the OAuth routes then answer 503.
+	SlackOAuth SlackOAuth
+	// Jobs is the delivery queue: test events, redeliveries and recoveries go through it.
 	Jobs        stagehooks.JobQueue
 	Idempotency IdempotencyStore
 	URLs        URLPolicy
@@ -71,6 +85,21 @@ func routes() []route {
 		{"DELETE", "/v1/webhooks/{id}", "deleteWebhook", false, (*Server).deleteWebhook},
 		{"POST", "/v1/webhooks/{id}/rotate-secret", "rotateWebhookSecret", false, (*Server).rotateSecret},
 		{"POST", "/v1/webhooks/{id}/test", "sendTestEvent", false, (*Server).sendTestEvent},
+		{"GET", "/v1/webhooks/{id}/attempts", "listWebhookAttempts", false, (*Server).listWebhookAttempts},
+		{"POST", "/v1/webhooks/{id}/recover", "recoverWebhookDeliveries", false, (*Server).recoverDeliveries},
+		{"GET", "/v1/deliveries/{id}", "getDelivery", false, (*Server).getDelivery},
+		{"POST", "/v1/deliveries/{id}/redeliver", "redeliver", false, (*Server).redeliver},
+		{"POST", "/v1/notifications", "createNotification", false, (*Server).createNotification},
+		{"GET", "/v1/notifications", "listNotifications", false, (*Server).listNotifications},
+		{"GET", "/v1/notifications/{id}", "getNotification", false, (*Server).getNotification},
+		{"PATCH", "/v1/notifications/{id}", "updateNotification", false, (*Server).updateNotification},
+		{"DELETE", "/v1/notifications/{id}", "deleteNotification", false, (*Server).deleteNotification},
+		{"POST", "/v1/notifications/{id}/webhooks/{webhook_id}/rotate-secret", "rotateNotificationWebhookSecret", false, (*Server).rotateNotificationWebhookSecret},
+		{"GET", "/v1/notification-events", "listNotificationEvents", false, (*Server).listNotificationEvents},
+		{"GET", "/v1/slack/oauth/start", "startSlackOAuth", false, (*Server).slackOAuthStart},
+		{"GET", "/v1/slack/oauth/callback", "finishSlackOAuth", false, (*Server).slackOAuthCallback},
+		{"GET", "/v1/slack/channels", "listSlackChannels", false, (*Server).listSlackChannels},
+		{"DELETE", "/v1/slack/channels/{id}", "deleteSlackChannel", false, (*Server).deleteSlackChannel},
 	}
 }
 

@@ -113,17 +113,56 @@ func DeliveryOver(cfg Config, ports DeliveryPorts, counter telemetry.Counter, lo
 	return &DeliveryHandler{Processor: p}, nil
 }
 
+// APIOption adds an optional part to the configuration API.
+type APIOption func(*apiOptions)
+
+type apiOptions struct {
+	slack SlackConfig
+}
+
+// WithSlack gives the API a Slack app (LoadSlackConfig), for connecting Slack channels;
+// without one, or with an unconfigured one, the Slack OAuth routes answer 503.
+func WithSlack(c SlackConfig) APIOption {
+	return func(o *apiOptions) { o.slack = c }
+}
+
 // NewAPI wires the configuration API function's handler to DynamoDB and SQS, trusting the
 // JWT claims API Gateway's authorizer verified.
-func NewAPI(cfg Config, clients Clients, logger *slog.Logger) (func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), error) {
+func NewAPI(cfg Config, clients Clients, logger *slog.Logger, opts ...APIOption) (func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error), error) {
+	var o apiOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
 	if err := cfg.ValidateAPI(); err != nil {
 		return nil, fmt.Errorf("API configuration: %w", err)
 	}
+	// The delivery log's routes read the attempts table; ValidateAPI predates them.
+	if err := require(EnvAttemptsTable, cfg.AttemptsTable); err != nil {
+		return nil, fmt.Errorf("API configuration: %w", err)
+	}
+	webhooks := dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable)
+	// Slack is called through the same address guard as webhook receivers; loopback opens
+	// only where deliveries may reach it too (tests against a stand-in).
+	flow, err := o.slack.Flow(cfg.AllowLoopback)
+	if err != nil {
+		return nil, fmt.Errorf("API configuration: %w", err)
+	}
+	var slackOAuth httpapi.SlackOAuth
+	if flow != nil {
+		slackOAuth = flow
+	}
 	api := httpapi.New(httpapi.Deps{
-		Auth:     httpapi.ClaimsAuthenticator{TenantClaim: cfg.JWTTenantClaim},
-		Webhooks: dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
-		Jobs:     sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
-		Logger:   logger,
+		Auth:          httpapi.ClaimsAuthenticator{TenantClaim: cfg.JWTTenantClaim},
+		Webhooks:      webhooks,
+		Endpoints:     webhooks,
+		Log:           dynamo.NewAttemptLog(clients.DynamoDB, cfg.AttemptsTable, cfg.AttemptRetention),
+		Notifications: webhooks,
+		Slack:         dynamo.NewSlackChannels(clients.DynamoDB, cfg.WebhooksTable),
+		SlackOAuth:    slackOAuth,
+		Jobs:          sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		// Shared by every instance, so a retried create that lands elsewhere still replays.
+		Idempotency: dynamo.NewIdempotency(clients.DynamoDB, cfg.WebhooksTable, httpapi.IdempotencyTTL),
+		Logger:      logger,
 	})
 	return HTTPHandler(api, httpapi.WithClaims), nil
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/infra/httpapi"
+	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/localrun"
 	"github.com/heraldhq/herald/infra/samtemplate"
 	"github.com/heraldhq/herald/infra/sqlitedb"
@@ -108,11 +109,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 		env["HERALD_RETRY_SCHEDULE"] = *retrySchedule
 	}
 
+	// The Slack app, from the same HERALD_SLACK_* variables the API function reads on AWS.
+	slackCfg, err := lambdafn.LoadSlackConfig(getenv)
+	if err != nil {
+		return err
+	}
+
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	h, err := localrun.Start(ctx, localrun.Config{
 		DataDir: s.dataDir, Template: tmpl, EventsAddr: *eventsAddr, APIAddr: *apiAddr, AllowLoopback: *allowLoopback || *demo,
-		Synchronous: s.synchronous, Pollers: *pollers, Env: env, Logger: logger,
+		Synchronous: s.synchronous, Pollers: *pollers, Env: env, Logger: logger, Slack: slackCfg,
 	})
 	if err != nil {
 		return err

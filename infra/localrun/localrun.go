@@ -7,6 +7,7 @@ package localrun
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -25,6 +26,7 @@ import (
 	"github.com/heraldhq/herald/infra/localqueue"
 	"github.com/heraldhq/herald/infra/localscheduler"
 	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/infra/slackoauth"
 	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/infra/sqlitestore"
 	"github.com/heraldhq/herald/shared/telemetry"
@@ -43,6 +45,12 @@ type Config struct {
 	// AllowLoopback lets deliveries reach 127.0.0.1 and ::1 (never private or metadata
 	// addresses): for trying Herald against a receiver on the same machine.
 	AllowLoopback bool
+	// Slack is the Slack app the configuration API connects channels with; zero means none,
+	// and the Slack OAuth routes answer 503. A StateKey may be left empty: one process is
+	// the only one to see both legs of the flow, so a random key made at start serves
+	// (flows under way when the process restarts fail and are started again). Its URL
+	// fields point the flow at a stand-in of Slack.
+	Slack lambdafn.SlackConfig
 	// Synchronous is SQLite's durability setting (FULL or NORMAL).
 	Synchronous string
 	// Pollers is how many batches of each SQS-triggered function run at once, standing in
@@ -239,12 +247,31 @@ func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config
 	if err != nil {
 		return err
 	}
+	// The channels' prepared statements live as long as the database, which Close closes.
+	channels, err := sqlitestore.NewSlackChannels(ctx, h.db)
+	if err != nil {
+		return err
+	}
+	slackOAuth, err := localSlack(cfg.Slack, cfg.AllowLoopback)
+	if err != nil {
+		return err
+	}
+	idempotency, err := sqlitestore.NewIdempotency(ctx, h.db, httpapi.IdempotencyTTL)
+	if err != nil {
+		return err
+	}
 	api := httpapi.New(httpapi.Deps{
-		Auth:     httpapi.APIKeyAuthenticator{Keys: keys},
-		Webhooks: h.Store,
-		Jobs:     jobs,
-		URLs:     httpapi.URLPolicy{AllowInsecure: cfg.AllowLoopback, AllowLoopback: cfg.AllowLoopback},
-		Logger:   cfg.Logger.With("function", "api"),
+		Idempotency:   idempotency,
+		Auth:          httpapi.APIKeyAuthenticator{Keys: keys},
+		Webhooks:      h.Store,
+		Endpoints:     h.Store,
+		Log:           h.Store,
+		Notifications: h.Store,
+		Slack:         channels,
+		SlackOAuth:    slackOAuth,
+		Jobs:          jobs,
+		URLs:          httpapi.URLPolicy{AllowInsecure: cfg.AllowLoopback, AllowLoopback: cfg.AllowLoopback},
+		Logger:        cfg.Logger.With("function", "api"),
 	})
 	addr := cfg.APIAddr
 	if addr == "" {
@@ -262,6 +289,26 @@ func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config
 		}
 	})
 	return nil
+}
+
+// localSlack builds the API's Slack flow from the runner's settings, with a random state key
+// when none is given; nil when Slack is not configured.
+func localSlack(c lambdafn.SlackConfig, allowLoopback bool) (httpapi.SlackOAuth, error) {
+	if !c.Configured() {
+		return nil, nil
+	}
+	if c.StateKey == "" {
+		key := make([]byte, slackoauth.MinStateKeyLen)
+		if _, err := rand.Read(key); err != nil {
+			return nil, fmt.Errorf("make a slack state key: %w", err)
+		}
+		c.StateKey = string(key)
+	}
+	flow, err := c.Flow(allowLoopback)
+	if err != nil {
+		return nil, err
+	}
+	return flow, nil
 }
 
 // functionConfig is the function's environment as template.yaml sets it: literals as written,

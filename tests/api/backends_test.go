@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/eventsource"
 	"github.com/heraldhq/herald/infra/httpapi"
 	"github.com/heraldhq/herald/infra/lambdafn"
@@ -25,7 +26,9 @@ import (
 	"github.com/heraldhq/herald/infra/sqlitestore"
 	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/shared/slack"
 	"github.com/heraldhq/herald/tests/awsfixture"
+	"github.com/heraldhq/herald/tests/slackstandin"
 )
 
 // response is what a call returned.
@@ -53,14 +56,64 @@ type backend struct {
 	jobs func(t *testing.T) []delivery.Job
 	// endpoints reads the delivery path's view of a webhook.
 	endpoints delivery.EndpointSource
+	// attempts is the attempt log the delivery path writes and the API reads.
+	attempts delivery.AttemptLog
+	// channels stores Slack channels as the OAuth callback does.
+	channels channelSaver
+	// slack is the stand-in of Slack the API's Slack app talks to.
+	slack *slackstandin.Server
 }
 
-func backends(t *testing.T) []func(t *testing.T) backend {
-	return []func(t *testing.T) backend{embedded, onAWS}
+type channelSaver interface {
+	SaveChannel(ctx context.Context, ch slack.Channel) error
 }
+
+// backendOptions vary the API's surroundings; the zero value is the usual set-up.
+type backendOptions struct {
+	// slack is how the API's Slack app is configured: "" for the stand-in, "none" for not
+	// at all, "unreachable" for a Web API nothing listens on.
+	slack string
+}
+
+// The Slack app of the tests, registered with the stand-in.
+const (
+	slackClientID     = "1234.5678"
+	slackClientSecret = "s3cr3t-client-secret-value"
+	slackRedirectURL  = "https://herald.example.com/slack/callback"
+)
+
+// slackConfig is the Slack app as the runtimes take it, pointed at the stand-in.
+func slackConfig(s *slackstandin.Server, opts backendOptions) lambdafn.SlackConfig {
+	c := lambdafn.SlackConfig{
+		ClientID: slackClientID, ClientSecret: slackClientSecret, RedirectURL: slackRedirectURL,
+		StateKey:     "0123456789abcdef0123456789abcdef",
+		AuthorizeURL: s.AuthorizeURL(), APIURL: s.APIURL(), WebhookURLPrefix: s.WebhookPrefix(),
+	}
+	switch opts.slack {
+	case "none":
+		return lambdafn.SlackConfig{}
+	case "unreachable":
+		c.APIURL = "http://127.0.0.1:1/api/" // port 1: nothing listens, the dial is refused
+	}
+	return c
+}
+
+func newSlackStandin(t *testing.T) *slackstandin.Server {
+	return slackstandin.New(t, slackstandin.Config{ClientID: slackClientID, ClientSecret: slackClientSecret, RedirectURL: slackRedirectURL})
+}
+
+func backends(t *testing.T, opts backendOptions) []func(t *testing.T) backend {
+	return []func(t *testing.T) backend{
+		func(t *testing.T) backend { return embedded(t, opts) },
+		func(t *testing.T) backend { return onAWS(t, opts) },
+	}
+}
+
+// noRedirects hands redirects back to the test instead of following them.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
 // embedded serves the API on a real local port with API keys, as `go run ./infra/local` does.
-func embedded(t *testing.T) backend {
+func embedded(t *testing.T, opts backendOptions) backend {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{Synchronous: "NORMAL"})
@@ -80,10 +133,25 @@ func embedded(t *testing.T) backend {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(httpapi.New(httpapi.Deps{
-		Auth: httpapi.APIKeyAuthenticator{Keys: keys}, Webhooks: store, Jobs: queue,
+	channels, err := sqlitestore.NewSlackChannels(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slackStandin := newSlackStandin(t)
+	// The stand-in listens on loopback, as deliveries' receivers in tests do.
+	flow, err := slackConfig(slackStandin, opts).Flow(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := httpapi.Deps{
+		Auth: httpapi.APIKeyAuthenticator{Keys: keys}, Webhooks: store, Endpoints: store, Log: store, Jobs: queue,
+		Notifications: store, Slack: channels,
 		URLs: httpapi.URLPolicy{Resolver: noDNS()},
-	}))
+	}
+	if flow != nil {
+		deps.SlackOAuth = flow
+	}
+	srv := httptest.NewServer(httpapi.New(deps))
 	t.Cleanup(srv.Close)
 	apiKeys := map[string]string{}
 	return backend{
@@ -111,7 +179,7 @@ func embedded(t *testing.T) backend {
 				}
 				req.Header.Set("Authorization", "Bearer "+key)
 			}
-			res, err := http.DefaultClient.Do(req)
+			res, err := noRedirects.Do(req)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -128,17 +196,21 @@ func embedded(t *testing.T) backend {
 			return decodeJobs(t, msgs)
 		},
 		endpoints: store,
+		attempts:  store,
+		channels:  channels,
+		slack:     slackStandin,
 	}
 }
 
 // onAWS invokes the API function's Lambda handler as API Gateway's HTTP API does, with the
 // claims its JWT authorizer would have verified, over DynamoDB Local and the SQS stand-in.
-func onAWS(t *testing.T) backend {
+func onAWS(t *testing.T, opts backendOptions) backend {
 	t.Helper()
 	b := awsfixture.New(t, awsfixture.Options{})
 	cfg := b.Config(t, "")
 	cfg.JWTTenantClaim = "org_id"
-	handler, err := lambdafn.NewAPI(cfg, b.Admin(), nil)
+	slackStandin := newSlackStandin(t)
+	handler, err := lambdafn.NewAPI(cfg, b.Admin(), nil, lambdafn.WithSlack(slackConfig(slackStandin, opts)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,6 +264,9 @@ func onAWS(t *testing.T) backend {
 			return decodeJobs(t, msgs)
 		},
 		endpoints: dynamoEndpoints(b),
+		attempts:  dynamo.NewAttemptLog(b.Admin().DynamoDB, b.AttemptsTable, 0),
+		channels:  dynamo.NewSlackChannels(b.Admin().DynamoDB, b.WebhooksTable),
+		slack:     slackStandin,
 	}
 }
 

@@ -40,7 +40,11 @@ func create(t *testing.T, be backend, tenant, stage, url string) map[string]any 
 }
 
 func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
-	for _, mk := range backends(t) {
+	forEachBackendWith(t, backendOptions{}, test)
+}
+
+func forEachBackendWith(t *testing.T, opts backendOptions, test func(t *testing.T, be backend)) {
+	for _, mk := range backends(t, opts) {
 		t.Run("", func(t *testing.T) {
 			be := mk(t)
 			t.Run(be.name, func(t *testing.T) { test(t, be) })

@@ -61,6 +61,10 @@ var declaredEnv = []string{
 	lambdafn.EnvConfigCacheTTL,
 	lambdafn.EnvAllowLoopback,
 	lambdafn.EnvJWTTenantClaim,
+	lambdafn.EnvSlackClientID,
+	lambdafn.EnvSlackClientSecret,
+	lambdafn.EnvSlackRedirectURL,
+	lambdafn.EnvSlackStateKey,
 }
 
 // validators says which configuration check each function of the template must pass. A new
@@ -242,6 +246,9 @@ func TestFunctionEnvironmentMatchesLambdafnConfig(t *testing.T) {
 			}
 			if err := validate(cfg); err != nil {
 				t.Errorf("%s: the template's environment lacks what the function needs: %v", id, err)
+			}
+			if _, err := lambdafn.LoadSlackConfig(func(k string) string { return values[k] }); err != nil {
+				t.Errorf("%s: lambdafn.LoadSlackConfig rejects the template's environment (parameter defaults applied): %v", id, err)
 			}
 			if cfg.AllowLoopback {
 				t.Errorf("%s: loopback delivery is enabled", id)
@@ -806,6 +813,8 @@ func TestTablesMatchTheAdapters(t *testing.T) {
 		{"RouterFunction", lambdafn.EnvWebhooksTable, "WebhooksTable"},
 		{"DeliveryFunction", lambdafn.EnvWebhooksTable, "WebhooksTable"},
 		{"DeliveryFunction", lambdafn.EnvAttemptsTable, "AttemptsTable"},
+		{"ApiFunction", lambdafn.EnvWebhooksTable, "WebhooksTable"},
+		{"ApiFunction", lambdafn.EnvAttemptsTable, "AttemptsTable"},
 	} {
 		if got := env(c[0], c[1]); got != c[2] {
 			t.Errorf("%s: %s references %q, want !Ref %s", c[0], c[1], got, c[2])
@@ -986,7 +995,11 @@ func TestPoliciesGrantWhatTheAdaptersCall(t *testing.T) {
 			{"dynamodb:UpdateItem", "WebhooksTable"},
 			{"dynamodb:DeleteItem", "WebhooksTable"},
 			{"dynamodb:Query", "WebhooksTable"},
+			{"dynamodb:BatchGetItem", "WebhooksTable"},
+			{"dynamodb:Query", "AttemptsTable"},
+			{"dynamodb:Query", "AttemptsTable/index/" + dynamo.DeliveryIndex},
 			{"sqs:SendMessage", "DeliveryQueue"},
+			{"sqs:SendMessageBatch", "DeliveryQueue"},
 		},
 		"DeliveryFunction": {
 			{"dynamodb:BatchGetItem", "WebhooksTable"},
@@ -1013,9 +1026,51 @@ func TestPoliciesGrantWhatTheAdaptersCall(t *testing.T) {
 			}
 		}
 	}
+	// The API reads the delivery log and never writes it: only the delivery function records
+	// attempts, so no API bug or stolen token can forge or erase one.
+	for _, g := range policyGrants(t, "ApiFunction") {
+		if strings.HasPrefix(g.resource, "AttemptsTable") && g.action != "dynamodb:Query" {
+			t.Errorf("ApiFunction: grants %s on %s; the delivery log needs only Query", g.action, g.resource)
+		}
+	}
 	for _, g := range policyGrants(t, "RouterFunction") {
 		if strings.HasPrefix(g.action, "dynamodb:") && g.resource == "WebhooksTable" {
 			t.Errorf("RouterFunction: grants %s on the WebhooksTable base table, where signing secrets are; it needs only Query on index %s", g.action, dynamo.StageIndex)
+		}
+	}
+}
+
+// TestSlackSecretsReachOnlyTheAPIAndNeverEcho: the Slack app's client secret and state key
+// come from NoEcho parameters (CloudFormation then masks them in stack descriptions and
+// events), and only ApiFunction, which runs the OAuth flow, is given any Slack setting.
+func TestSlackSecretsReachOnlyTheAPIAndNeverEcho(t *testing.T) {
+	t.Parallel()
+	slackEnv := []string{lambdafn.EnvSlackClientID, lambdafn.EnvSlackClientSecret, lambdafn.EnvSlackRedirectURL, lambdafn.EnvSlackStateKey}
+	params := tpl(t).Parameters()
+	env := environment(t, "ApiFunction")
+	for _, name := range slackEnv {
+		target, fn, ok := samtemplate.RefTarget(env[name])
+		p, isParam := params[target]
+		if !ok || fn != "Ref" || !isParam {
+			t.Errorf("ApiFunction: %s is %v, want !Ref of a template parameter", name, env[name])
+			continue
+		}
+		if def, _ := samtemplate.String(p.Default); !p.HasDefault || def != "" {
+			t.Errorf("parameter %s: Default %v, want \"\" so that a deploy without Slack works (its routes answer 503)", target, p.Default)
+		}
+		secret := name == lambdafn.EnvSlackClientSecret || name == lambdafn.EnvSlackStateKey
+		if noEcho, _ := p.Raw["NoEcho"].(bool); secret && !noEcho {
+			t.Errorf("parameter %s feeds %s, a secret, but is not NoEcho", target, name)
+		}
+	}
+	for _, id := range functionIDs(t) {
+		if id == "ApiFunction" {
+			continue
+		}
+		for _, name := range slackEnv {
+			if _, ok := environment(t, id)[name]; ok {
+				t.Errorf("%s sets %s: only the API runs the Slack OAuth flow", id, name)
+			}
 		}
 	}
 }

@@ -1,0 +1,394 @@
+package api_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/shared/slack"
+)
+
+func createNotification(t *testing.T, be backend, tenant, user, body string) map[string]any {
+	t.Helper()
+	res := be.call(t, tenant, user, "POST", "/v1/notifications", []byte(body), jsonHeader)
+	if res.status != http.StatusCreated {
+		t.Fatalf("create notification: %d %s", res.status, res.body)
+	}
+	return res.json(t)
+}
+
+// connectChannel stores a Slack channel for user as the OAuth callback would.
+func connectChannel(t *testing.T, be backend, tenant, user, channelID string) string {
+	t.Helper()
+	ch := slack.Channel{
+		ID: slack.NewChannelID(tenant, user, "T0ACME", channelID), TenantID: tenant, OwnerID: user,
+		TeamID: "T0ACME", TeamName: "Acme", ChannelID: channelID, ChannelName: "#" + strings.ToLower(channelID),
+		WebhookURL: "https://hooks.slack.com/services/T0ACME/B0/" + channelID, CreatedAt: time.Now().UTC(),
+	}
+	if err := be.channels.SaveChannel(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	return ch.ID
+}
+
+// hooksOf returns a notification's webhooks from a response, in order.
+func hooksOf(n map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, h := range n["channels"].(map[string]any)["webhooks"].([]any) {
+		out = append(out, h.(map[string]any))
+	}
+	return out
+}
+
+func endpoint(t *testing.T, be backend, tenant, webhookID string) (delivery.Endpoint, bool) {
+	t.Helper()
+	ref := delivery.EndpointRef{TenantID: tenant, WebhookID: webhookID}
+	eps, err := be.endpoints.Endpoints(context.Background(), []delivery.EndpointRef{ref})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ep, ok := eps[ref]
+	return ep, ok
+}
+
+// TestNotificationLifecycle follows the creation flow (details, projects, channels,
+// triggers) and then edits the notification: its webhooks are created, changed and deleted
+// with it, reach the delivery path, and show their secrets only when created or rotated.
+func TestNotificationLifecycle(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		alerts := connectChannel(t, be, "tenant-a", "user-1", "C0ALERTS")
+		body := fmt.Sprintf(`{
+			"title": "Nightly QA digest", "description": "What QA reviews each morning.",
+			"projects": ["proj-1", "proj-2"],
+			"channels": {"slack_channels": [%q], "emails": ["qa@example.com", "lead@example.com"],
+				"webhooks": [{"url": "https://8.8.8.8/n/one"}, {"url": "https://8.8.4.4/n/two", "enabled": false}]},
+			"triggers": {"events": ["task_submitted", "label_rejected"],
+				"digests": [{"times_of_day": ["09:00", "17:30"], "time_zone": "Europe/London"}]}
+		}`, alerts)
+		res := be.call(t, "tenant-a", "user-1", "POST", "/v1/notifications", []byte(body), jsonHeader)
+		if res.status != http.StatusCreated || res.header.Get("ETag") != `"1"` {
+			t.Fatalf("create: %d %s %s", res.status, res.header.Get("ETag"), res.body)
+		}
+		n := res.json(t)
+		id := n["id"].(string)
+		hooks := hooksOf(n)
+		if !strings.HasPrefix(id, "ntf_") || res.header.Get("Location") != "/v1/notifications/"+id || n["owner_id"] != "user-1" ||
+			n["version"] != float64(1) || len(hooks) != 2 {
+			t.Fatalf("created %s", res.body)
+		}
+		one, two := hooks[0]["id"].(string), hooks[1]["id"].(string)
+		secretOne, _ := hooks[0]["secret"].(string)
+		if !strings.HasPrefix(one, "wh_") || !strings.HasPrefix(secretOne, "whsec_") || !strings.HasPrefix(hooks[1]["secret"].(string), "whsec_") ||
+			hooks[1]["enabled"] != false || hooks[0]["enabled"] != true {
+			t.Fatalf("created webhooks %v", hooks)
+		}
+		digest := n["triggers"].(map[string]any)["digests"].([]any)[0].(map[string]any)
+		if digest["period"] != "24h" || digest["time_zone"] != "Europe/London" {
+			t.Errorf("digest %v, want the default period of 24h", digest)
+		}
+		// The delivery path finds the notification's webhooks like any other.
+		if ep, ok := endpoint(t, be, "tenant-a", one); !ok || ep.URL != "https://8.8.8.8/n/one" || len(ep.Secrets) != 1 || ep.Secrets[0] != secretOne {
+			t.Fatalf("delivery path sees %+v %v for %s", ep, ok, one)
+		}
+
+		got := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+id, nil, nil)
+		if got.status != 200 || got.header.Get("ETag") != `"1"` || strings.Contains(string(got.body), "whsec_") ||
+			!strings.Contains(string(got.body), `"emails":["qa@example.com","lead@example.com"]`) ||
+			!strings.Contains(string(got.body), `"slack_channels":["`+alerts+`"]`) {
+			t.Fatalf("get: %d %s", got.status, got.body)
+		}
+		if list := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications", nil, nil); list.status != 200 || !strings.Contains(string(list.body), id) ||
+			strings.Contains(string(list.body), "whsec_") {
+			t.Fatalf("list: %d %s", list.status, list.body)
+		}
+		// A notification's webhooks are not stage webhooks, but their delivery log is there.
+		if list := be.call(t, "tenant-a", "user-1", "GET", "/v1/webhooks", nil, nil); strings.Contains(string(list.body), one) {
+			t.Errorf("stage webhooks list a notification's webhook: %s", list.body)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "GET", "/v1/webhooks/"+one+"/attempts", nil, nil); res.status != 200 {
+			t.Errorf("attempts of a notification's webhook: %d %s", res.status, res.body)
+		}
+
+		stale := http.Header{"Content-Type": {"application/json"}, "If-Match": {`"7"`}}
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/notifications/"+id, []byte(`{"title":"x"}`), stale); res.status != http.StatusPreconditionFailed {
+			t.Fatalf("stale If-Match: %d %s", res.status, res.body)
+		}
+		// Keep one (disabled now), drop two, add three; nothing else given changes.
+		patch := fmt.Sprintf(`{"title": "Morning QA digest", "channels": {"webhooks": [{"id": %q, "enabled": false}, {"url": "https://8.8.8.8/n/three"}]}}`, one)
+		fresh := http.Header{"Content-Type": {"application/json"}, "If-Match": {`"1"`}}
+		upd := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/notifications/"+id, []byte(patch), fresh)
+		if upd.status != 200 || upd.header.Get("ETag") != `"2"` {
+			t.Fatalf("update: %d %s", upd.status, upd.body)
+		}
+		u := upd.json(t)
+		hooks = hooksOf(u)
+		if u["title"] != "Morning QA digest" || u["description"] != "What QA reviews each morning." || len(hooks) != 2 || hooks[0]["id"] != one ||
+			hooks[0]["enabled"] != false || hooks[0]["secret"] != nil || !strings.HasPrefix(fmt.Sprint(hooks[1]["secret"]), "whsec_") ||
+			!strings.Contains(string(upd.body), `"emails":["qa@example.com","lead@example.com"]`) {
+			t.Fatalf("updated %s", upd.body)
+		}
+		three := hooks[1]["id"].(string)
+		if _, ok := endpoint(t, be, "tenant-a", two); ok {
+			t.Errorf("webhook %s left out of the update still delivers", two)
+		}
+		if ep, ok := endpoint(t, be, "tenant-a", three); !ok || ep.URL != "https://8.8.8.8/n/three" {
+			t.Errorf("new webhook %s: %+v %v", three, ep, ok)
+		}
+		if ep, ok := endpoint(t, be, "tenant-a", one); !ok || ep.Enabled || ep.Secrets[0] != secretOne {
+			t.Errorf("kept webhook %s: %+v %v, want disabled with its secret", one, ep, ok)
+		}
+
+		rot := be.call(t, "tenant-a", "user-1", "POST", "/v1/notifications/"+id+"/webhooks/"+one+"/rotate-secret", nil, nil)
+		newSecret, _ := rot.json(t)["secret"].(string)
+		if rot.status != 200 || !strings.HasPrefix(newSecret, "whsec_") || rot.header.Get("ETag") != `"3"` {
+			t.Fatalf("rotate: %d %s", rot.status, rot.body)
+		}
+		if ep, _ := endpoint(t, be, "tenant-a", one); len(ep.Secrets) != 2 || ep.Secrets[0] != newSecret || ep.Secrets[1] != secretOne {
+			t.Errorf("after rotation the webhook signs with %d secrets, want the new and the old", len(ep.Secrets))
+		}
+		if res := be.call(t, "tenant-a", "user-1", "POST", "/v1/notifications/"+id+"/webhooks/"+two+"/rotate-secret", nil, nil); res.status != 404 {
+			t.Errorf("rotate a deleted webhook: %d %s", res.status, res.body)
+		}
+
+		staleDelete := http.Header{"If-Match": {`"1"`}}
+		if res := be.call(t, "tenant-a", "user-1", "DELETE", "/v1/notifications/"+id, nil, staleDelete); res.status != http.StatusPreconditionFailed {
+			t.Fatalf("delete with a stale If-Match: %d %s", res.status, res.body)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "DELETE", "/v1/notifications/"+id, nil, nil); res.status != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", res.status, res.body)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+id, nil, nil); res.status != 404 {
+			t.Fatalf("get after delete: %d", res.status)
+		}
+		for _, h := range []string{one, three} {
+			if _, ok := endpoint(t, be, "tenant-a", h); ok {
+				t.Errorf("webhook %s outlives its notification", h)
+			}
+		}
+	})
+}
+
+func TestNotificationSearchAndPaging(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		for i, c := range []struct{ user, title string }{
+			{"user-1", "Nightly QA digest"}, {"user-2", "qa rejections"}, {"user-1", "Weekly summary"},
+			{"user-2", "Submitted tasks"}, {"user-1", "Escalations for QA leads"},
+		} {
+			createNotification(t, be, "tenant-a", c.user, fmt.Sprintf(`{"title":%q,"projects":["p%d"],"channels":{"emails":["qa@example.com"]},"triggers":{"events":["task_completed"]}}`, c.title, i))
+		}
+		createNotification(t, be, "tenant-b", "user-1", `{"title":"QA of tenant b","projects":["p"],"channels":{"emails":["b@example.com"]},"triggers":{"events":["task_completed"]}}`)
+		titles := func(path string) []string {
+			t.Helper()
+			var out []string
+			for _, it := range items(t, be.call(t, "tenant-a", "user-1", "GET", path, nil, nil)) {
+				out = append(out, it["title"].(string))
+			}
+			return out
+		}
+		for _, c := range []struct {
+			query string
+			want  int
+		}{
+			{"", 5}, {"?title=qa", 3}, {"?title=QA", 3}, {"?title=Qa%20Dig", 1}, {"?title=qa&owner=user-2", 1},
+			{"?owner=user-1", 3}, {"?title=nothing-like-it", 0},
+		} {
+			if got := titles("/v1/notifications" + c.query); len(got) != c.want {
+				t.Errorf("%s: %v, want %d", c.query, got, c.want)
+			}
+		}
+		seen := map[string]bool{}
+		cursor := ""
+		for pages := 0; ; pages++ {
+			if pages > 4 {
+				t.Fatal("paging never ends")
+			}
+			res := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications?limit=2&cursor="+cursor, nil, nil)
+			for _, it := range items(t, res) {
+				if seen[it["id"].(string)] {
+					t.Fatalf("%s listed twice", it["id"])
+				}
+				seen[it["id"].(string)] = true
+			}
+			next, _ := res.json(t)["next_cursor"].(string)
+			if next == "" {
+				break
+			}
+			cursor = next
+		}
+		if len(seen) != 5 {
+			t.Errorf("paged %d notifications, want 5", len(seen))
+		}
+		for _, c := range []struct{ query, field string }{
+			{"?limit=0", "limit"}, {"?limit=101", "limit"}, {"?cursor=bogus", "cursor"}, {"?owner=a%23b", "owner"},
+		} {
+			res := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications"+c.query, nil, nil)
+			if res.status != 422 || !strings.Contains(string(res.body), `"field":"`+c.field+`"`) {
+				t.Errorf("%s: %d %s, want 422 naming %s", c.query, res.status, res.body, c.field)
+			}
+		}
+	})
+}
+
+// TestNotificationBadInputIsAClearProblem: every kind of bad request answers a problem that
+// names each field at fault, and nothing is stored.
+func TestNotificationBadInputIsAClearProblem(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		mine := connectChannel(t, be, "tenant-a", "user-1", "C0MINE")
+		theirs := connectChannel(t, be, "tenant-a", "user-2", "C0THEIRS")
+		stage := create(t, be, "tenant-a", "stage-n", "https://8.8.8.8/stage-n")["id"].(string)
+		valid := func(channels, triggers string) string {
+			return `{"title":"t","projects":["p"],"channels":` + channels + `,"triggers":` + triggers + `}`
+		}
+		emails := `{"emails":["qa@example.com"]}`
+		events := `{"events":["task_completed"]}`
+		cases := []struct {
+			name, body, contentType string
+			status                  int
+			problem                 string
+			fields                  []string
+		}{
+			{"malformed JSON", `{"title":`, "application/json", 400, "malformed-json", nil},
+			{"wrong type", `{"title":5,"projects":["p"],"channels":` + emails + `,"triggers":` + events + `}`, "application/json", 422, "validation", []string{"title"}},
+			{"array as a string", `{"title":"t","projects":"p","channels":` + emails + `,"triggers":` + events + `}`, "application/json", 422, "validation", []string{"projects"}},
+			{"missing title", `{"projects":["p"],"channels":` + emails + `,"triggers":` + events + `}`, "application/json", 422, "validation", []string{"title"}},
+			{"nothing at all", `{}`, "application/json", 422, "validation", []string{"title", "projects", "channels", "triggers"}},
+			{"bad email", valid(`{"emails":["qa@example.com","not an email"]}`, events), "application/json", 422, "validation", []string{"channels.emails[1]"}},
+			{"invalid time zone", valid(emails, `{"digests":[{"times_of_day":["09:00"],"time_zone":"Mars/Olympus"}]}`), "application/json", 422, "validation", []string{"triggers.digests[0].time_zone"}},
+			{"bad time of day", valid(emails, `{"digests":[{"times_of_day":["9am"],"time_zone":"UTC"}]}`), "application/json", 422, "validation", []string{"triggers.digests[0].times_of_day[0]"}},
+			{"bad period", valid(emails, `{"digests":[{"times_of_day":["09:00"],"time_zone":"UTC","period":"daily"}]}`), "application/json", 422, "validation", []string{"triggers.digests[0].period"}},
+			{"unknown event type", valid(emails, `{"events":["task_exploded"]}`), "application/json", 422, "validation", []string{"triggers.events[0]"}},
+			{"unknown field", `{"title":"t","colour":"red","projects":["p"],"channels":` + emails + `,"triggers":` + events + `}`, "application/json", 422, "validation", []string{"colour"}},
+			{"oversized body", `{"title":"` + strings.Repeat("x", 70_000) + `"}`, "application/json", 413, "payload-too-large", nil},
+			{"wrong content type", valid(emails, events), "text/plain", 415, "unsupported-media-type", nil},
+			{"http webhook URL", valid(`{"webhooks":[{"url":"http://8.8.8.8/n"}]}`, events), "application/json", 422, "validation", []string{"channels.webhooks[0].url"}},
+			{"private webhook URL", valid(`{"webhooks":[{"url":"https://10.1.2.3/n"}]}`, events), "application/json", 422, "validation", []string{"channels.webhooks[0].url"}},
+			{"webhook without URL", valid(`{"webhooks":[{"enabled":true}]}`, events), "application/json", 422, "validation", []string{"channels.webhooks[0].url"}},
+			{"webhook attached by id", valid(`{"webhooks":[{"id":"`+stage+`","url":"https://8.8.8.8/n"}]}`, events), "application/json", 422, "validation", []string{"channels.webhooks[0].id"}},
+			{"another user's Slack channel", valid(`{"slack_channels":["`+mine+`","`+theirs+`"]}`, events), "application/json", 422, "validation", []string{"channels.slack_channels[1]"}},
+			{"no such Slack channel", valid(`{"slack_channels":["slk_00000000000000000000000000000000"]}`, events), "application/json", 422, "validation", []string{"channels.slack_channels[0]"}},
+			{"every problem at once", `{"projects":["p"],"channels":{"emails":["x@"]},"triggers":{"digests":[{"times_of_day":["09:00"],"time_zone":"Nowhere"}]}}`,
+				"application/json", 422, "validation", []string{"title", "channels.emails[0]", "triggers.digests[0].time_zone"}},
+		}
+		for _, c := range cases {
+			res := be.call(t, "tenant-a", "user-1", "POST", "/v1/notifications", []byte(c.body), http.Header{"Content-Type": {c.contentType}})
+			if res.status != c.status || res.header.Get("Content-Type") != "application/problem+json" {
+				t.Errorf("%s: %d %s %s, want %d problem+json", c.name, res.status, res.header.Get("Content-Type"), res.body, c.status)
+				continue
+			}
+			if p := res.json(t); p["type"] != "https://herald.dev/problems/"+c.problem {
+				t.Errorf("%s: problem %v, want type %s", c.name, p, c.problem)
+			}
+			for _, f := range c.fields {
+				if !strings.Contains(string(res.body), `"field":"`+f+`"`) {
+					t.Errorf("%s: problem %s does not name field %s", c.name, res.body, f)
+				}
+			}
+		}
+		if got := items(t, be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications", nil, nil)); len(got) != 0 {
+			t.Fatalf("bad requests stored %d notifications", len(got))
+		}
+
+		// Updates: webhooks are never attached, not even another notification's; only the owner
+		// adds Slack channels, and only their own.
+		own := createNotification(t, be, "tenant-a", "user-1", valid(`{"slack_channels":["`+mine+`"],"webhooks":[{"url":"https://8.8.8.8/own"}]}`, events))
+		other := createNotification(t, be, "tenant-a", "user-1", valid(`{"webhooks":[{"url":"https://8.8.8.8/other"}]}`, events))
+		otherHook := hooksOf(other)[0]["id"].(string)
+		path := "/v1/notifications/" + own["id"].(string)
+		for _, c := range []struct {
+			name, user, body, field string
+		}{
+			{"another notification's webhook", "user-1", `{"channels":{"webhooks":[{"id":"` + otherHook + `"}]}}`, "channels.webhooks[0].id"},
+			{"a stage webhook", "user-1", `{"channels":{"webhooks":[{"id":"` + stage + `","url":"https://8.8.8.8/x"}]}}`, "channels.webhooks[0].id"},
+			{"another user's channel", "user-1", `{"channels":{"slack_channels":["` + mine + `","` + theirs + `"]}}`, "channels.slack_channels[1]"},
+			{"a non-owner adding their own channel", "user-2", `{"channels":{"slack_channels":["` + mine + `","` + theirs + `"]}}`, "channels.slack_channels[1]"},
+			{"an empty update", "user-1", `{}`, "(body)"},
+			{"a bad time zone", "user-1", `{"triggers":{"digests":[{"times_of_day":["09:00"],"time_zone":"Local"}]}}`, "triggers.digests[0].time_zone"},
+		} {
+			res := be.call(t, "tenant-a", c.user, "PATCH", path, []byte(c.body), jsonHeader)
+			if res.status != 422 || !strings.Contains(string(res.body), `"field":"`+c.field+`"`) {
+				t.Errorf("update with %s: %d %s, want 422 naming %s", c.name, res.status, res.body, c.field)
+			}
+		}
+		// Another user of the tenant may edit the notification and keep its owner's channel.
+		if res := be.call(t, "tenant-a", "user-2", "PATCH", path, []byte(`{"title":"renamed by user-2"}`), jsonHeader); res.status != 200 ||
+			!strings.Contains(string(res.body), mine) {
+			t.Errorf("non-owner rename: %d %s", res.status, res.body)
+		}
+		if got := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+other["id"].(string), nil, nil); got.status != 200 || !strings.Contains(string(got.body), otherHook) {
+			t.Errorf("the other notification lost its webhook: %s", got.body)
+		}
+	})
+}
+
+func TestNotificationIdempotencyKeyReplaysCreates(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		body := []byte(`{"title":"t","projects":["p"],"channels":{"webhooks":[{"url":"https://8.8.8.8/idem"}]},"triggers":{"events":["task_completed"]}}`)
+		h := http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {"notification-1"}}
+		first := be.call(t, "tenant-a", "user-1", "POST", "/v1/notifications", body, h)
+		again := be.call(t, "tenant-a", "user-1", "POST", "/v1/notifications", body, h)
+		if first.status != 201 || again.status != 201 || first.json(t)["id"] != again.json(t)["id"] || again.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("first %d %s; again %d %s", first.status, first.body, again.status, again.body)
+		}
+		if list := items(t, be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications", nil, nil)); len(list) != 1 {
+			t.Fatalf("a replayed create stored %d notifications", len(list))
+		}
+		other := be.call(t, "tenant-a", "user-1", "POST", "/v1/notifications", []byte(strings.Replace(string(body), "idem", "other", 1)), h)
+		if other.status != 422 || !strings.Contains(string(other.body), "idempotency-key-reused") {
+			t.Fatalf("same key, other body: %d %s", other.status, other.body)
+		}
+	})
+}
+
+// TestNotificationRoutesAreTenantScoped: tenant B tries every notification route on tenant
+// A's notification and gets 404 each time; A's notification is unchanged afterwards.
+func TestNotificationRoutesAreTenantScoped(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		n := createNotification(t, be, "tenant-a", "user-1", `{"title":"A's","projects":["p"],"channels":{"webhooks":[{"url":"https://8.8.8.8/a"}]},"triggers":{"events":["task_completed"]}}`)
+		id, hook := n["id"].(string), hooksOf(n)[0]["id"].(string)
+		for _, c := range []struct{ method, path, body string }{
+			{"GET", "/v1/notifications/" + id, ""},
+			{"PATCH", "/v1/notifications/" + id, `{"title":"B's now"}`},
+			{"DELETE", "/v1/notifications/" + id, ""},
+			{"POST", "/v1/notifications/" + id + "/webhooks/" + hook + "/rotate-secret", ""},
+			{"GET", "/v1/webhooks/" + hook + "/attempts", ""},
+		} {
+			res := be.call(t, "tenant-b", "user-9", c.method, c.path, []byte(c.body), jsonHeader)
+			if res.status != http.StatusNotFound {
+				t.Errorf("tenant-b %s %s: %d %s, want 404", c.method, c.path, res.status, res.body)
+			}
+		}
+		// Tenant B cannot take A's webhook into a notification of its own either.
+		res := be.call(t, "tenant-b", "user-9", "POST", "/v1/notifications", []byte(`{"title":"B's","projects":["p"],"channels":{"webhooks":[{"id":"`+hook+`","url":"https://8.8.8.8/b"}]},"triggers":{"events":["task_completed"]}}`), jsonHeader)
+		if res.status != 422 {
+			t.Errorf("tenant-b attaching A's webhook: %d %s", res.status, res.body)
+		}
+		if list := be.call(t, "tenant-b", "user-9", "GET", "/v1/notifications?title=A", nil, nil); strings.Contains(string(list.body), id) {
+			t.Errorf("tenant-b lists tenant-a's notification: %s", list.body)
+		}
+		got := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+id, nil, nil)
+		if got.status != 200 || got.header.Get("ETag") != `"1"` || got.json(t)["title"] != "A's" {
+			t.Fatalf("tenant-a's notification changed: %d %s", got.status, got.body)
+		}
+	})
+}
+
+func TestNotificationEventCatalogue(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		res := be.call(t, "tenant-a", "user-1", "GET", "/v1/notification-events", nil, nil)
+		byType := map[string]map[string]any{}
+		for _, it := range items(t, res) {
+			byType[it["type"].(string)] = it
+		}
+		if len(byType) != 6 || byType["task_submitted"]["produced"] != true || byType["label_submitted"]["produced"] != false ||
+			!strings.Contains(fmt.Sprint(byType["task_completed"]["source"]), "Task Stage Transition") || byType["label_rejected"]["description"] == "" {
+			t.Fatalf("catalogue %s", res.body)
+		}
+		if res := be.call(t, "", "", "GET", "/v1/notification-events", nil, nil); res.status != 401 {
+			t.Errorf("catalogue without credentials: %d", res.status)
+		}
+	})
+}
