@@ -141,7 +141,7 @@ func (l *AttemptLog) toItem(a delivery.Attempt) attemptItem {
 // AttemptsOfDelivery returns every recorded attempt of one delivery in time order: attempt
 // order, each redelivery's attempts (numbered from 1 again) after the earlier ones.
 func (l *AttemptLog) AttemptsOfDelivery(ctx context.Context, tenant, deliveryID string) ([]delivery.Attempt, error) {
-	p := dynamodb.NewQueryPaginator(l.client, &dynamodb.QueryInput{
+	items, err := queryAll[attemptItem](ctx, l.client, &dynamodb.QueryInput{
 		TableName:              &l.table,
 		IndexName:              aws.String(DeliveryIndex),
 		KeyConditionExpression: aws.String("delivery_key = :k"),
@@ -149,19 +149,12 @@ func (l *AttemptLog) AttemptsOfDelivery(ctx context.Context, tenant, deliveryID 
 			":k": &types.AttributeValueMemberS{Value: deliveryKey(tenant, deliveryID)},
 		},
 	})
+	if err != nil {
+		return nil, fmt.Errorf("query attempts of delivery %s: %w", deliveryID, err)
+	}
 	var out []delivery.Attempt
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query attempts of delivery %s: %w", deliveryID, err)
-		}
-		var items []attemptItem
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-			return nil, fmt.Errorf("unmarshal attempts of delivery %s: %w", deliveryID, err)
-		}
-		for _, it := range items {
-			out = append(out, fromAttemptItem(it))
-		}
+	for _, it := range items {
+		out = append(out, fromAttemptItem(it))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].At.Equal(out[j].At) {

@@ -112,7 +112,7 @@ func (s *SlackChannels) ListChannels(ctx context.Context, tenant, owner string) 
 	if !slackKeyPart.MatchString(tenant) || !slackKeyPart.MatchString(owner) {
 		return nil, nil
 	}
-	p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
+	items, err := queryAll[slackChannelItem](ctx, s.client, &dynamodb.QueryInput{
 		TableName:              &s.table,
 		KeyConditionExpression: aws.String("pk = :pk AND begins_with(sk, :prefix)"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
@@ -122,23 +122,16 @@ func (s *SlackChannels) ListChannels(ctx context.Context, tenant, owner string) 
 		ProjectionExpression: aws.String(slackListAttributes),
 		ConsistentRead:       aws.Bool(true),
 	})
+	if err != nil {
+		return nil, fmt.Errorf("query slack channels of user %s: %w", owner, err)
+	}
 	var out []slack.Channel
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
+	for _, it := range items {
+		ch, err := it.channel()
 		if err != nil {
-			return nil, fmt.Errorf("query slack channels of user %s: %w", owner, err)
+			return nil, err
 		}
-		var items []slackChannelItem
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-			return nil, fmt.Errorf("unmarshal slack channels of user %s: %w", owner, err)
-		}
-		for _, it := range items {
-			ch, err := it.channel()
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, ch)
-		}
+		out = append(out, ch)
 	}
 	sortSlackNewestFirst(out)
 	return out, nil

@@ -468,7 +468,12 @@ func (s *WebhookStore) DeleteWebhook(ctx context.Context, tenant, id string) err
 // the table holds; pages are followed only past 1 MB of results, which takes thousands of
 // webhooks on one stage.
 func (s *WebhookStore) TargetsForStage(ctx context.Context, projectHash, stageUUID string) ([]stagehooks.Target, error) {
-	p := dynamodb.NewQueryPaginator(s.client, &dynamodb.QueryInput{
+	type targetItem struct {
+		TenantID  string `dynamodbav:"tenant_id"`
+		WebhookID string `dynamodbav:"webhook_id"`
+		Enabled   bool   `dynamodbav:"enabled"`
+	}
+	items, err := queryAll[targetItem](ctx, s.client, &dynamodb.QueryInput{
 		TableName:              &s.table,
 		IndexName:              aws.String(StageIndex),
 		KeyConditionExpression: aws.String("stage_key = :k"),
@@ -476,25 +481,31 @@ func (s *WebhookStore) TargetsForStage(ctx context.Context, projectHash, stageUU
 			":k": &types.AttributeValueMemberS{Value: stageKeyOf(projectHash, stageUUID)},
 		},
 	})
+	if err != nil {
+		return nil, fmt.Errorf("query webhooks of stage %s: %w", stageUUID, err)
+	}
 	var targets []stagehooks.Target
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("query webhooks of stage %s: %w", stageUUID, err)
-		}
-		var items []struct {
-			TenantID  string `dynamodbav:"tenant_id"`
-			WebhookID string `dynamodbav:"webhook_id"`
-			Enabled   bool   `dynamodbav:"enabled"`
-		}
-		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
-			return nil, fmt.Errorf("unmarshal webhooks of stage %s: %w", stageUUID, err)
-		}
-		for _, it := range items {
-			targets = append(targets, stagehooks.Target{TenantID: it.TenantID, WebhookID: it.WebhookID, Enabled: it.Enabled})
-		}
+	for _, it := range items {
+		targets = append(targets, stagehooks.Target{TenantID: it.TenantID, WebhookID: it.WebhookID, Enabled: it.Enabled})
 	}
 	return targets, nil
+}
+
+// queryAll follows every page of a Query (pages end at 1 MB) and unmarshals the items.
+func queryAll[T any](ctx context.Context, client *dynamodb.Client, in *dynamodb.QueryInput) ([]T, error) {
+	var out []T
+	for p := dynamodb.NewQueryPaginator(client, in); p.HasMorePages(); {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var items []T
+		if err := attributevalue.UnmarshalListOfMaps(page.Items, &items); err != nil {
+			return nil, fmt.Errorf("unmarshal items: %w", err)
+		}
+		out = append(out, items...)
+	}
+	return out, nil
 }
 
 // batchGetLimit is DynamoDB's BatchGetItem maximum.
