@@ -22,13 +22,6 @@ import (
 // DynamoDB adapter keeps them, so a record reads back the same from either store. The payload
 // is a BLOB, NULL when not logged, so it reads back byte for byte.
 
-// addPayloadColumnSQL brings a database created before payloads were logged up to date. ADD
-// COLUMN of a nullable column without a default only rewrites the schema, not the rows, so it
-// is instant however large the table; old rows read back without a payload.
-const addPayloadColumnSQL = `ALTER TABLE attempts ADD COLUMN payload BLOB`
-
-const hasPayloadColumnSQL = `SELECT count(*) FROM pragma_table_info('attempts') WHERE name = 'payload'`
-
 // insertPayloadAttemptSQL overwrites a record with the same key, as DynamoDB's PutItem does,
 // so a batch replayed after a crash between commit and acknowledgement is harmless.
 const insertPayloadAttemptSQL = `INSERT INTO attempts (tenant_id, webhook_id, at, delivery_id, attempt, event_type,
@@ -120,31 +113,6 @@ func (s *Store) RecordAttempts(ctx context.Context, attempts []delivery.Attempt)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("record %d attempts: commit: %w", len(attempts), err)
-	}
-	return nil
-}
-
-// migrateAttempts adds the payload column to an attempts table that lacks it: one created by a
-// Herald that did not log payloads, or by New, whose schema does not have it yet. It runs in a
-// transaction that holds the write lock, so two stores on one database cannot both add it, and
-// does nothing when the column is there. New calls it after its schema.
-func migrateAttempts(ctx context.Context, db *sql.DB) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("migrate attempts: %w", err)
-	}
-	defer tx.Rollback()
-	var n int
-	if err := tx.QueryRowContext(ctx, hasPayloadColumnSQL).Scan(&n); err != nil {
-		return fmt.Errorf("migrate attempts: read columns: %w", err)
-	}
-	if n == 0 {
-		if _, err := tx.ExecContext(ctx, addPayloadColumnSQL); err != nil {
-			return fmt.Errorf("migrate attempts: add column payload: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("migrate attempts: %w", err)
 	}
 	return nil
 }

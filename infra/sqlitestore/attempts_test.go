@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,81 +13,8 @@ import (
 )
 
 // The contract suite (tests/contract) covers the delivery log's queries on both stores; these
-// tests cover what only the embedded store has: its migration, its BLOBs, its query plans.
+// tests cover what only the embedded store has: its BLOBs and its query plans.
 
-// preReleaseAttempts is the attempts table as the first release created it, without payloads.
-const preReleaseAttempts = `CREATE TABLE attempts (
-	tenant_id TEXT NOT NULL, webhook_id TEXT NOT NULL, at TEXT NOT NULL, delivery_id TEXT NOT NULL,
-	attempt INTEGER NOT NULL, event_type TEXT NOT NULL, status_code INTEGER NOT NULL, latency_ms INTEGER NOT NULL,
-	error_class TEXT NOT NULL DEFAULT '', response_snippet TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL,
-	next_attempt_at TEXT, expires_at INTEGER NOT NULL,
-	PRIMARY KEY (tenant_id, webhook_id, at, delivery_id, attempt)
-) STRICT`
-
-func TestAttemptsFromBeforePayloadsReadBackWithout(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db := openDB(t, dir)
-	// Scenario: a database written by a Herald that logged no payloads; this one opens it,
-	// reads the old attempt and logs new ones with their payloads.
-	if _, err := db.Exec(preReleaseAttempts); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db.Exec(`INSERT INTO attempts VALUES ('t', 'w', '2026-11-28T12:00:00.000000000Z', 'd-old', 1,
-		'task_submitted_event', 200, 12, '', '', 'succeeded', NULL, 1800000000)`); err != nil {
-		t.Fatal(err)
-	}
-	s := newStore(t, db, Options{})
-	old, err := s.AttemptsOfDelivery(ctx, "t", "d-old")
-	if err != nil || len(old) != 1 || old[0].Payload != nil || old[0].Outcome != delivery.OutcomeSucceeded {
-		t.Fatalf("old attempt: %+v, %v", old, err)
-	}
-	a := attempt("t", "w", "d-new", 1, base.Add(time.Minute))
-	a.Payload = []byte(`{"uid":"d-new"}`)
-	if err := s.RecordAttempts(ctx, []delivery.Attempt{a}); err != nil {
-		t.Fatal(err)
-	}
-	page, err := s.AttemptsOfWebhook(ctx, "t", "w", delivery.AttemptQuery{})
-	if err != nil || len(page.Items) != 2 || string(page.Items[0].Payload) != `{"uid":"d-new"}` || page.Items[1].Payload != nil {
-		t.Fatalf("webhook's attempts: %+v, %v", page.Items, err)
-	}
-
-	// Migrating again, as every process does once, changes nothing; nor does a second
-	// process on the same file.
-	if err := migrateAttempts(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	again := newStore(t, openDB(t, dir), Options{})
-	if got, err := again.AttemptsOfDelivery(ctx, "t", "d-new"); err != nil || len(got) != 1 || string(got[0].Payload) != `{"uid":"d-new"}` {
-		t.Fatalf("after reopening: %+v, %v", got, err)
-	}
-}
-
-func TestTwoProcessesAddThePayloadColumnOnce(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	dir := t.TempDir()
-	stores := []*Store{newStore(t, openDB(t, dir), Options{}), newStore(t, openDB(t, dir), Options{})}
-	var wg sync.WaitGroup
-	errs := make([]error, len(stores))
-	for i, s := range stores {
-		wg.Go(func() {
-			a := attempt("t", "w", fmt.Sprintf("d-%d", i), 1, base)
-			a.Payload = []byte(`{}`)
-			errs[i] = s.RecordAttempts(ctx, []delivery.Attempt{a})
-		})
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("store %d: %v", i, err)
-		}
-	}
-}
-
-// Payloads are BLOBs: whatever bytes the job carried come back, even ones no JSON or UTF-8
-// column would keep.
 func TestPayloadsAreKeptAsBytes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()

@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS webhooks (
 	PRIMARY KEY (tenant_id, id)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS webhooks_by_stage ON webhooks (project_hash, stage_uuid, tenant_id, id, enabled);
+CREATE UNIQUE INDEX IF NOT EXISTS webhooks_url ON webhooks (tenant_id, project_hash, stage_uuid, url) WHERE notification_id = '';
 CREATE TABLE IF NOT EXISTS attempts (
 	tenant_id        TEXT    NOT NULL,
 	webhook_id       TEXT    NOT NULL,
@@ -102,24 +103,11 @@ CREATE TABLE IF NOT EXISTS attempts (
 	outcome          TEXT    NOT NULL,
 	next_attempt_at  TEXT,
 	expires_at       INTEGER NOT NULL,
+	payload          BLOB,
 	PRIMARY KEY (tenant_id, webhook_id, at, delivery_id, attempt)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS attempts_by_delivery ON attempts (tenant_id, delivery_id, attempt);
 CREATE INDEX IF NOT EXISTS attempts_by_expiry ON attempts (expires_at)
-`
-
-// addedColumns are the webhooks columns added after the first release, with their definitions
-// for ALTER TABLE on a database created before them (CREATE TABLE above has them already).
-// SQLite has no ADD COLUMN IF NOT EXISTS, so New adds those table_info does not list.
-var addedColumns = []struct{ name, definition string }{
-	{"previous_secret_expires_at", "TEXT NOT NULL DEFAULT ''"},
-	{"notification_id", "TEXT NOT NULL DEFAULT ''"},
-	{"version", "INTEGER NOT NULL DEFAULT 1"},
-}
-
-// configSchema runs after addedColumns, since its index names one.
-const configSchema = `
-CREATE UNIQUE INDEX IF NOT EXISTS webhooks_url ON webhooks (tenant_id, project_hash, stage_uuid, url) WHERE notification_id = ''
 `
 
 // webhookColumns are read by every query that returns stage webhooks, in scanWebhook's order.
@@ -145,10 +133,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	if err := sqlitedb.Migrate(ctx, db, "sqlitestore", schema); err != nil {
 		return nil, err
 	}
-	if err := migrateAttempts(ctx, db); err != nil {
-		return nil, err
-	}
-	if err := migrateConfig(ctx, db); err != nil {
+	if err := sqlitedb.Migrate(ctx, db, "sqlitestore notifications", notificationSchema); err != nil {
 		return nil, err
 	}
 	s := &Store{db: db, retention: opts.AttemptRetention, now: time.Now}
@@ -220,61 +205,6 @@ func parseTime(column, s string) (time.Time, error) {
 		return time.Time{}, fmt.Errorf("parse %s %q: %w", column, s, err)
 	}
 	return t, nil
-}
-
-// migrateConfig brings a database created before the configuration API up to date: it adds
-// the missing columns and creates the indexes that need them. Webhooks stored before URLs had
-// to be unique per stage may share one; the unique index cannot be built over them, so New
-// names them instead of failing with SQLite's bare constraint error.
-func migrateConfig(ctx context.Context, db *sql.DB) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("migrate webhooks: %w", err)
-	}
-	defer tx.Rollback()
-	have := map[string]bool{}
-	rows, err := tx.QueryContext(ctx, `SELECT name FROM pragma_table_info('webhooks')`)
-	if err != nil {
-		return fmt.Errorf("migrate webhooks: read columns: %w", err)
-	}
-	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
-			rows.Close()
-			return fmt.Errorf("migrate webhooks: read columns: %w", err)
-		}
-		have[name] = true
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("migrate webhooks: read columns: %w", err)
-	}
-	for _, c := range addedColumns {
-		if !have[c.name] {
-			if _, err := tx.ExecContext(ctx, `ALTER TABLE webhooks ADD COLUMN `+c.name+` `+c.definition); err != nil {
-				return fmt.Errorf("migrate webhooks: add column %s: %w", c.name, err)
-			}
-		}
-	}
-	var tenant, project, stage, url, ids string
-	err = tx.QueryRowContext(ctx, `SELECT tenant_id, project_hash, stage_uuid, url, group_concat(id, ', ') FROM webhooks
-		WHERE notification_id = '' GROUP BY tenant_id, project_hash, stage_uuid, url HAVING count(*) > 1 LIMIT 1`).
-		Scan(&tenant, &project, &stage, &url, &ids)
-	switch {
-	case err == nil:
-		return fmt.Errorf("migrate webhooks: webhooks %s of tenant %s share the URL %s on project %s stage %s, and a stage "+
-			"may now hold a URL only once: delete all but one (DELETE FROM webhooks WHERE tenant_id = '%s' AND id = '<id>') and start again",
-			ids, tenant, url, project, stage, tenant)
-	case !errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("migrate webhooks: look for duplicate URLs: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("migrate webhooks: %w", err)
-	}
-	if err := sqlitedb.Migrate(ctx, db, "sqlitestore webhooks", configSchema); err != nil {
-		return err
-	}
-	return sqlitedb.Migrate(ctx, db, "sqlitestore notifications", notificationSchema)
 }
 
 // scanner is a *sql.Row or *sql.Rows.
