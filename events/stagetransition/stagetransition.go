@@ -62,11 +62,15 @@ type Actor struct {
 
 // Detail is the validated detail of a "Task Stage Transition" event.
 type Detail struct {
-	SchemaVersion int      `json:"schema_version"`
-	ProjectHash   string   `json:"project_hash"`
-	TaskID        string   `json:"task_id"`
-	DataHashes    []string `json:"data_hashes"`
-	LabelHashes   []string `json:"label_hashes"`
+	SchemaVersion int `json:"schema_version"`
+	// TenantID names the tenant that owns the project. Project hashes are the platform's and
+	// any tenant can register a webhook on any hash, so the tenant, not the project, is what
+	// confines an event to its owner's webhooks.
+	TenantID    string   `json:"tenant_id"`
+	ProjectHash string   `json:"project_hash"`
+	TaskID      string   `json:"task_id"`
+	DataHashes  []string `json:"data_hashes"`
+	LabelHashes []string `json:"label_hashes"`
 	// FromStage is nil when the task enters the workflow.
 	FromStage  *Stage    `json:"from_stage,omitempty"`
 	ToStage    Stage     `json:"to_stage"`
@@ -85,6 +89,7 @@ const (
 	ReasonUnsupportedVersion Reason = "unsupported_schema_version"
 	ReasonUnknownStageType   Reason = "unknown_stage_type"
 	ReasonMissingHashes      Reason = "missing_hashes"
+	ReasonMissingTenant      Reason = "missing_tenant"
 	ReasonSchemaViolation    Reason = "schema_violation"
 )
 
@@ -171,6 +176,9 @@ func specificProblem(doc any) (Reason, string) {
 		if n, ok := v.(json.Number); !ok || n.String() != fmt.Sprint(SchemaVersion) {
 			return ReasonUnsupportedVersion, fmt.Sprintf("schema_version %v is not supported (want %d)", v, SchemaVersion)
 		}
+	}
+	if v, present := obj["tenant_id"]; !present || v == nil || v == "" {
+		return ReasonMissingTenant, "tenant_id is missing: every event names the tenant that owns its project"
 	}
 	for _, field := range []string{"from_stage", "to_stage"} {
 		stage, ok := obj[field].(map[string]any)

@@ -42,6 +42,9 @@ func TestAcceptedSamplesParse(t *testing.T) {
 			if err != nil {
 				t.Fatalf("sample rejected: %v", err)
 			}
+			if d.TenantID != "acme" {
+				t.Fatalf("tenant_id = %q, want the samples' tenant acme", d.TenantID)
+			}
 			if d.ProjectHash == "" || d.TaskID == "" || d.ToStage.UUID == "" || d.OccurredAt.IsZero() {
 				t.Fatalf("decoded detail lacks fields: %+v", d)
 			}
@@ -100,6 +103,10 @@ func TestParseDetailEdgeCases(t *testing.T) {
 		{"unknown from stage type", mutate(func(m map[string]any) { m["from_stage"].(map[string]any)["type"] = "ANNOTATE" }), stagetransition.ReasonUnknownStageType},
 		{"null data hashes", mutate(func(m map[string]any) { m["data_hashes"] = nil }), stagetransition.ReasonMissingHashes},
 		{"hash with key separator", mutate(func(m map[string]any) { m["project_hash"] = "p#1" }), stagetransition.ReasonSchemaViolation},
+		{"null tenant", mutate(func(m map[string]any) { m["tenant_id"] = nil }), stagetransition.ReasonMissingTenant},
+		{"empty tenant", mutate(func(m map[string]any) { m["tenant_id"] = "" }), stagetransition.ReasonMissingTenant},
+		{"tenant not a string", mutate(func(m map[string]any) { m["tenant_id"] = 7 }), stagetransition.ReasonSchemaViolation},
+		{"tenant with key separator", mutate(func(m map[string]any) { m["tenant_id"] = "acme#b" }), stagetransition.ReasonSchemaViolation},
 		{"data hashes not array", mutate(func(m map[string]any) { m["data_hashes"] = "f0b0" }), stagetransition.ReasonSchemaViolation},
 		{"missing to_stage", mutate(func(m map[string]any) { delete(m, "to_stage") }), stagetransition.ReasonSchemaViolation},
 		{"version as string", mutate(func(m map[string]any) { m["schema_version"] = "1" }), stagetransition.ReasonUnsupportedVersion},

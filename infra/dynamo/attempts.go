@@ -94,30 +94,16 @@ const batchWriteLimit = 25
 // RecordAttempts implements delivery.AttemptLog: one BatchWriteItem per 25 attempts, which is
 // what keeps the log at a fraction of a request per delivery.
 func (l *AttemptLog) RecordAttempts(ctx context.Context, attempts []delivery.Attempt) error {
-	for start := 0; start < len(attempts); start += batchWriteLimit {
-		chunk := attempts[start:min(start+batchWriteLimit, len(attempts))]
-		writes := make([]types.WriteRequest, 0, len(chunk))
-		for _, a := range chunk {
-			item, err := attributevalue.MarshalMap(l.toItem(a))
-			if err != nil {
-				return fmt.Errorf("marshal attempt %d of %s: %w", a.Number, a.DeliveryID, err)
-			}
-			writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	writes := make([]types.WriteRequest, 0, len(attempts))
+	for _, a := range attempts {
+		item, err := attributevalue.MarshalMap(l.toItem(a))
+		if err != nil {
+			return fmt.Errorf("marshal attempt %d of %s: %w", a.Number, a.DeliveryID, err)
 		}
-		request := map[string][]types.WriteRequest{l.table: writes}
-		for round := 0; len(request) > 0; round++ {
-			if round == maxUnprocessedRounds {
-				return fmt.Errorf("record attempts: %d still unprocessed after %d rounds", len(request[l.table]), round)
-			}
-			if err := backoff(ctx, round); err != nil {
-				return err
-			}
-			out, err := l.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: request})
-			if err != nil {
-				return fmt.Errorf("record %d attempts: %w", len(chunk), err)
-			}
-			request = out.UnprocessedItems
-		}
+		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: item}})
+	}
+	if err := writeBatches(ctx, l.client, l.table, writes); err != nil {
+		return fmt.Errorf("record %d attempts: %w", len(attempts), err)
 	}
 	return nil
 }

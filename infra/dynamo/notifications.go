@@ -162,6 +162,10 @@ func (s *WebhookStore) CreateNotification(ctx context.Context, n notifications.N
 		}
 		writes = append(writes, w)
 	}
+	// Before the notification, so that it is never stored without them (subscriptions.go).
+	if err := s.putMemberships(ctx, n.TenantID, n.ID, n.Projects); err != nil {
+		return fmt.Errorf("create notification %s: %w", n.ID, err)
+	}
 	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
 	if failed, ok := conditionFailed(err); ok {
 		if failed[0] {
@@ -359,10 +363,17 @@ func (s *WebhookStore) UpdateNotification(ctx context.Context, n notifications.N
 		}
 	}
 
+	// Projects joined before the change and left after it: see subscriptions.go.
+	if err := s.putMemberships(ctx, n.TenantID, n.ID, missingFrom(next.Projects, old.Projects)); err != nil {
+		return notifications.Notification{}, fmt.Errorf("update notification %s: %w", n.ID, err)
+	}
 	_, err = s.client.TransactWriteItems(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: writes})
 	failed, ok := conditionFailed(err)
 	switch {
 	case err == nil:
+		// The update stands whatever happens here: a membership left behind is one that
+		// SubscriptionsForProject finds unconfirmed and ignores.
+		_ = s.deleteMemberships(ctx, n.TenantID, n.ID, missingFrom(old.Projects, next.Projects))
 		return next, nil
 	case !ok:
 		return notifications.Notification{}, fmt.Errorf("update notification %s: %w", n.ID, err)
@@ -409,6 +420,8 @@ func (s *WebhookStore) DeleteNotification(ctx context.Context, tenant, id string
 		_, ok := conditionFailed(err)
 		switch {
 		case err == nil:
+			// A failure here leaves memberships that nothing confirms, which readers ignore.
+			_ = s.deleteMemberships(ctx, tenant, id, cur.Projects)
 			return nil
 		case !ok:
 			return fmt.Errorf("delete notification %s: %w", id, err)

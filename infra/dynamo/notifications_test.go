@@ -65,6 +65,7 @@ func TestConfigurationItemLayout(t *testing.T) {
 		"T#tenant-a WH#wh_1",
 		// sha256 of "https://example.com/hook", in hex
 		"T#tenant-a WHURL#proj-1#stage-1#19f1352238b915338c91b6a9fdd2dd4be99a13c18e95bbfbf1443ee01fb616b6",
+		"T#tenant-a#P#proj-1 NOTIF#notif_1", // the notification's project membership
 	}
 	if !slices.Equal(keys, want) {
 		t.Fatalf("items %q\nwant  %q", keys, want)
@@ -81,6 +82,45 @@ func TestConfigurationItemLayout(t *testing.T) {
 	index := scanKeys(t, db, b.WebhooksTable, aws.String(dynamo.StageIndex))
 	if _, ok := index["T#tenant-a WH#wh_1"]; !ok || len(index) != 1 {
 		t.Fatalf("by_stage holds %d items, want only the stage webhook", len(index))
+	}
+	if sk, ok := items["T#tenant-a WH#wh_1"]["stage_key"].(*types.AttributeValueMemberS); !ok || sk.Value != "T#tenant-a#P#proj-1#S#stage-1" {
+		t.Fatalf("stage_key %v: want the tenant leading the router's key", items["T#tenant-a WH#wh_1"]["stage_key"])
+	}
+}
+
+// A membership that its notification does not confirm (left by an update or delete that
+// stopped between its transaction and its batch write, or never followed by its transaction)
+// is ignored, and finding a project's notifications is one Query and one BatchGetItem.
+func TestUnconfirmedMembershipsAreIgnored(t *testing.T) {
+	ctx := context.Background()
+	b := awsfixture.New(t, awsfixture.Options{})
+	db := b.Admin().DynamoDB
+	counter := awsfixture.NewRequestCounter()
+	s := dynamo.NewWebhookStore(b.Clients(counter).DynamoDB, b.WebhooksTable)
+	n := contract.NewNotification(t, "tenant-a", "notif_1", "user-1", "Nightly QA")
+	n.Projects = []string{"proj-1"}
+	if err := s.CreateNotification(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range [][2]string{{"proj-2", "notif_1"}, {"proj-1", "notif_gone"}} {
+		_, err := db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(b.WebhooksTable), Item: map[string]types.AttributeValue{
+			"pk": &types.AttributeValueMemberS{Value: "T#tenant-a#P#" + m[0]}, "sk": &types.AttributeValueMemberS{Value: "NOTIF#" + m[1]},
+			"tenant_id": &types.AttributeValueMemberS{Value: "tenant-a"}, "notification_id": &types.AttributeValueMemberS{Value: m[1]},
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if subs, err := s.SubscriptionsForProject(ctx, "tenant-a", "proj-2"); err != nil || len(subs) != 0 {
+		t.Fatalf("proj-2, which notif_1 does not list: %+v, %v", subs, err)
+	}
+	before := counter.Total()
+	subs, err := s.SubscriptionsForProject(ctx, "tenant-a", "proj-1")
+	if err != nil || len(subs) != 1 || subs[0].NotificationID != "notif_1" {
+		t.Fatalf("proj-1: %+v, %v; want notif_1 alone", subs, err)
+	}
+	if n := counter.Total() - before; n != 2 {
+		t.Fatalf("finding a project's notifications took %d requests (%s), want a Query and a BatchGetItem", n, counter)
 	}
 }
 

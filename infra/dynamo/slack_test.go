@@ -35,7 +35,7 @@ func TestSlackChannelsShareTheWebhooksTableUnseenByTheRouter(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	targets, err := webhooks.TargetsForStage(ctx, "proj-1", "stage-1")
+	targets, err := webhooks.TargetsForStage(ctx, "tenant-a", "proj-1", "stage-1")
 	if err != nil || len(targets) != 1 || targets[0].WebhookID != "wh_1" {
 		t.Fatalf("targets %+v, %v, want only wh_1", targets, err)
 	}

@@ -14,8 +14,12 @@
 //	                                                webhooks of a stage never share a URL
 //	pk = "T#<tenant>"  sk = "NOTIF#<notification id>"
 //	                                                one item per notification (notifications.go)
-//	GSI by_stage: stage_key = "P#<project>#S#<stage uuid>", webhook_id
-//	                                                the router's one Query per stage; it projects
+//	GSI by_stage: stage_key = "T#<tenant>#P#<project>#S#<stage uuid>", webhook_id
+//	                                                the router's one Query per stage. The
+//	                                                tenant leads the key: project hashes are the
+//	                                                platform's, any tenant can name any hash, and
+//	                                                a Query can only ever see the tenant it
+//	                                                names (no filter to forget). It projects
 //	                                                only tenant_id and enabled, so signing
 //	                                                secrets never sit in the index. Only stage
 //	                                                webhooks carry stage_key, so the index is
@@ -100,7 +104,9 @@ const (
 
 func tenantKey(tenant string) string          { return "T#" + tenant }
 func webhookKey(id string) string             { return webhookPrefix + id }
-func stageKeyOf(project, stage string) string { return "P#" + project + "#S#" + stage }
+func stageKeyOf(tenant, project, stage string) string {
+	return "T#" + tenant + "#P#" + project + "#S#" + stage
+}
 
 // urlClaimKey hashes the URL: a sort key is limited to 1 KB and a URL is not, and project and
 // stage are key parts that never contain '#'.
@@ -140,7 +146,7 @@ func parseOptionalTime(s string) time.Time {
 
 func toItem(w stagehooks.Webhook) webhookItem {
 	return webhookItem{
-		PK: tenantKey(w.TenantID), SK: webhookKey(w.ID), StageKey: stageKeyOf(w.ProjectHash, w.StageUUID),
+		PK: tenantKey(w.TenantID), SK: webhookKey(w.ID), StageKey: stageKeyOf(w.TenantID, w.ProjectHash, w.StageUUID),
 		WebhookID: w.ID, TenantID: w.TenantID, OwnerID: w.OwnerID, ProjectHash: w.ProjectHash,
 		StageUUID: w.StageUUID, StageType: string(w.StageType), URL: w.URL, Secrets: w.Secrets,
 		PreviousSecretExpiresAt: formatOptionalTime(w.PreviousSecretExpiresAt),
@@ -464,10 +470,10 @@ func (s *WebhookStore) DeleteWebhook(ctx context.Context, tenant, id string) err
 }
 
 // TargetsForStage implements stagehooks.TargetFinder with one Query of the stage index. The
-// index is partitioned by project and stage, so the cost is the stage's own webhooks whatever
-// the table holds; pages are followed only past 1 MB of results, which takes thousands of
-// webhooks on one stage.
-func (s *WebhookStore) TargetsForStage(ctx context.Context, projectHash, stageUUID string) ([]stagehooks.Target, error) {
+// index is partitioned by tenant, project and stage, so the cost is the tenant's webhooks on
+// that stage whatever the table holds; pages are followed only past 1 MB of results, which
+// takes thousands of webhooks on one stage.
+func (s *WebhookStore) TargetsForStage(ctx context.Context, tenant, projectHash, stageUUID string) ([]stagehooks.Target, error) {
 	type targetItem struct {
 		TenantID  string `dynamodbav:"tenant_id"`
 		WebhookID string `dynamodbav:"webhook_id"`
@@ -478,11 +484,11 @@ func (s *WebhookStore) TargetsForStage(ctx context.Context, projectHash, stageUU
 		IndexName:              aws.String(StageIndex),
 		KeyConditionExpression: aws.String("stage_key = :k"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":k": &types.AttributeValueMemberS{Value: stageKeyOf(projectHash, stageUUID)},
+			":k": &types.AttributeValueMemberS{Value: stageKeyOf(tenant, projectHash, stageUUID)},
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("query webhooks of stage %s: %w", stageUUID, err)
+		return nil, fmt.Errorf("query webhooks of tenant %s stage %s: %w", tenant, stageUUID, err)
 	}
 	var targets []stagehooks.Target
 	for _, it := range items {
@@ -539,6 +545,28 @@ func (s *WebhookStore) batchGet(ctx context.Context, keys []map[string]types.Att
 		}
 	}
 	return out, nil
+}
+
+// writeBatches applies writes with BatchWriteItem, 25 at a time, retrying unprocessed items.
+func writeBatches(ctx context.Context, client *dynamodb.Client, table string, writes []types.WriteRequest) error {
+	for start := 0; start < len(writes); start += batchWriteLimit {
+		chunk := writes[start:min(start+batchWriteLimit, len(writes))]
+		request := map[string][]types.WriteRequest{table: chunk}
+		for round := 0; len(request) > 0; round++ {
+			if round == maxUnprocessedRounds {
+				return fmt.Errorf("write items: %d still unprocessed after %d rounds", len(request[table]), round)
+			}
+			if err := backoff(ctx, round); err != nil {
+				return err
+			}
+			out, err := client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: request})
+			if err != nil {
+				return fmt.Errorf("write %d items: %w", len(chunk), err)
+			}
+			request = out.UnprocessedItems
+		}
+	}
+	return nil
 }
 
 // Endpoints implements delivery.EndpointSource with BatchGetItem. It finds stage webhooks and

@@ -361,6 +361,9 @@ func (s *Server) createNotification(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
+		for webhookID, secret := range secrets {
+			revealSecret(r.Context(), webhookID, secret)
+		}
 		w.Header().Set("Location", "/v1/notifications/"+id)
 		setETag(w, n.Version)
 		writeJSON(w, http.StatusCreated, notificationViewOf(n, secrets))

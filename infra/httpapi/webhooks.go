@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,27 +69,6 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		var issues []FieldIssue
-		for _, f := range []struct{ name, value string }{{"project_hash", req.ProjectHash}, {"stage_uuid", req.StageUUID}, {"url", req.URL}} {
-			if f.value == "" {
-				issues = append(issues, FieldIssue{Field: f.name, Reason: "is required"})
-			}
-		}
-		typ, err := stagehooks.ParseStageType(req.StageType)
-		if err != nil {
-			var fe *stagehooks.FieldError
-			errors.As(err, &fe)
-			issues = append(issues, FieldIssue{Field: "stage_type", Reason: fe.Reason})
-		}
-		if req.URL != "" {
-			if issue := s.checkURL(r, req.URL); issue != nil {
-				issues = append(issues, *issue)
-			}
-		}
-		if len(issues) > 0 {
-			s.fail(w, r, validation(issues...))
-			return
-		}
 		secret, err := signing.NewSecret()
 		if err != nil {
 			s.fail(w, r, err)
@@ -102,17 +82,67 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		now := s.Now().UTC()
 		hook := stagehooks.Webhook{
 			ID: id, TenantID: p.TenantID, OwnerID: p.UserID, ProjectHash: req.ProjectHash, StageUUID: req.StageUUID,
-			StageType: typ, URL: req.URL, Secrets: []string{secret}, Enabled: req.Enabled == nil || *req.Enabled,
+			StageType: stagehooks.StageType(req.StageType), URL: req.URL, Secrets: []string{secret}, Enabled: req.Enabled == nil || *req.Enabled,
 			Version: 1, CreatedAt: now, UpdatedAt: now,
+		}
+		// Every problem at once: the domain's rules, then the URL policy (which resolves DNS)
+		// only for a URL that passed them.
+		issues := requiredIssues(map[string]string{"project_hash": req.ProjectHash, "stage_uuid": req.StageUUID, "stage_type": req.StageType, "url": req.URL})
+		issues = mergeIssues(issues, issuesOf(hook.Validate()))
+		if !hasIssue(issues, "url") {
+			if issue := s.checkURL(r, req.URL); issue != nil {
+				issues = append(issues, *issue)
+			}
+		}
+		if len(issues) > 0 {
+			s.fail(w, r, validation(issues...))
+			return
 		}
 		if err := s.Webhooks.CreateWebhook(r.Context(), hook); err != nil {
 			s.fail(w, r, err)
 			return
 		}
+		revealSecret(r.Context(), id, secret)
 		w.Header().Set("Location", "/v1/webhooks/"+id)
 		setETag(w, hook.Version)
 		writeJSON(w, http.StatusCreated, withSecret{webhookView: viewOf(hook), Secret: secret})
 	})
+}
+
+// requiredIssues says which of the named fields are empty, in field order.
+func requiredIssues(fields map[string]string) []FieldIssue {
+	var issues []FieldIssue
+	for name, value := range fields {
+		if value == "" {
+			issues = append(issues, FieldIssue{Field: name, Reason: "is required"})
+		}
+	}
+	slices.SortFunc(issues, func(a, b FieldIssue) int { return strings.Compare(a.Field, b.Field) })
+	return issues
+}
+
+// issuesOf turns a validator's joined field errors into issues.
+func issuesOf(err error) []FieldIssue {
+	var issues []FieldIssue
+	for _, fe := range stagehooks.FieldErrors(err) {
+		issues = append(issues, FieldIssue{Field: fe.Field, Reason: fe.Reason})
+	}
+	return issues
+}
+
+// mergeIssues appends the issues of more whose field issues does not name yet: one reason per
+// field, the first found.
+func mergeIssues(issues, more []FieldIssue) []FieldIssue {
+	for _, is := range more {
+		if !hasIssue(issues, is.Field) {
+			issues = append(issues, is)
+		}
+	}
+	return issues
+}
+
+func hasIssue(issues []FieldIssue, field string) bool {
+	return slices.ContainsFunc(issues, func(is FieldIssue) bool { return is.Field == field })
 }
 
 // checkURL applies the URL policy and says what is wrong with a URL as a field issue.
@@ -292,7 +322,7 @@ func (s *Server) sendTestEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d := stagetransition.Detail{
-		SchemaVersion: stagetransition.SchemaVersion, ProjectHash: hook.ProjectHash, TaskID: uuid.NewString(),
+		SchemaVersion: stagetransition.SchemaVersion, TenantID: p.TenantID, ProjectHash: hook.ProjectHash, TaskID: uuid.NewString(),
 		DataHashes: []string{uuid.NewString()}, LabelHashes: []string{uuid.NewString()},
 		ToStage:    stagetransition.Stage{UUID: hook.StageUUID, Type: stagetransition.StageType(hook.StageType)},
 		OccurredAt: s.Now().UTC(),

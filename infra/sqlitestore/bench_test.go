@@ -99,7 +99,7 @@ func BenchmarkTargetsForStage(b *testing.B) {
 	for b.Loop() {
 		st := n % stages
 		n++
-		targets, err := s.TargetsForStage(ctx, fmt.Sprintf("proj-%d", st/4), fmt.Sprintf("stage-%d", st))
+		targets, err := s.TargetsForStage(ctx, fmt.Sprintf("tenant-%d", st%50), fmt.Sprintf("proj-%d", st/4), fmt.Sprintf("stage-%d", st))
 		if err != nil || len(targets) != perStage {
 			b.Fatalf("%d targets, %v", len(targets), err)
 		}

@@ -18,9 +18,15 @@ import (
 //	webhook_ids                       the notification's webhooks, in order; they are rows of
 //	                                  webhooks with notification_id set, which
 //	                                  webhooks_by_notification finds
+//	notification_projects (tenant_id, project_hash, notification_id)
+//	                                  infra/dynamo's project memberships: the event path's
+//	                                  lookup of a tenant's notifications on a project, kept
+//	                                  by triggers from the projects column, so no write path
+//	                                  can forget it
 //
 // A notification and its webhooks are written in one transaction, and read in one statement
-// (a LEFT JOIN), so a read never sees half of an update.
+// (a LEFT JOIN), so a read never sees half of an update. sqlitedb.Migrate splits statements
+// on ";\n", so a trigger's inner statements end with "; " on the same line.
 const notificationSchema = `
 CREATE TABLE IF NOT EXISTS notifications (
 	tenant_id      TEXT    NOT NULL,
@@ -40,7 +46,22 @@ CREATE TABLE IF NOT EXISTS notifications (
 	updated_at     TEXT    NOT NULL,
 	PRIMARY KEY (tenant_id, id)
 ) STRICT;
-CREATE INDEX IF NOT EXISTS webhooks_by_notification ON webhooks (tenant_id, notification_id)
+CREATE INDEX IF NOT EXISTS webhooks_by_notification ON webhooks (tenant_id, notification_id);
+CREATE TABLE IF NOT EXISTS notification_projects (
+	tenant_id       TEXT NOT NULL,
+	project_hash    TEXT NOT NULL,
+	notification_id TEXT NOT NULL,
+	PRIMARY KEY (tenant_id, project_hash, notification_id)
+) STRICT, WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS notification_projects_on_insert AFTER INSERT ON notifications BEGIN
+	INSERT OR IGNORE INTO notification_projects SELECT NEW.tenant_id, value, NEW.id FROM json_each(NEW.projects); END;
+CREATE TRIGGER IF NOT EXISTS notification_projects_on_update AFTER UPDATE OF projects ON notifications BEGIN
+	DELETE FROM notification_projects WHERE tenant_id = OLD.tenant_id AND notification_id = OLD.id
+		AND project_hash IN (SELECT value FROM json_each(OLD.projects)); INSERT OR IGNORE INTO notification_projects SELECT NEW.tenant_id, value, NEW.id FROM json_each(NEW.projects); END;
+CREATE TRIGGER IF NOT EXISTS notification_projects_on_delete AFTER DELETE ON notifications BEGIN
+	DELETE FROM notification_projects WHERE tenant_id = OLD.tenant_id AND notification_id = OLD.id
+		AND project_hash IN (SELECT value FROM json_each(OLD.projects)); END;
+INSERT OR IGNORE INTO notification_projects SELECT n.tenant_id, p.value, n.id FROM notifications AS n, json_each(n.projects) AS p
 `
 
 // notificationSelect reads notifications (FROM the table or a page of it) with their webhooks,
@@ -57,6 +78,13 @@ var (
 		AND instr(title_folded, ?) > 0 AND (? = '' OR owner_id = ?) ORDER BY id LIMIT ?) ` +
 		fmt.Sprintf(notificationSelect, "page") + ` ORDER BY n.id`
 )
+
+// subscriptionsSQL reads the notifications of one tenant that cover one project, through
+// notification_projects, with their webhooks, in id order. CROSS JOIN makes SQLite walk the
+// project's memberships first; left to itself it scanned the tenant's notifications.
+var subscriptionsSQL = `WITH covering AS (SELECT n.* FROM notification_projects AS p
+	CROSS JOIN notifications AS n ON n.tenant_id = p.tenant_id AND n.id = p.notification_id
+	WHERE p.tenant_id = ? AND p.project_hash = ?) ` + fmt.Sprintf(notificationSelect, "covering") + ` ORDER BY n.id`
 
 const insertNotificationWebhookSQL = `INSERT INTO webhooks (tenant_id, id, owner_id, project_hash, stage_uuid, stage_type,
 	url, secrets, previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, notification_id)
@@ -421,6 +449,25 @@ func (s *Store) UpdateNotification(ctx context.Context, n notifications.Notifica
 		return notifications.Notification{}, fmt.Errorf("update notification %s: commit: %w", n.ID, err)
 	}
 	return next, nil
+}
+
+// SubscriptionsForProject returns the notifications of tenant that cover project, in id
+// order, through the notification_projects index.
+func (s *Store) SubscriptionsForProject(ctx context.Context, tenant, project string) ([]notifications.Subscription, error) {
+	rows, err := s.db.QueryContext(ctx, subscriptionsSQL, tenant, project)
+	if err != nil {
+		return nil, fmt.Errorf("query notifications of tenant %s project %s: %w", tenant, project, err)
+	}
+	defer rows.Close()
+	items, err := scanNotifications(rows)
+	if err != nil {
+		return nil, fmt.Errorf("read notifications of tenant %s project %s: %w", tenant, project, err)
+	}
+	out := make([]notifications.Subscription, 0, len(items))
+	for _, n := range items {
+		out = append(out, notifications.SubscriptionOf(n))
+	}
+	return out, nil
 }
 
 // DeleteNotification deletes a notification and its webhooks in one transaction; ErrNotFound

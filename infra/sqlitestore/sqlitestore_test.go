@@ -313,8 +313,9 @@ func TestQueriesUseTheirIndexes(t *testing.T) {
 		args  []any
 		want  string
 	}{
-		{`SELECT tenant_id, id, enabled FROM webhooks WHERE project_hash = ? AND stage_uuid = ?`, []any{"p", "s"},
-			"SEARCH webhooks USING COVERING INDEX webhooks_by_stage (project_hash=? AND stage_uuid=?)"},
+		{stageTargetsSQL, []any{"t", "p", "s"},
+			"SEARCH webhooks USING COVERING INDEX webhooks_by_tenant_stage (tenant_id=? AND project_hash=? AND stage_uuid=?)"},
+		{subscriptionsSQL, []any{"t", "p"}, "SEARCH p USING PRIMARY KEY (tenant_id=? AND project_hash=?)"},
 		{endpointsSQL, []any{`[["t","w"]]`}, "SEARCH w USING INDEX sqlite_autoindex_webhooks_1 (tenant_id=? AND id=?)"},
 		{attemptsOfDeliveryByTimeSQL, []any{"t", "d"}, "SEARCH attempts USING INDEX attempts_by_delivery (tenant_id=? AND delivery_id=?)"},
 		{sweepSQL, []any{int64(0), sweepBatch}, "SEARCH attempts USING COVERING INDEX attempts_by_expiry (expires_at<?)"},

@@ -7,8 +7,9 @@
 //
 //	PRIMARY KEY (tenant_id, id)       every read names the tenant, so no key reaches another
 //	                                  tenant's data; lists are range scans of it
-//	webhooks_by_stage (project_hash, stage_uuid, tenant_id, id, enabled)
-//	                                  the router's lookup; it covers the query, so like the
+//	webhooks_by_tenant_stage (tenant_id, project_hash, stage_uuid, id, enabled)
+//	                                  the router's lookup, keyed by the event's tenant first
+//	                                  as DynamoDB's by_stage; it covers the query, so like the
 //	                                  by_stage GSI it answers without touching the rows that
 //	                                  hold the signing secrets
 //	webhooks_url (tenant_id, project_hash, stage_uuid, url) UNIQUE, stage webhooks only
@@ -87,7 +88,8 @@ CREATE TABLE IF NOT EXISTS webhooks (
 	version         INTEGER NOT NULL DEFAULT 1,
 	PRIMARY KEY (tenant_id, id)
 ) STRICT;
-CREATE INDEX IF NOT EXISTS webhooks_by_stage ON webhooks (project_hash, stage_uuid, tenant_id, id, enabled);
+DROP INDEX IF EXISTS webhooks_by_stage;
+CREATE INDEX IF NOT EXISTS webhooks_by_tenant_stage ON webhooks (tenant_id, project_hash, stage_uuid, id, enabled);
 CREATE UNIQUE INDEX IF NOT EXISTS webhooks_url ON webhooks (tenant_id, project_hash, stage_uuid, url) WHERE notification_id = '';
 CREATE TABLE IF NOT EXISTS attempts (
 	tenant_id        TEXT    NOT NULL,
@@ -120,6 +122,9 @@ const endpointsSQL = `SELECT w.tenant_id, w.id, w.url, w.enabled, w.secrets, w.p
 	FROM json_each(?) AS k CROSS JOIN webhooks AS w
 	WHERE w.tenant_id = k.value ->> 0 AND w.id = k.value ->> 1`
 
+// stageTargetsSQL is the router's lookup: one tenant's webhooks on one project stage.
+const stageTargetsSQL = `SELECT tenant_id, id, enabled FROM webhooks WHERE tenant_id = ? AND project_hash = ? AND stage_uuid = ?`
+
 // listWebhooksSQL is a range scan of the primary key from the cursor on.
 const listWebhooksSQL = `SELECT ` + webhookColumns + ` FROM webhooks
 	WHERE tenant_id = ? AND id > ? AND notification_id = '' ORDER BY id LIMIT ?`
@@ -149,8 +154,8 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		{&s.listWebhooks, listWebhooksSQL},
 		// Notifications' webhooks have empty stage columns, which no stage matches (TargetsForStage
 		// refuses empty arguments), so this needs no notification_id test and stays covered by
-		// webhooks_by_stage.
-		{&s.stageTargets, `SELECT tenant_id, id, enabled FROM webhooks WHERE project_hash = ? AND stage_uuid = ?`},
+		// webhooks_by_tenant_stage.
+		{&s.stageTargets, stageTargetsSQL},
 		{&s.endpoints, endpointsSQL},
 		{&s.disableWebhook, `UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ?, version = version + 1
 			WHERE tenant_id = ? AND id = ? RETURNING notification_id`},
@@ -441,13 +446,14 @@ func (s *Store) DeleteWebhook(ctx context.Context, tenant, id string) error {
 	return nil
 }
 
-// TargetsForStage implements stagehooks.TargetFinder with one range scan of webhooks_by_stage,
-// which covers the query: the cost is the stage's own webhooks whatever the table holds.
-func (s *Store) TargetsForStage(ctx context.Context, projectHash, stageUUID string) ([]stagehooks.Target, error) {
-	if projectHash == "" || stageUUID == "" {
+// TargetsForStage implements stagehooks.TargetFinder with one range scan of
+// webhooks_by_tenant_stage, which covers the query: the cost is the tenant's webhooks on that
+// stage whatever the table holds.
+func (s *Store) TargetsForStage(ctx context.Context, tenant, projectHash, stageUUID string) ([]stagehooks.Target, error) {
+	if tenant == "" || projectHash == "" || stageUUID == "" {
 		return nil, nil // the empty stage columns of notifications' webhooks
 	}
-	rows, err := s.stageTargets.QueryContext(ctx, projectHash, stageUUID)
+	rows, err := s.stageTargets.QueryContext(ctx, tenant, projectHash, stageUUID)
 	if err != nil {
 		return nil, fmt.Errorf("query webhooks of stage %s: %w", stageUUID, err)
 	}

@@ -21,6 +21,7 @@ import (
 	_ "time/tzdata"
 	"unicode/utf8"
 
+	"github.com/heraldhq/herald/shared/outbound"
 	"github.com/heraldhq/herald/shared/stagehooks"
 )
 
@@ -45,7 +46,8 @@ const (
 	MaxWebhooks      = 10
 	MaxDigests       = 10
 	MaxTimesOfDay    = 24
-	MaxURL           = 2048
+	// MaxURL is every webhook's URL limit, stage webhooks' included.
+	MaxURL = outbound.MaxURLLength
 
 	DefaultDigestPeriod = 24 * time.Hour
 	MinDigestPeriod     = time.Hour
@@ -110,6 +112,32 @@ type Digest struct {
 	TimeZone string
 	// Period is the span each summary covers; zero means DefaultDigestPeriod.
 	Period time.Duration
+}
+
+// Subscription is what the event path needs of a notification that covers a project: whom to
+// tell, through which channels, on which triggers. It never carries a webhook's URL or secret;
+// the delivery path reads those from the webhook's own record.
+type Subscription struct {
+	TenantID       string
+	NotificationID string
+	OwnerID        string
+	Events         []EventType
+	Digests        []Digest
+	SlackChannels  []string
+	Emails         []string
+	WebhookIDs     []string
+}
+
+// SubscriptionOf returns what the event path needs of n.
+func SubscriptionOf(n Notification) Subscription {
+	sub := Subscription{
+		TenantID: n.TenantID, NotificationID: n.ID, OwnerID: n.OwnerID, Events: n.Triggers.Events, Digests: n.Triggers.Digests,
+		SlackChannels: n.Channels.SlackChannels, Emails: n.Channels.Emails,
+	}
+	for _, w := range n.Channels.Webhooks {
+		sub.WebhookIDs = append(sub.WebhookIDs, w.ID)
+	}
+	return sub
 }
 
 // Query selects notifications of a tenant, ordered by id.
@@ -265,17 +293,12 @@ func (n Notification) Validate() error {
 		} else {
 			ids[w.ID] = i
 		}
-		switch {
-		case strings.TrimSpace(w.URL) == "":
-			add(path+".url", "is required")
-		case len(w.URL) > MaxURL:
-			add(path+".url", "must be at most %d bytes", MaxURL)
-		default:
-			if j, dup := urls[w.URL]; dup {
-				add(path+".url", "duplicates channels.webhooks[%d]", j)
-			} else {
-				urls[w.URL] = i
-			}
+		if err := stagehooks.URLFieldError(path+".url", w.URL); err != nil {
+			errs = append(errs, err)
+		} else if j, dup := urls[w.URL]; dup {
+			add(path+".url", "duplicates channels.webhooks[%d]", j)
+		} else {
+			urls[w.URL] = i
 		}
 		if len(w.Secrets) == 0 || slices.Contains(w.Secrets, "") {
 			add(path+".secrets", "at least one non-empty signing secret is required")

@@ -27,6 +27,23 @@ func (e *URLError) Error() string { return "webhook url " + e.Part + ": " + e.Re
 
 func (e *URLError) Unwrap() error { return e.Err }
 
+// MaxURLLength bounds every webhook URL, stage or notification, in bytes. 2048 is what
+// browsers and most HTTP servers reliably accept, and it keeps a record well inside
+// DynamoDB's item limit.
+const MaxURLLength = 2048
+
+// CheckURLLength is the part of the URL rule that needs no network: present, and at most
+// MaxURLLength bytes. The stores apply it to every webhook they save; CheckURL starts with it.
+func CheckURLLength(raw string) error {
+	switch {
+	case strings.TrimSpace(raw) == "":
+		return &URLError{Part: "url", Reason: "is required"}
+	case len(raw) > MaxURLLength:
+		return &URLError{Part: "url", Reason: fmt.Sprintf("must be at most %d bytes (this one is %d)", MaxURLLength, len(raw))}
+	}
+	return nil
+}
+
 // CheckURL validates a webhook URL at save time: it must be an absolute
 // http(s) URL (https unless allowInsecure), carry no userinfo, name a host,
 // and have a port in 1-65535 if it has one. An IP-literal host is judged with
@@ -41,8 +58,8 @@ func (e *URLError) Unwrap() error { return e.Err }
 // Part "host" and wraps the *net.DNSError, so callers can answer a
 // temporary one (IsTemporary/IsTimeout) with 503 instead of 422.
 func CheckURL(ctx context.Context, raw string, allowInsecure, allowLoopback bool, r *net.Resolver) error {
-	if strings.TrimSpace(raw) == "" {
-		return &URLError{Part: "url", Reason: "is required"}
+	if err := CheckURLLength(raw); err != nil {
+		return err
 	}
 	u, err := url.Parse(raw)
 	if err != nil {

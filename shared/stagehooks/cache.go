@@ -16,7 +16,7 @@ type CachedTargets struct {
 	cache *ttlcache.Cache[stageKey, []Target]
 }
 
-type stageKey struct{ project, stage string }
+type stageKey struct{ tenant, project, stage string }
 
 // maxCachedStages bounds memory: a Target is under 100 bytes, so 10,000 stages stay under a few MB.
 const maxCachedStages = 10_000
@@ -27,12 +27,12 @@ func NewCachedTargets(next TargetFinder, ttl time.Duration) *CachedTargets {
 }
 
 // TargetsForStage implements TargetFinder.
-func (c *CachedTargets) TargetsForStage(ctx context.Context, projectHash, stageUUID string) ([]Target, error) {
-	key := stageKey{projectHash, stageUUID}
+func (c *CachedTargets) TargetsForStage(ctx context.Context, tenant, projectHash, stageUUID string) ([]Target, error) {
+	key := stageKey{tenant, projectHash, stageUUID}
 	if t, ok := c.cache.Get(key); ok {
 		return t, nil
 	}
-	t, err := c.next.TargetsForStage(ctx, projectHash, stageUUID)
+	t, err := c.next.TargetsForStage(ctx, tenant, projectHash, stageUUID)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package stagehooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 
@@ -10,9 +11,11 @@ import (
 	"github.com/heraldhq/herald/shared/telemetry"
 )
 
-// TargetFinder returns the webhooks configured on one stage of one project.
+// TargetFinder returns one tenant's webhooks on one stage of one project. The tenant is part
+// of the lookup's key, not a filter on its result: project hashes are the platform's, any tenant
+// may register a webhook on any hash, and only the event's own tenant may receive it.
 type TargetFinder interface {
-	TargetsForStage(ctx context.Context, projectHash, stageUUID string) ([]Target, error)
+	TargetsForStage(ctx context.Context, tenant, projectHash, stageUUID string) ([]Target, error)
 }
 
 // JobQueue accepts delivery jobs; when Enqueue returns nil every job is durably queued.
@@ -43,6 +46,10 @@ func Triggers(d stagetransition.Detail) ([]Trigger, error) {
 	return out, nil
 }
 
+// ErrCrossTenant means a lookup returned another tenant's record; it never happens with a
+// correct store.
+var ErrCrossTenant = errors.New("record of another tenant returned")
+
 // Router turns stage transitions into delivery jobs, one per enabled webhook.
 type Router struct {
 	Targets TargetFinder
@@ -61,11 +68,16 @@ func (r *Router) Route(ctx context.Context, d stagetransition.Detail) (int, erro
 	}
 	var jobs []delivery.Job
 	for _, trig := range triggers {
-		targets, err := r.Targets.TargetsForStage(ctx, d.ProjectHash, trig.StageUUID)
+		targets, err := r.Targets.TargetsForStage(ctx, d.TenantID, d.ProjectHash, trig.StageUUID)
 		if err != nil {
-			return 0, fmt.Errorf("find webhooks of project %s stage %s: %w", d.ProjectHash, trig.StageUUID, err)
+			return 0, fmt.Errorf("find webhooks of tenant %s project %s stage %s: %w", d.TenantID, d.ProjectHash, trig.StageUUID, err)
 		}
 		for _, t := range targets {
+			if t.TenantID != d.TenantID {
+				// A store that answered outside the tenant it was asked for is a bug; refusing
+				// the whole event keeps it retried and visible instead of leaking it.
+				return 0, fmt.Errorf("webhook %s of tenant %s returned for tenant %s project %s: %w", t.WebhookID, t.TenantID, d.TenantID, d.ProjectHash, ErrCrossTenant)
+			}
 			if !t.Enabled {
 				continue
 			}

@@ -17,9 +17,9 @@ type fakeTargets struct {
 	calls   int
 }
 
-func (f *fakeTargets) TargetsForStage(_ context.Context, project, stage string) ([]stagehooks.Target, error) {
+func (f *fakeTargets) TargetsForStage(_ context.Context, tenant, project, stage string) ([]stagehooks.Target, error) {
 	f.calls++
-	return f.byStage[project+"/"+stage], f.err
+	return f.byStage[tenant+"/"+project+"/"+stage], f.err
 }
 
 type fakeQueue struct {
@@ -39,11 +39,12 @@ func TestRouterBuildsOneJobPerEnabledWebhook(t *testing.T) {
 	t.Parallel()
 	d := sampleDetail(t, "router/task-submitted.json")
 	targets := &fakeTargets{byStage: map[string][]stagehooks.Target{
-		d.ProjectHash + "/" + d.FromStage.UUID: {
-			{TenantID: "t1", WebhookID: "wh_a", Enabled: true},
-			{TenantID: "t1", WebhookID: "wh_off", Enabled: false},
-			{TenantID: "t1", WebhookID: "wh_b", Enabled: true},
+		d.TenantID + "/" + d.ProjectHash + "/" + d.FromStage.UUID: {
+			{TenantID: d.TenantID, WebhookID: "wh_a", Enabled: true},
+			{TenantID: d.TenantID, WebhookID: "wh_off", Enabled: false},
+			{TenantID: d.TenantID, WebhookID: "wh_b", Enabled: true},
 		},
+		"other/" + d.ProjectHash + "/" + d.FromStage.UUID: {{TenantID: "other", WebhookID: "wh_other", Enabled: true}},
 	}}
 	queue := &fakeQueue{}
 	r := &stagehooks.Router{Targets: targets, Queue: queue}
@@ -57,6 +58,9 @@ func TestRouterBuildsOneJobPerEnabledWebhook(t *testing.T) {
 	for _, job := range queue.jobs {
 		if job.WebhookID == "wh_off" {
 			t.Fatal("a disabled webhook got a job")
+		}
+		if job.TenantID != d.TenantID {
+			t.Fatalf("job for tenant %s from an event of tenant %s", job.TenantID, d.TenantID)
 		}
 		if err := job.Validate(); err != nil {
 			t.Fatal(err)
@@ -97,11 +101,25 @@ func TestRouterPropagatesOwnFailures(t *testing.T) {
 		t.Fatal("lookup failure swallowed")
 	}
 	enqueueFails := &stagehooks.Router{
-		Targets: &fakeTargets{byStage: map[string][]stagehooks.Target{d.ProjectHash + "/" + d.FromStage.UUID: {{TenantID: "t", WebhookID: "w", Enabled: true}}}},
+		Targets: &fakeTargets{byStage: map[string][]stagehooks.Target{d.TenantID + "/" + d.ProjectHash + "/" + d.FromStage.UUID: {{TenantID: d.TenantID, WebhookID: "w", Enabled: true}}}},
 		Queue:   &fakeQueue{err: errors.New("sqs down")},
 	}
 	if _, err := enqueueFails.Route(context.Background(), d); err == nil {
 		t.Fatal("enqueue failure swallowed")
+	}
+}
+
+func TestRouterRefusesAnotherTenantsWebhook(t *testing.T) {
+	t.Parallel()
+	d := sampleDetail(t, "router/task-submitted.json")
+	// A store that ignores the tenant it is asked for: the router must not deliver what it returns.
+	leaky := &fakeTargets{byStage: map[string][]stagehooks.Target{
+		d.TenantID + "/" + d.ProjectHash + "/" + d.FromStage.UUID: {{TenantID: "intruder", WebhookID: "wh_x", Enabled: true}},
+	}}
+	queue := &fakeQueue{}
+	_, err := (&stagehooks.Router{Targets: leaky, Queue: queue}).Route(context.Background(), d)
+	if !errors.Is(err, stagehooks.ErrCrossTenant) || len(queue.jobs) != 0 {
+		t.Fatalf("Route = %v with %d jobs; want ErrCrossTenant and nothing enqueued", err, len(queue.jobs))
 	}
 }
 
@@ -110,16 +128,23 @@ func TestCachedTargetsRemembersEmptyStages(t *testing.T) {
 	inner := &fakeTargets{}
 	cached := stagehooks.NewCachedTargets(inner, time.Minute)
 	for range 3 {
-		if _, err := cached.TargetsForStage(context.Background(), "p", "s"); err != nil {
+		if _, err := cached.TargetsForStage(context.Background(), "t", "p", "s"); err != nil {
 			t.Fatal(err)
 		}
 	}
 	if inner.calls != 1 {
 		t.Fatalf("store read %d times for one stage, want 1", inner.calls)
 	}
+	// The same project and stage of another tenant is another key: its webhooks are not the
+	// first tenant's cached answer.
+	inner.byStage = map[string][]stagehooks.Target{"u/p/s": {{TenantID: "u", WebhookID: "wh_u", Enabled: true}}}
+	if got, _ := cached.TargetsForStage(context.Background(), "u", "p", "s"); len(got) != 1 || got[0].WebhookID != "wh_u" || inner.calls != 2 {
+		t.Fatalf("tenant u got %+v after %d reads; want its own webhook from a second read", got, inner.calls)
+	}
+	inner.calls = 1
 	off := stagehooks.NewCachedTargets(inner, 0)
-	_, _ = off.TargetsForStage(context.Background(), "p", "s")
-	_, _ = off.TargetsForStage(context.Background(), "p", "s")
+	_, _ = off.TargetsForStage(context.Background(), "t", "p", "s")
+	_, _ = off.TargetsForStage(context.Background(), "t", "p", "s")
 	if inner.calls != 3 {
 		t.Fatalf("ttl 0 still cached: %d reads, want 3", inner.calls)
 	}

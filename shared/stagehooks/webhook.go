@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events/stagetransition"
+	"github.com/heraldhq/herald/shared/outbound"
 )
 
 // StageType is a kind of workflow stage that accepts webhooks.
@@ -151,25 +152,38 @@ func LiveSecrets(secrets []string, previousExpiresAt, now time.Time) []string {
 // so a part must never contain one.
 var keyPart = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
-// Validate checks the fields the domain relies on. URL reachability and address safety are
-// checked by the caller that saves it, which knows whether the local-only flags apply.
+// Validate checks the fields the domain relies on and returns every problem at once, joined
+// (FieldErrors lists them). URL reachability and address safety are checked by the caller that
+// saves it, which knows whether the local-only flags apply; the URL's length is the rule every
+// webhook shares (outbound.CheckURLLength).
 func (w Webhook) Validate() error {
+	var errs []error
 	for _, f := range []struct{ name, value string }{
 		{"id", w.ID}, {"tenant_id", w.TenantID}, {"owner_id", w.OwnerID},
 		{"project_hash", w.ProjectHash}, {"stage_uuid", w.StageUUID},
 	} {
 		if !keyPart.MatchString(f.value) {
-			return &FieldError{Field: f.name, Reason: "must be 1 to 128 letters, digits, '-' or '_'"}
+			errs = append(errs, &FieldError{Field: f.name, Reason: "must be 1 to 128 letters, digits, '-' or '_'"})
 		}
 	}
 	if _, err := ParseStageType(string(w.StageType)); err != nil {
-		return err
+		errs = append(errs, err)
 	}
-	if w.URL == "" {
-		return &FieldError{Field: "url", Reason: "is required"}
+	if err := URLFieldError("url", w.URL); err != nil {
+		errs = append(errs, err)
 	}
 	if len(w.Secrets) == 0 {
-		return &FieldError{Field: "secrets", Reason: "at least one signing secret is required"}
+		errs = append(errs, &FieldError{Field: "secrets", Reason: "at least one signing secret is required"})
+	}
+	return errors.Join(errs...)
+}
+
+// URLFieldError applies the length rule of every webhook URL, stage or notification, and
+// names field when it fails.
+func URLFieldError(field, url string) error {
+	var ue *outbound.URLError
+	if err := outbound.CheckURLLength(url); errors.As(err, &ue) {
+		return &FieldError{Field: field, Reason: ue.Reason}
 	}
 	return nil
 }

@@ -16,6 +16,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/eventsource"
@@ -62,6 +65,8 @@ type backend struct {
 	channels channelSaver
 	// slack is the stand-in of Slack the API's Slack app talks to.
 	slack *slackstandin.Server
+	// idempotencyRecords returns every stored Idempotency-Key record, whole, as text.
+	idempotencyRecords func(t *testing.T) []string
 }
 
 type channelSaver interface {
@@ -143,9 +148,13 @@ func embedded(t *testing.T, opts backendOptions) backend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	idempotency, err := sqlitestore.NewIdempotency(ctx, db, httpapi.IdempotencyTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deps := httpapi.Deps{
 		Auth: httpapi.APIKeyAuthenticator{Keys: keys}, Webhooks: store, Endpoints: store, Log: store, Jobs: queue,
-		Notifications: store, Slack: channels,
+		Notifications: store, Slack: channels, Idempotency: idempotency,
 		URLs: httpapi.URLPolicy{Resolver: noDNS()},
 	}
 	if flow != nil {
@@ -199,6 +208,23 @@ func embedded(t *testing.T, opts backendOptions) backend {
 		attempts:  store,
 		channels:  channels,
 		slack:     slackStandin,
+		idempotencyRecords: func(t *testing.T) []string {
+			t.Helper()
+			rows, err := db.QueryContext(ctx, `SELECT tenant_id || ' ' || key_hash || ' ' || fingerprint || ' ' || coalesce(header, '') || ' ' || coalesce(CAST(body AS TEXT), '') FROM idempotency_keys`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var out []string
+			for rows.Next() {
+				var rec string
+				if err := rows.Scan(&rec); err != nil {
+					t.Fatal(err)
+				}
+				out = append(out, rec)
+			}
+			return out
+		},
 	}
 }
 
@@ -267,6 +293,34 @@ func onAWS(t *testing.T, opts backendOptions) backend {
 		attempts:  dynamo.NewAttemptLog(b.Admin().DynamoDB, b.AttemptsTable, 0),
 		channels:  dynamo.NewSlackChannels(b.Admin().DynamoDB, b.WebhooksTable),
 		slack:     slackStandin,
+		idempotencyRecords: func(t *testing.T) []string {
+			t.Helper()
+			out, err := b.Admin().DynamoDB.Scan(context.Background(), &dynamodb.ScanInput{
+				TableName: aws.String(b.WebhooksTable), FilterExpression: aws.String("begins_with(sk, :idem)"),
+				ExpressionAttributeValues: map[string]types.AttributeValue{":idem": &types.AttributeValueMemberS{Value: "IDEM#"}},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var recs []string
+			for _, item := range out.Items {
+				var rec strings.Builder
+				for k, v := range item {
+					rec.WriteString(k + "=")
+					switch v := v.(type) {
+					case *types.AttributeValueMemberS:
+						rec.WriteString(v.Value)
+					case *types.AttributeValueMemberB:
+						rec.Write(v.Value)
+					case *types.AttributeValueMemberN:
+						rec.WriteString(v.Value)
+					}
+					rec.WriteString(" ")
+				}
+				recs = append(recs, rec.String())
+			}
+			return recs
+		},
 	}
 }
 

@@ -25,7 +25,7 @@ import (
 
 // The records the samples in events/samples/api name, in the tenant of their JWT claims.
 const (
-	sampleTenant              = "tenant-demo"
+	sampleTenant              = "acme"
 	sampleUser                = "user-demo"
 	sampleWebhook             = "wh_5a1e0c0ffee000000001"
 	sampleDelivery            = "687457ce-6489-4891-b7c8-544477d99e41"

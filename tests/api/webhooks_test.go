@@ -183,6 +183,25 @@ func TestBadInputIsAClearProblem(t *testing.T) {
 				t.Errorf("%s: problem %s does not name field %s", c.name, res.body, c.field)
 			}
 		}
+		// Every invalid field at once, each with its reason.
+		many := be.call(t, "tenant-a", "user-1", "POST", "/v1/webhooks",
+			[]byte(`{"project_hash":"p#1","stage_uuid":"s s","stage_type":"review","url":"hooks.example.com"}`), http.Header{"Content-Type": {"application/json"}})
+		for _, field := range []string{"project_hash", "stage_uuid", "stage_type", "url"} {
+			if many.status != 422 || !strings.Contains(string(many.body), `"field":"`+field+`"`) {
+				t.Errorf("four invalid fields: %d %s; want an issue for %s", many.status, many.body, field)
+			}
+		}
+		// One URL rule for both kinds of webhook: at most 2048 bytes, refused before any DNS.
+		long := "https://8.8.8.8/" + strings.Repeat("a", 2048)
+		for _, c := range []struct{ method, path, body, field string }{
+			{"POST", "/v1/webhooks", `{` + valid + `,"url":"` + long + `"}`, "url"},
+			{"POST", "/v1/notifications", `{"title":"t","projects":["p"],"channels":{"webhooks":[{"url":"` + long + `"}]},"triggers":{"events":["task_submitted"]}}`, "channels.webhooks[0].url"},
+		} {
+			res := be.call(t, "tenant-a", "user-1", c.method, c.path, []byte(c.body), http.Header{"Content-Type": {"application/json"}})
+			if res.status != 422 || !strings.Contains(string(res.body), `"field":"`+c.field+`"`) || !strings.Contains(string(res.body), "at most 2048 bytes") {
+				t.Errorf("%s %s with a %d-byte URL: %d %s", c.method, c.path, len(long), res.status, res.body)
+			}
+		}
 		if res := be.call(t, "", "", "GET", "/v1/webhooks", nil, nil); res.status != 401 || !strings.Contains(string(res.body), "unauthorized") {
 			t.Errorf("no credentials: %d %s", res.status, res.body)
 		}
@@ -209,6 +228,75 @@ func TestIdempotencyKeyReplaysCreates(t *testing.T) {
 		b := be.call(t, "tenant-b", "user-2", "POST", "/v1/webhooks", body, h)
 		if b.status != 201 || b.json(t)["id"] == first.json(t)["id"] {
 			t.Fatalf("tenant-b with the same key: %d %s", b.status, b.body)
+		}
+	})
+}
+
+// A replayed create shows the secret it created to the user who created it, and to nobody
+// else, and only while it is still the webhook's secret; no stored record holds a secret.
+func TestIdempotentReplaysNeverLeakASecret(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		body := []byte(`{"project_hash":"p","stage_uuid":"s","stage_type":"annotate","url":"https://8.8.8.8/replay"}`)
+		h := http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {"replay-1"}}
+		first := be.call(t, "tenant-a", "alice", "POST", "/v1/webhooks", body, h)
+		secret, _ := first.json(t)["secret"].(string)
+		if first.status != 201 || !strings.HasPrefix(secret, "whsec_") {
+			t.Fatalf("create: %d %s", first.status, first.body)
+		}
+		id := first.json(t)["id"].(string)
+
+		again := be.call(t, "tenant-a", "alice", "POST", "/v1/webhooks", body, h)
+		if again.status != 201 || again.json(t)["secret"] != secret || again.json(t)["id"] != id || again.header.Get("Idempotent-Replayed") != "true" {
+			t.Fatalf("alice's replay: %d %s; want her webhook with its secret", again.status, again.body)
+		}
+		for _, rec := range be.idempotencyRecords(t) {
+			if strings.Contains(rec, secret) || strings.Contains(rec, "whsec_") {
+				t.Fatalf("an Idempotency-Key record holds a signing secret: %s", rec)
+			}
+		}
+
+		// Bob, in the same tenant, sends the same key and body: his own request, his own webhook.
+		bob := be.call(t, "tenant-a", "bob", "POST", "/v1/webhooks", []byte(strings.Replace(string(body), "replay", "replay-bob", 1)), h)
+		if bob.status != 201 || bob.json(t)["id"] == id || bob.json(t)["secret"] == secret || bob.header.Get("Idempotent-Replayed") != "" {
+			t.Fatalf("bob with alice's key: %d %s; want a webhook of his own", bob.status, bob.body)
+		}
+
+		// After a rotation the old secret is not shown again, nor the new one.
+		if res := be.call(t, "tenant-a", "alice", "POST", "/v1/webhooks/"+id+"/rotate-secret", nil, nil); res.status != 200 {
+			t.Fatalf("rotate: %d %s", res.status, res.body)
+		}
+		rotated := be.call(t, "tenant-a", "alice", "POST", "/v1/webhooks", body, h)
+		if rotated.status != 409 || !strings.Contains(string(rotated.body), "idempotency-secret-unavailable") || strings.Contains(string(rotated.body), "whsec_") {
+			t.Fatalf("replay after rotation: %d %s; want 409 without a secret", rotated.status, rotated.body)
+		}
+
+		// After a delete, neither.
+		h2 := http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {"replay-2"}}
+		body2 := []byte(strings.Replace(string(body), "replay", "replay-2", 1))
+		created := be.call(t, "tenant-a", "alice", "POST", "/v1/webhooks", body2, h2)
+		if created.status != 201 {
+			t.Fatalf("create: %d %s", created.status, created.body)
+		}
+		if res := be.call(t, "tenant-a", "alice", "DELETE", "/v1/webhooks/"+created.json(t)["id"].(string), nil, nil); res.status != 204 {
+			t.Fatalf("delete: %d %s", res.status, res.body)
+		}
+		deleted := be.call(t, "tenant-a", "alice", "POST", "/v1/webhooks", body2, h2)
+		if deleted.status != 409 || strings.Contains(string(deleted.body), "whsec_") {
+			t.Fatalf("replay after delete: %d %s; want 409 without a secret", deleted.status, deleted.body)
+		}
+
+		// A notification's webhooks are created with their secrets too.
+		nbody := []byte(`{"title":"Replay","projects":["p"],"channels":{"webhooks":[{"url":"https://8.8.8.8/n1"},{"url":"https://8.8.8.8/n2"}]},"triggers":{"events":["task_submitted"]}}`)
+		nh := http.Header{"Content-Type": {"application/json"}, "Idempotency-Key": {"replay-n"}}
+		n1 := be.call(t, "tenant-a", "alice", "POST", "/v1/notifications", nbody, nh)
+		n2 := be.call(t, "tenant-a", "alice", "POST", "/v1/notifications", nbody, nh)
+		if n1.status != 201 || n2.status != 201 || string(n1.body) != string(n2.body) || strings.Count(string(n2.body), "whsec_") != 2 {
+			t.Fatalf("notification create then replay:\n%d %s\n%d %s", n1.status, n1.body, n2.status, n2.body)
+		}
+		for _, rec := range be.idempotencyRecords(t) {
+			if strings.Contains(rec, "whsec_") {
+				t.Fatalf("an Idempotency-Key record holds a signing secret: %s", rec)
+			}
 		}
 	})
 }

@@ -79,7 +79,7 @@ func runEmbeddedLoad(b *testing.B) {
 	secret, _ := signing.NewSecret()
 	now := time.Now()
 	if err := h.Store.CreateWebhook(ctx, stagehooks.Webhook{
-		ID: "wh_bench", TenantID: "bench", OwnerID: "bench", ProjectHash: "751a3a3e-46b6-4aad-b0b8-19b169f91266",
+		ID: "wh_bench", TenantID: "acme", OwnerID: "bench", ProjectHash: "751a3a3e-46b6-4aad-b0b8-19b169f91266",
 		StageUUID: "a1b2c3d4-0000-4000-8000-00000000a001", StageType: stagehooks.StageAnnotate, URL: receiver.URL + "/hook",
 		Secrets: []string{secret}, Enabled: true, CreatedAt: now, UpdatedAt: now,
 	}); err != nil {

@@ -28,6 +28,7 @@ type ConfigStore interface {
 	ListNotifications(ctx context.Context, tenant string, q notifications.Query) (notifications.Page, error)
 	UpdateNotification(ctx context.Context, n notifications.Notification, expectedVersion int64) (notifications.Notification, error)
 	DeleteNotification(ctx context.Context, tenant, id string) error
+	SubscriptionsForProject(ctx context.Context, tenant, project string) ([]notifications.Subscription, error)
 }
 
 // NewNotificationWebhook returns an enabled notification webhook with a fresh secret.
@@ -169,7 +170,7 @@ func TestConfigStore(t *testing.T, newStore func(t *testing.T) ConfigStore) {
 			t.Fatal(err)
 		}
 		sameValue(t, "stored after update", stored, want)
-		targets, err := s.TargetsForStage(ctx, "proj-1", "stage-1")
+		targets, err := s.TargetsForStage(ctx, "tenant-a", "proj-1", "stage-1")
 		if err != nil || len(targets) != 1 || targets[0].Enabled {
 			t.Fatalf("targets after update: %+v, %v; want wh_1, disabled", targets, err)
 		}
@@ -307,7 +308,7 @@ func TestConfigStore(t *testing.T, newStore func(t *testing.T) ConfigStore) {
 		wantKind(t, "delete of a webhook never created", s.DeleteWebhook(ctx, "tenant-a", "wh_never"), stagehooks.ErrNotFound)
 		_, err := s.UpdateWebhook(ctx, NewWebhook(t, "tenant-a", "wh_1", "p", "s", stagehooks.StageAnnotate, "https://a.example/1"), 1)
 		wantKind(t, "update after delete", err, stagehooks.ErrNotFound)
-		if targets, _ := s.TargetsForStage(ctx, "p", "s"); len(targets) != 1 || targets[0].WebhookID != "wh_2" {
+		if targets, _ := s.TargetsForStage(ctx, "tenant-a", "p", "s"); len(targets) != 1 || targets[0].WebhookID != "wh_2" {
 			t.Fatalf("targets after delete: %+v", targets)
 		}
 		if eps, _ := s.Endpoints(ctx, []delivery.EndpointRef{ref("tenant-a", "wh_1"), ref("tenant-a", "wh_2")}); len(eps) != 1 {
@@ -527,7 +528,7 @@ func TestConfigStore(t *testing.T, newStore func(t *testing.T) ConfigStore) {
 			t.Fatalf("ListWebhooks: %v, want only the stage webhook", ids)
 		}
 		for _, stage := range [][2]string{{"proj-1", "stage-1"}, {"", ""}} {
-			targets, err := s.TargetsForStage(ctx, stage[0], stage[1])
+			targets, err := s.TargetsForStage(ctx, "tenant-a", stage[0], stage[1])
 			for _, tg := range targets {
 				if tg.WebhookID == "nwh_1" {
 					t.Fatalf("TargetsForStage(%q, %q) returned the notification's webhook: %+v, %v", stage[0], stage[1], targets, err)
@@ -769,4 +770,66 @@ func TestConfigStore(t *testing.T, newStore func(t *testing.T) ConfigStore) {
 		}
 		sameValue(t, "tenant-a's notification after tenant-b's attempts", got, n.WithDefaults())
 	})
+
+	// The notification twin of the stage-webhook attack: tenant B subscribes to a project hash
+	// that tenant A uses. The event path reads a project's notifications by (tenant, project),
+	// so each tenant finds only its own, through creates, updates and deletes.
+	t.Run("a project's notifications are only the asking tenant's", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		subscribed := func(tenant, project string) string {
+			t.Helper()
+			subs, err := s.SubscriptionsForProject(ctx, tenant, project)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var ids []string
+			for _, sub := range subs {
+				if sub.TenantID != tenant {
+					t.Fatalf("%s's subscriptions on %s include %+v", tenant, project, sub)
+				}
+				ids = append(ids, sub.NotificationID)
+			}
+			return fmt.Sprint(ids)
+		}
+		a := NewNotification(t, "tenant-a", "notif_a", "user-a", "A's", NewNotificationWebhook(t, "nwh_a", "https://a.example/n"))
+		a.Projects = []string{"shared-proj", "proj-a"}
+		b := NewNotification(t, "tenant-b", "notif_b", "user-b", "B's")
+		b.Projects = []string{"shared-proj"}
+		// The same notification id in the other tenant: ids are unique only within one.
+		b2 := NewNotification(t, "tenant-b", "notif_a", "user-b", "B's twin")
+		b2.Projects = []string{"shared-proj"}
+		mustCreateNotification(t, s, a, b, b2)
+
+		if got := subscribed("tenant-a", "shared-proj"); got != "[notif_a]" {
+			t.Fatalf("tenant-a on shared-proj: %s, want [notif_a]", got)
+		}
+		if got := subscribed("tenant-b", "shared-proj"); got != "[notif_a notif_b]" {
+			t.Fatalf("tenant-b on shared-proj: %s, want its own [notif_a notif_b]", got)
+		}
+		if got := subscribed("tenant-b", "proj-a"); got != "[]" {
+			t.Fatalf("tenant-b on A's other project: %s, want []", got)
+		}
+		subs, _ := s.SubscriptionsForProject(ctx, "tenant-a", "proj-a")
+		if len(subs) != 1 || subs[0].OwnerID != "user-a" || fmt.Sprint(subs[0].WebhookIDs) != "[nwh_a]" ||
+			fmt.Sprint(subs[0].Emails) != "[qa@example.com]" || fmt.Sprint(subs[0].Events) != "[task_submitted]" || len(subs[0].Digests) != 1 {
+			t.Fatalf("tenant-a's subscription on proj-a: %+v", subs)
+		}
+
+		// Moving A off the shared project and onto another, then deleting B's.
+		a.Projects = []string{"proj-a", "proj-a2"}
+		if _, err := s.UpdateNotification(ctx, a, 1); err != nil {
+			t.Fatal(err)
+		}
+		wantKind(t, "delete", s.DeleteNotification(ctx, "tenant-b", "notif_b"), nil)
+		for _, c := range []struct{ tenant, project, want string }{
+			{"tenant-a", "shared-proj", "[]"}, {"tenant-a", "proj-a", "[notif_a]"}, {"tenant-a", "proj-a2", "[notif_a]"},
+			{"tenant-b", "shared-proj", "[notif_a]"}, {"tenant-c", "shared-proj", "[]"},
+		} {
+			if got := subscribed(c.tenant, c.project); got != c.want {
+				t.Fatalf("%s on %s after the update and delete: %s, want %s", c.tenant, c.project, got, c.want)
+			}
+		}
+	})
+
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -80,6 +81,11 @@ func TestWebhookStore(t *testing.T, newStore func(t *testing.T) WebhookStore) {
 		if err := s.CreateWebhook(ctx, w); !errors.Is(err, stagehooks.ErrInvalid) {
 			t.Fatalf("error %v, want ErrInvalid", err)
 		}
+		// The URL rule every webhook shares; a 60,000-byte URL was once saved.
+		long := NewWebhook(t, "tenant-a", "wh_2", "proj-1", "stage-1", stagehooks.StageAnnotate, "https://example.com/"+strings.Repeat("a", 60_000))
+		if err := s.CreateWebhook(ctx, long); !errors.Is(err, stagehooks.ErrInvalid) {
+			t.Fatalf("a 60,000-byte URL: %v, want ErrInvalid", err)
+		}
 	})
 
 	t.Run("get is scoped to the tenant", func(t *testing.T) {
@@ -108,7 +114,7 @@ func TestWebhookStore(t *testing.T, newStore func(t *testing.T) WebhookStore) {
 				t.Fatal(err)
 			}
 		}
-		targets, err := s.TargetsForStage(ctx, "proj-1", "stage-1")
+		targets, err := s.TargetsForStage(ctx, "tenant-a", "proj-1", "stage-1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,9 +129,39 @@ func TestWebhookStore(t *testing.T, newStore func(t *testing.T) WebhookStore) {
 		if fmt.Sprint(ids) != "[wh_1 wh_2]" {
 			t.Fatalf("targets %v, want [wh_1 wh_2]", ids)
 		}
-		none, err := s.TargetsForStage(ctx, "proj-9", "stage-1")
+		none, err := s.TargetsForStage(ctx, "tenant-a", "proj-9", "stage-1")
 		if err != nil || len(none) != 0 {
 			t.Fatalf("unknown stage: %v, %v", none, err)
+		}
+	})
+
+	// The attack this guards against: tenant B registers a webhook on tenant A's project hash
+	// and stage uuid (hashes are the platform's; anyone can name them) and waits for A's events.
+	t.Run("targets of a stage are only the asking tenant's, on the same project and stage", func(t *testing.T) {
+		s := newStore(t)
+		for _, w := range []stagehooks.Webhook{
+			NewWebhook(t, "tenant-a", "wh_a", "shared-proj", "shared-stage", stagehooks.StageAnnotate, "https://a.example/hook"),
+			NewWebhook(t, "tenant-b", "wh_b", "shared-proj", "shared-stage", stagehooks.StageAnnotate, "https://b.example/hook"),
+			// The same webhook id in both tenants: ids are only unique within a tenant.
+			NewWebhook(t, "tenant-b", "wh_a", "shared-proj", "shared-stage", stagehooks.StageAnnotate, "https://b.example/other"),
+		} {
+			if err := s.CreateWebhook(ctx, w); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for tenant, want := range map[string]string{"tenant-a": "[tenant-a/wh_a]", "tenant-b": "[tenant-b/wh_a tenant-b/wh_b]", "tenant-c": "[]"} {
+			targets, err := s.TargetsForStage(ctx, tenant, "shared-proj", "shared-stage")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, tg := range targets {
+				got = append(got, tg.TenantID+"/"+tg.WebhookID)
+			}
+			sort.Strings(got)
+			if fmt.Sprint(got) != want {
+				t.Fatalf("targets of %s: %v, want %s", tenant, got, want)
+			}
 		}
 	})
 
@@ -179,7 +215,7 @@ func TestWebhookStore(t *testing.T, newStore func(t *testing.T) WebhookStore) {
 		if err != nil || got.Enabled || got.DisabledReason == "" {
 			t.Fatalf("after disable: %+v, %v", got, err)
 		}
-		targets, _ := s.TargetsForStage(ctx, "p", "s")
+		targets, _ := s.TargetsForStage(ctx, "tenant-a", "p", "s")
 		if len(targets) != 1 || targets[0].Enabled {
 			t.Fatalf("targets after disable: %+v", targets)
 		}

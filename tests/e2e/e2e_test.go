@@ -87,7 +87,7 @@ func TestStageWebhooksDeliverTheDocumentedPayloads(t *testing.T) {
 	assertDocumentedBody(t, complete.requests()[0], "payloads/task_completed_event.json")
 
 	id := complete.requests()[0].header.Get(signing.HeaderID)
-	attempts, err := w.attempts.AttemptsOfDelivery(context.Background(), "tenant-e2e", id)
+	attempts, err := w.attempts.AttemptsOfDelivery(context.Background(), sampleTenant, id)
 	if err != nil || len(attempts) != 1 {
 		t.Fatalf("attempts of %s: %v, %v", id, attempts, err)
 	}
@@ -137,7 +137,7 @@ func TestReceiverDownThenUpGetsTheDeliveryWithTheSameID(t *testing.T) {
 		t.Fatal(got[0].verifyErr)
 	}
 	deliveryID = got[0].header.Get(signing.HeaderID)
-	attempts, err := w.attempts.AttemptsOfDelivery(context.Background(), "tenant-e2e", deliveryID)
+	attempts, err := w.attempts.AttemptsOfDelivery(context.Background(), sampleTenant, deliveryID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestGoneDisablesTheWebhook(t *testing.T) {
 	}
 	w.pollUntil(t, 20*time.Second, func() bool { return r.count() >= 1 && w.counts.Total(telemetry.Attempts) >= 1 })
 
-	wh, err := w.store.GetWebhook(context.Background(), "tenant-e2e", "wh_annotate")
+	wh, err := w.store.GetWebhook(context.Background(), sampleTenant, "wh_annotate")
 	if err != nil || wh.Enabled {
 		t.Fatalf("after 410: %+v, %v", wh, err)
 	}
@@ -233,7 +233,7 @@ func TestLastAttemptGoesToTheDeadLetterQueue(t *testing.T) {
 	if err != nil || len(out.Messages) != 0 {
 		t.Fatalf("delivery queue still holds %d messages (%v)", len(out.Messages), err)
 	}
-	attempts, _ := w.attempts.AttemptsOfDelivery(ctx, "tenant-e2e", job.ID)
+	attempts, _ := w.attempts.AttemptsOfDelivery(ctx, sampleTenant, job.ID)
 	if len(attempts) != 2 || attempts[1].Outcome != delivery.OutcomeDeadLettered {
 		t.Fatalf("attempts %+v", attempts)
 	}
@@ -351,4 +351,60 @@ func (w *world) publishTransition(t *testing.T, i int) error {
 	}
 	raw = bytes.Replace(raw, []byte("2024-03-25T15:18:55.406529+00:00"), []byte(fmt.Sprintf("2024-03-25T15:18:55.%06d+00:00", i)), 1)
 	return w.publishRaw(t, raw)
+}
+
+// Tenant B registers a webhook on tenant A's project hash and stage uuid (the platform's
+// identifiers, which B can learn or guess) and waits: A's events must reach only A's receiver,
+// and B's only B's, through the real router, SQS stand-in and delivery function.
+func TestEventsReachOnlyTheirOwnTenantsWebhooks(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{allowLoopback: true})
+	const rival = "rival"
+	owner, intruder := newReceiver(t, nil), newReceiver(t, nil)
+	owner.secret = w.addTenantWebhook(t, sampleTenant, "wh_annotate", sampleAnnotateStage, stagehooks.StageAnnotate, owner.url()).Secrets[0]
+	// The same webhook id, project, stage and URL path shape in the other tenant.
+	intruder.secret = w.addTenantWebhook(t, rival, "wh_annotate", sampleAnnotateStage, stagehooks.StageAnnotate, intruder.url()).Secrets[0]
+
+	raw, err := samples.Read("router/task-submitted.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rivalData = "0000aaaa-rival-data-hash"
+	rivalEvent := bytes.Replace(raw, []byte(`"tenant_id": "acme"`), []byte(`"tenant_id": "`+rival+`"`), 1)
+	rivalEvent = bytes.Replace(rivalEvent, []byte("f0b012de-5aea-4457-b515-936b0c185771"), []byte(rivalData), 1)
+	if bytes.Equal(rivalEvent, raw) || !bytes.Contains(rivalEvent, []byte(rival)) {
+		t.Fatal("could not derive the rival tenant's event from the sample")
+	}
+	if err := w.publishRaw(t, raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.publishRaw(t, rivalEvent); err != nil {
+		t.Fatal(err)
+	}
+	w.pollUntil(t, 20*time.Second, func() bool { return owner.count() >= 1 && intruder.count() >= 1 })
+	// Drain anything else that could still be queued before counting.
+	for range 3 {
+		if _, err := w.poller.PollOnce(context.Background()); err != nil {
+			t.Logf("poll: %v", err)
+		}
+	}
+	if got := w.counts.Total(telemetry.JobsEnqueued); got != 2 {
+		t.Fatalf("two events of two tenants enqueued %d jobs, want 2", got)
+	}
+	for _, c := range []struct {
+		name      string
+		r         *receiver
+		mine, not string
+	}{
+		{"acme's receiver", owner, "f0b012de-5aea-4457-b515-936b0c185771", rivalData},
+		{"rival's receiver", intruder, rivalData, "f0b012de-5aea-4457-b515-936b0c185771"},
+	} {
+		got := c.r.requests()
+		if len(got) != 1 {
+			t.Fatalf("%s got %d deliveries, want exactly its own one", c.name, len(got))
+		}
+		if got[0].verifyErr != nil || !bytes.Contains(got[0].body, []byte(c.mine)) || bytes.Contains(got[0].body, []byte(c.not)) {
+			t.Fatalf("%s got %s (verify: %v); want its own tenant's event, signed with its own secret", c.name, got[0].body, got[0].verifyErr)
+		}
+	}
 }

@@ -25,8 +25,9 @@ import (
 	"github.com/heraldhq/herald/tests/contract"
 )
 
-// Stage UUIDs and project of the samples in events/samples/router.
+// Tenant, stage UUIDs and project of the samples in events/samples/router.
 const (
+	sampleTenant        = "acme"
 	sampleProject       = "751a3a3e-46b6-4aad-b0b8-19b169f91266"
 	sampleAnnotateStage = "a1b2c3d4-0000-4000-8000-00000000a001"
 	sampleCompleteStage = "a1b2c3d4-0000-4000-8000-00000000c001"
@@ -90,9 +91,15 @@ type testWriter struct{ t *testing.T }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
 
+// addWebhook puts a webhook on a stage of the sample project in the samples' tenant.
 func (w *world) addWebhook(t *testing.T, id, stage string, typ stagehooks.StageType, url string) stagehooks.Webhook {
 	t.Helper()
-	wh := contract.NewWebhook(t, "tenant-e2e", id, sampleProject, stage, typ, url)
+	return w.addTenantWebhook(t, sampleTenant, id, stage, typ, url)
+}
+
+func (w *world) addTenantWebhook(t *testing.T, tenant, id, stage string, typ stagehooks.StageType, url string) stagehooks.Webhook {
+	t.Helper()
+	wh := contract.NewWebhook(t, tenant, id, sampleProject, stage, typ, url)
 	if err := w.store.CreateWebhook(context.Background(), wh); err != nil {
 		t.Fatal(err)
 	}

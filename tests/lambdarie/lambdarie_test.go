@@ -148,7 +148,7 @@ func TestRouterBootstrapAnswersItsSampleEvents(t *testing.T) {
 	t.Parallel()
 	b := awsfixture.New(t, awsfixture.Options{})
 	store := dynamo.NewWebhookStore(b.Admin().DynamoDB, b.WebhooksTable)
-	wh := contract.NewWebhook(t, "tenant-demo", "wh_demo_annotate", "751a3a3e-46b6-4aad-b0b8-19b169f91266",
+	wh := contract.NewWebhook(t, "acme", "wh_demo_annotate", "751a3a3e-46b6-4aad-b0b8-19b169f91266",
 		"a1b2c3d4-0000-4000-8000-00000000a001", stagehooks.StageAnnotate, "https://hooks.example.com/herald")
 	if err := store.CreateWebhook(context.Background(), wh); err != nil {
 		t.Fatal(err)
@@ -190,7 +190,7 @@ func TestDeliveryBootstrapAnswersItsSampleEvent(t *testing.T) {
 		got.header = r.Header.Clone()
 	}))
 	t.Cleanup(receiver.Close)
-	wh := contract.NewWebhook(t, "tenant-demo", "wh_demo_annotate", "751a3a3e-46b6-4aad-b0b8-19b169f91266",
+	wh := contract.NewWebhook(t, "acme", "wh_demo_annotate", "751a3a3e-46b6-4aad-b0b8-19b169f91266",
 		"a1b2c3d4-0000-4000-8000-00000000a001", stagehooks.StageAnnotate, receiver.URL+"/hook")
 	if err := dynamo.NewWebhookStore(b.Admin().DynamoDB, b.WebhooksTable).CreateWebhook(context.Background(), wh); err != nil {
 		t.Fatal(err)

@@ -102,7 +102,7 @@ func TestCreateTablesInDynamoDBLocal(t *testing.T) {
 	if err := store.CreateWebhook(ctx, w); err != nil {
 		t.Fatalf("CreateWebhook on the template's WebhooksTable: %v", err)
 	}
-	targets, err := store.TargetsForStage(ctx, w.ProjectHash, w.StageUUID)
+	targets, err := store.TargetsForStage(ctx, w.TenantID, w.ProjectHash, w.StageUUID)
 	if err != nil {
 		t.Fatalf("TargetsForStage on the template's %s index: %v", dynamo.StageIndex, err)
 	}

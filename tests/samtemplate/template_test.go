@@ -996,6 +996,7 @@ func TestPoliciesGrantWhatTheAdaptersCall(t *testing.T) {
 			{"dynamodb:DeleteItem", "WebhooksTable"},
 			{"dynamodb:Query", "WebhooksTable"},
 			{"dynamodb:BatchGetItem", "WebhooksTable"},
+			{"dynamodb:BatchWriteItem", "WebhooksTable"},
 			{"dynamodb:Query", "AttemptsTable"},
 			{"dynamodb:Query", "AttemptsTable/index/" + dynamo.DeliveryIndex},
 			{"sqs:SendMessage", "DeliveryQueue"},

@@ -1,0 +1,112 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/heraldhq/herald/events/samples"
+	"github.com/heraldhq/herald/infra/localrun"
+	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/shared/stagehooks"
+	"github.com/heraldhq/herald/tests/contract"
+)
+
+// The tenant test of TestEventsReachOnlyTheirOwnTenantsWebhooks on the embedded default: the
+// real runner wired from template.yaml, fed through its PutEvents endpoint by the AWS SDK,
+// over SQLite.
+func TestEmbeddedEventsReachOnlyTheirOwnTenantsWebhooks(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	tmpl, err := samtemplate.LoadRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := localrun.Start(ctx, localrun.Config{
+		DataDir: t.TempDir(), Template: tmpl, EventsAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", AllowLoopback: true,
+		Synchronous: "NORMAL", Pollers: 2, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close(context.Background()) })
+
+	const rival = "rival"
+	owner, intruder := newReceiver(t, nil), newReceiver(t, nil)
+	for _, c := range []struct {
+		tenant string
+		r      *receiver
+	}{{sampleTenant, owner}, {rival, intruder}} {
+		wh := contract.NewWebhook(t, c.tenant, "wh_annotate", sampleProject, sampleAnnotateStage, stagehooks.StageAnnotate, c.r.url())
+		if err := h.Store.CreateWebhook(ctx, wh); err != nil {
+			t.Fatal(err)
+		}
+		c.r.secret = wh.Secrets[0]
+	}
+
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
+		config.WithSharedConfigFiles([]string{}), config.WithSharedCredentialsFiles([]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) { o.BaseEndpoint = aws.String(h.EventsURL) })
+	raw, err := samples.Read("putevents/task-submitted.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []struct{ Detail string }
+	if err := json.Unmarshal(raw, &entries); err != nil || len(entries) != 1 {
+		t.Fatalf("putevents sample: %v", err)
+	}
+	// The sample's detail, as acme's platform publishes it, and the rival tenant's for its own
+	// task on the same project hash.
+	detail := entries[0].Detail
+	const rivalData = "0000aaaa-rival-data-hash"
+	rivalDetail := string(bytes.Replace(bytes.Replace([]byte(detail), []byte(`"tenant_id":"acme"`), []byte(`"tenant_id":"`+rival+`"`), 1),
+		[]byte("f0b012de-5aea-4457-b515-936b0c185771"), []byte(rivalData), 1))
+	if rivalDetail == detail {
+		t.Fatal("could not derive the rival tenant's event from the sample")
+	}
+	out, err := bus.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{
+		{Source: aws.String("encord.workflow"), DetailType: aws.String("Task Stage Transition"), Detail: aws.String(detail)},
+		{Source: aws.String("encord.workflow"), DetailType: aws.String("Task Stage Transition"), Detail: aws.String(rivalDetail)},
+	}})
+	if err != nil || out.FailedEntryCount != 0 {
+		t.Fatalf("PutEvents: %+v, %v", out, err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for owner.count() < 1 || intruder.count() < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("deliveries: acme %d, rival %d; want one each", owner.count(), intruder.count())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Anything else routed would be queued by now and delivered within a poll or two.
+	time.Sleep(500 * time.Millisecond)
+	for _, c := range []struct {
+		name      string
+		r         *receiver
+		mine, not string
+	}{
+		{"acme's receiver", owner, "f0b012de-5aea-4457-b515-936b0c185771", rivalData},
+		{"rival's receiver", intruder, rivalData, "f0b012de-5aea-4457-b515-936b0c185771"},
+	} {
+		got := c.r.requests()
+		if len(got) != 1 {
+			t.Fatalf("%s got %d deliveries, want exactly its own one", c.name, len(got))
+		}
+		if got[0].verifyErr != nil || !bytes.Contains(got[0].body, []byte(c.mine)) || bytes.Contains(got[0].body, []byte(c.not)) {
+			t.Fatalf("%s got %s (verify: %v); want its own tenant's event, signed with its own secret", c.name, got[0].body, got[0].verifyErr)
+		}
+	}
+}
