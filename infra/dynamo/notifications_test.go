@@ -207,3 +207,25 @@ func TestWebhooksFromBeforeVersionsAndClaims(t *testing.T) {
 		t.Fatalf("legacy webhook after disable: %+v, %v; want version 2, disabled", got, err)
 	}
 }
+
+// A webhook an eventually consistent read misses is read again strongly consistent before it
+// is reported missing; a batch whose webhooks are all found costs one read.
+func TestEndpointsConfirmAMissBeforeReportingIt(t *testing.T) {
+	ctx := context.Background()
+	b := awsfixture.New(t, awsfixture.Options{})
+	counter := awsfixture.NewRequestCounter()
+	s := dynamo.NewWebhookStore(b.Clients(counter).DynamoDB, b.WebhooksTable)
+	if err := s.CreateWebhook(ctx, contract.NewWebhook(t, "tenant-a", "wh_1", "p", "s", stagehooks.StageAnnotate, "https://a.example/")); err != nil {
+		t.Fatal(err)
+	}
+	found := delivery.EndpointRef{TenantID: "tenant-a", WebhookID: "wh_1"}
+	before := counter.Total()
+	if eps, err := s.Endpoints(ctx, []delivery.EndpointRef{found}); err != nil || len(eps) != 1 || counter.Total()-before != 1 {
+		t.Fatalf("all found: %v, %v after %d requests; want one read", eps, err, counter.Total()-before)
+	}
+	before = counter.Total()
+	eps, err := s.Endpoints(ctx, []delivery.EndpointRef{found, {TenantID: "tenant-a", WebhookID: "wh_missing"}})
+	if err != nil || len(eps) != 1 || counter.Total()-before != 2 {
+		t.Fatalf("one missing: %v, %v after %d requests; want a second, consistent read of the miss", eps, err, counter.Total()-before)
+	}
+}

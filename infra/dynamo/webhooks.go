@@ -571,8 +571,29 @@ func writeBatches(ctx context.Context, client *dynamodb.Client, table string, wr
 
 // Endpoints implements delivery.EndpointSource with BatchGetItem. It finds stage webhooks and
 // notifications' webhooks alike, and leaves out a rotated-out secret once it has expired.
+// Reads are eventually consistent (half the read units); a webhook one of them misses is read
+// again strongly consistent before it is reported missing, so the first job of a webhook
+// created a moment ago is never dropped as deleted.
 func (s *WebhookStore) Endpoints(ctx context.Context, refs []delivery.EndpointRef) (map[delivery.EndpointRef]delivery.Endpoint, error) {
 	out := make(map[delivery.EndpointRef]delivery.Endpoint, len(refs))
+	if err := s.readEndpoints(ctx, refs, false, out); err != nil {
+		return nil, err
+	}
+	var missed []delivery.EndpointRef
+	for _, ref := range refs {
+		if _, ok := out[ref]; !ok {
+			missed = append(missed, ref)
+		}
+	}
+	if len(missed) > 0 {
+		if err := s.readEndpoints(ctx, missed, true, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *WebhookStore) readEndpoints(ctx context.Context, refs []delivery.EndpointRef, consistent bool, out map[delivery.EndpointRef]delivery.Endpoint) error {
 	keys := make([]map[string]types.AttributeValue, len(refs))
 	for i, ref := range refs {
 		keys[i] = primaryKey(ref.TenantID, ref.WebhookID)
@@ -580,13 +601,14 @@ func (s *WebhookStore) Endpoints(ctx context.Context, refs []delivery.EndpointRe
 	raw, err := s.batchGet(ctx, keys, types.KeysAndAttributes{
 		ProjectionExpression:     aws.String("tenant_id, webhook_id, #u, enabled, secrets, previous_secret_expires_at"),
 		ExpressionAttributeNames: map[string]string{"#u": "url"},
+		ConsistentRead:           aws.Bool(consistent),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("read webhooks: %w", err)
+		return fmt.Errorf("read webhooks: %w", err)
 	}
 	var items []webhookItem
 	if err := attributevalue.UnmarshalListOfMaps(raw, &items); err != nil {
-		return nil, fmt.Errorf("unmarshal webhooks: %w", err)
+		return fmt.Errorf("unmarshal webhooks: %w", err)
 	}
 	now := s.now()
 	for _, it := range items {
@@ -594,7 +616,7 @@ func (s *WebhookStore) Endpoints(ctx context.Context, refs []delivery.EndpointRe
 		secrets := stagehooks.LiveSecrets(it.Secrets, parseOptionalTime(it.PreviousSecretExpiresAt), now)
 		out[ref] = delivery.Endpoint{URL: it.URL, Enabled: it.Enabled, Secrets: secrets}
 	}
-	return out, nil
+	return nil
 }
 
 // DisableWebhook implements delivery.WebhookDisabler. A webhook deleted meanwhile is not an

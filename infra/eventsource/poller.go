@@ -47,11 +47,16 @@ type Poller struct {
 	BatchSize int
 	// WaitTime is the long-poll wait; 1 s keeps tests responsive, Lambda uses 20 s.
 	WaitTime time.Duration
-	Logger   *slog.Logger
+	// Timeout is the function's timeout: each batch's handler gets this long, as on Lambda.
+	// Zero means no limit.
+	Timeout time.Duration
+	Logger  *slog.Logger
 }
 
 // Run polls until ctx ends. Receive errors are logged and retried after a pause, as Lambda
-// keeps polling through a queue's hiccups.
+// keeps polling through a queue's hiccups. Ending ctx stops the polling, not the work: a batch
+// already received runs to its end (bounded by Timeout) and its successes are deleted, so a
+// graceful stop cuts no delivery short and spends no attempt.
 func (p *Poller) Run(ctx context.Context) {
 	for ctx.Err() == nil {
 		if _, err := p.PollOnce(ctx); err != nil && ctx.Err() == nil {
@@ -84,7 +89,14 @@ func (p *Poller) PollOnce(ctx context.Context) (int, error) {
 		ev.Records[i] = p.toRecord(m)
 		byID[m.ID] = m
 	}
-	resp, err := p.Handler(ctx, ev)
+	// The batch is ours now: what happens to ctx from here on (a stop) must not cut it short.
+	ctx = context.WithoutCancel(ctx)
+	if p.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
+		defer cancel()
+	}
+	resp, err := p.invoke(ctx, ev)
 	if err != nil {
 		// Lambda treats a function error as a failure of the whole batch: every message
 		// comes back after its visibility timeout.
@@ -107,6 +119,18 @@ func (p *Poller) PollOnce(ctx context.Context) (int, error) {
 		return len(msgs), fmt.Errorf("delete %d handled messages: %w", len(done), err)
 	}
 	return len(msgs), nil
+}
+
+// invoke runs the handler as Lambda's runtime does: a panic fails the invocation, and so the
+// whole batch, which comes back after its visibility timeout (and reaches the dead-letter
+// queue after maxReceiveCount), instead of taking the process down with it.
+func (p *Poller) invoke(ctx context.Context, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("handler panicked: %v", v)
+		}
+	}()
+	return p.Handler(ctx, ev)
 }
 
 func (p *Poller) toRecord(m Received) events.SQSMessage {

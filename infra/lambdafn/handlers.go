@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -60,13 +61,17 @@ type DeliveryHandler struct {
 
 // Handle attempts a batch of delivery jobs and reports the ones to return to the queue.
 func (h *DeliveryHandler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEventResponse, error) {
+	// Lambda invokes the function as soon as its poller has received the batch (the batching
+	// window is 1 s); the event carries no time of this receive, so the invocation stands in
+	// for it, and delivery.Processor keeps a margin for the difference.
+	received := time.Now()
 	msgs := make([]delivery.Message, len(ev.Records))
 	for i, r := range ev.Records {
 		count, err := strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
 		if err != nil || count < 1 {
 			count = 1
 		}
-		msgs[i] = delivery.Message{ID: r.MessageId, ReceiptHandle: r.ReceiptHandle, Body: []byte(r.Body), ReceiveCount: count}
+		msgs[i] = delivery.Message{ID: r.MessageId, ReceiptHandle: r.ReceiptHandle, Body: []byte(r.Body), ReceiveCount: count, ReceivedAt: received}
 	}
 	failed := h.Processor.Process(ctx, msgs)
 	resp := events.SQSEventResponse{BatchItemFailures: make([]events.SQSBatchItemFailure, 0, len(failed))}

@@ -62,8 +62,8 @@ const DefaultVisibilityTimeout = 30 * time.Second
 // MaxDelay is SQS's DelaySeconds maximum (15 min).
 const MaxDelay = 15 * time.Minute
 
-// maxVisibility is SQS's longest visibility timeout (12 h), the same bound as delivery.MaxWait.
-const maxVisibility = delivery.MaxWait
+// maxVisibility is SQS's longest visibility timeout (12 h), counted from a message's receive.
+const maxVisibility = delivery.MaxVisibility
 
 // Options shape a queue.
 type Options struct {
@@ -113,11 +113,13 @@ func (q *Queue) prepare(ctx context.Context) error {
 		text string
 	}{
 		{&q.stmts.insert, `INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&q.stmts.reschedule, `UPDATE queue_messages SET visible_at = ?, leased = 0 WHERE receipt = ? AND queue = ?`},
+		{&q.stmts.reschedule, `UPDATE queue_messages SET visible_at = ?, leased = 0 WHERE receipt = ? AND queue = ?
+			RETURNING received_at`},
 		{&q.stmts.earliest, `SELECT MIN(visible_at) FROM queue_messages WHERE queue = ?`},
 		{&q.stmts.visible, `SELECT seq, id, body, attributes, sent_at, receive_count FROM queue_messages
 			WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, seq LIMIT ?`},
-		{&q.stmts.hide, `UPDATE queue_messages SET receive_count = receive_count + 1, visible_at = ?, receipt = ?, leased = 1 WHERE seq = ?`},
+		{&q.stmts.hide, `UPDATE queue_messages SET receive_count = receive_count + 1, visible_at = ?, receipt = ?, leased = 1,
+			received_at = ? WHERE seq = ?`},
 		{&q.stmts.move, `UPDATE queue_messages SET queue = ?, visible_at = ?, receipt = NULL, leased = 0 WHERE seq = ?`},
 		{&q.stmts.delete, `DELETE FROM queue_messages WHERE receipt = ? AND queue = ?`},
 		{&q.stmts.release, `UPDATE queue_messages SET visible_at = ?, receipt = NULL, leased = 0 WHERE queue = ? AND leased = 1`},
@@ -154,7 +156,8 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 	visible_at    INTEGER NOT NULL,
 	receive_count INTEGER NOT NULL DEFAULT 0,
 	receipt       TEXT,
-	leased        INTEGER NOT NULL DEFAULT 0 CHECK (leased IN (0, 1))
+	leased        INTEGER NOT NULL DEFAULT 0 CHECK (leased IN (0, 1)),
+	received_at   INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX IF NOT EXISTS queue_messages_by_visibility ON queue_messages (queue, visible_at);
 CREATE UNIQUE INDEX IF NOT EXISTS queue_messages_by_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL`
@@ -217,8 +220,8 @@ func (q *Queue) Name() string { return q.name }
 // when it returns an error none is.
 func (q *Queue) Send(ctx context.Context, msgs []Outgoing) error {
 	for i, m := range msgs {
-		if m.Delay > MaxDelay {
-			return fmt.Errorf("send to queue %s: message %d: delay %s is above SQS's maximum of %s", q.name, i, m.Delay, MaxDelay)
+		if m.Delay < 0 || m.Delay > MaxDelay {
+			return fmt.Errorf("send to queue %s: message %d: delay %s is not within SQS's 0 to %s", q.name, i, m.Delay, MaxDelay)
 		}
 	}
 	if err := q.insert(ctx, q.name, msgs); err != nil {
@@ -244,16 +247,18 @@ func (q *Queue) Enqueue(ctx context.Context, jobs []delivery.Job) error {
 	return nil
 }
 
-// Requeue implements delivery.RetryQueue: a new message, delayed by up to SQS's 15 minutes.
-func (q *Queue) Requeue(ctx context.Context, job delivery.Job, delay time.Duration) error {
-	body, err := json.Marshal(job)
-	if err != nil {
-		return fmt.Errorf("encode delivery job %s: %w", job.ID, err)
+// Resend implements delivery.RetryQueue: new messages, each delayed by its Delay, all in one
+// transaction. A delay above SQS's 15 minutes is refused, as SQS refuses it.
+func (q *Queue) Resend(ctx context.Context, jobs []delivery.Resend) error {
+	msgs := make([]Outgoing, len(jobs))
+	for i, r := range jobs {
+		body, err := json.Marshal(r.Job)
+		if err != nil {
+			return fmt.Errorf("encode delivery job %s: %w", r.Job.ID, err)
+		}
+		msgs[i] = Outgoing{Body: body, Delay: r.Delay}
 	}
-	if err := q.insert(ctx, q.name, []Outgoing{{Body: body, Delay: min(delay, MaxDelay)}}); err != nil {
-		return fmt.Errorf("requeue delivery job %s on %s: %w", job.ID, q.name, err)
-	}
-	return nil
+	return q.Send(ctx, msgs)
 }
 
 // DeadLetter implements delivery.RetryQueue: body goes to the dead-letter queue with the
@@ -314,9 +319,11 @@ func (q *Queue) insert(ctx context.Context, queue string, msgs []Outgoing) error
 	return nil
 }
 
-// RetryLater implements delivery.RetryQueue: each message stays hidden for its wait from now
-// (at most 12 h), without counting a receive. A message whose receipt handle is not its
-// latest (it was received again since, or deleted) is not changed and its ID is returned.
+// RetryLater implements delivery.RetryQueue: each message stays hidden for its wait from now,
+// without counting a receive. As on SQS, a wait that would keep a message hidden past 12 h
+// from its receive is refused and leaves the message as it was, and so is a message whose
+// receipt handle is not its latest (it was received again since, or deleted); the IDs of both
+// are returned.
 func (q *Queue) RetryLater(ctx context.Context, retries []delivery.Retry) ([]string, error) {
 	if len(retries) == 0 {
 		return nil, nil
@@ -335,17 +342,32 @@ func (q *Queue) RetryLater(ctx context.Context, retries []delivery.Retry) ([]str
 	defer tx.Rollback()
 	stmt := tx.StmtContext(ctx, q.stmts.reschedule)
 	now := q.now()
-	var failed []string
+	var stale, tooLong []string
 	for _, r := range retries {
-		wait := min(max(r.Wait, 0), maxVisibility)
-		res, err := stmt.ExecContext(ctx, now.Add(wait).UnixMicro(), r.Message.ReceiptHandle, q.name)
-		if err != nil {
+		if r.Wait < 0 || r.Wait > maxVisibility {
+			tooLong = append(tooLong, r.Message.ID)
+			continue
+		}
+		// A savepoint per message: an over-long wait is undone alone, as SQS refuses one
+		// entry of a batch and applies the others.
+		if _, err := tx.ExecContext(ctx, `SAVEPOINT retry`); err != nil {
 			return all(), fmt.Errorf("reschedule delivery %s on %s: %w", r.Message.ID, q.name, err)
 		}
-		if n, err := res.RowsAffected(); err != nil {
+		var receivedAt int64
+		err := stmt.QueryRowContext(ctx, now.Add(r.Wait).UnixMicro(), r.Message.ReceiptHandle, q.name).Scan(&receivedAt)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			stale = append(stale, r.Message.ID)
+		case err != nil:
 			return all(), fmt.Errorf("reschedule delivery %s on %s: %w", r.Message.ID, q.name, err)
-		} else if n == 0 {
-			failed = append(failed, r.Message.ID)
+		case now.Add(r.Wait).After(time.UnixMicro(receivedAt).Add(maxVisibility)):
+			tooLong = append(tooLong, r.Message.ID)
+			if _, err := tx.ExecContext(ctx, `ROLLBACK TO retry`); err != nil {
+				return all(), fmt.Errorf("reschedule delivery %s on %s: %w", r.Message.ID, q.name, err)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, `RELEASE retry`); err != nil {
+			return all(), fmt.Errorf("reschedule delivery %s on %s: %w", r.Message.ID, q.name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -354,11 +376,16 @@ func (q *Queue) RetryLater(ctx context.Context, retries []delivery.Retry) ([]str
 	// A wait shorter than what is left of a visibility timeout brings a message back sooner
 	// than a waiting receiver's timer expects.
 	wake(q.db, q.name)
-	if len(failed) > 0 {
-		return failed, fmt.Errorf("reschedule deliveries on %s: %d of %d receipt handles are stale (received again or deleted since): %s",
-			q.name, len(failed), len(retries), strings.Join(failed, ", "))
+	var errs []error
+	if len(stale) > 0 {
+		errs = append(errs, fmt.Errorf("reschedule deliveries on %s: %d of %d receipt handles are stale (received again or deleted since): %s",
+			q.name, len(stale), len(retries), strings.Join(stale, ", ")))
 	}
-	return nil, nil
+	if len(tooLong) > 0 {
+		errs = append(errs, fmt.Errorf("reschedule deliveries on %s: %d of %d waits would keep a message hidden past %s from its receive, which SQS refuses: %s",
+			q.name, len(tooLong), len(retries), maxVisibility, strings.Join(tooLong, ", ")))
+	}
+	return append(stale, tooLong...), errors.Join(errs...)
 }
 
 // Receive implements eventsource.Source: up to max visible messages, oldest-visible first (send
@@ -482,7 +509,7 @@ func (q *Queue) claim(ctx context.Context, now time.Time, maxMessages int) (msgs
 		for _, c := range give {
 			c.msg.ReceiptHandle = rand.Text()
 			c.msg.ReceiveCount++
-			if _, err := tx.StmtContext(ctx, q.stmts.hide).ExecContext(ctx, hiddenUntil, c.msg.ReceiptHandle, c.seq); err != nil {
+			if _, err := tx.StmtContext(ctx, q.stmts.hide).ExecContext(ctx, hiddenUntil, c.msg.ReceiptHandle, nowUs, c.seq); err != nil {
 				return nil, false, fmt.Errorf("hide message %s: %w", c.msg.ID, err)
 			}
 			msgs = append(msgs, c.msg)

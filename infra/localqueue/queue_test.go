@@ -285,21 +285,55 @@ func TestSendKeepsBodiesAndAttributesInSendOrder(t *testing.T) {
 	}
 }
 
-func TestRequeueCapsTheDelayAt15Minutes(t *testing.T) {
+func TestResendDelaysUpTo15Minutes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	clk := newClock()
 	q := newQueue(t, openDB(t), "work", localqueue.Options{Now: clk.Now})
-	if err := q.Requeue(ctx, job(1), 2*time.Hour); err != nil {
+	if err := q.Resend(ctx, []delivery.Resend{{Job: job(1), Delay: 2 * time.Hour}}); err == nil {
+		t.Fatal("a 2 h delay was accepted; SQS refuses delays over 15 minutes")
+	}
+	if err := q.Resend(ctx, []delivery.Resend{{Job: job(1), Delay: 15 * time.Minute}}); err != nil {
 		t.Fatal(err)
 	}
 	clk.Advance(15*time.Minute - time.Microsecond)
 	if msgs := receiveNow(t, q, 1); len(msgs) != 0 {
-		t.Fatal("requeued job visible before its delay")
+		t.Fatal("resent job visible before its delay")
 	}
 	clk.Advance(time.Microsecond)
 	if msgs := receiveNow(t, q, 1); len(msgs) != 1 {
-		t.Fatal("requeued job with a 2 h delay not visible after SQS's 15 min maximum")
+		t.Fatal("resent job not visible after its 15 min delay")
+	}
+}
+
+// The 12 hours a received message may stay hidden count from its receive, on the queue's own
+// clock: a wait that ends later is refused however it is split.
+func TestRetryLaterCountsTwelveHoursFromTheReceive(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := newClock()
+	q := newQueue(t, openDB(t), "work", localqueue.Options{Now: clk.Now, VisibilityTimeout: time.Hour})
+	if err := q.Enqueue(ctx, []delivery.Job{job(1)}); err != nil {
+		t.Fatal(err)
+	}
+	m := receiveNow(t, q, 1)[0]
+	msg := delivery.Message{ID: m.ID, ReceiptHandle: m.ReceiptHandle}
+	clk.Advance(30 * time.Minute)
+	if failed, err := q.RetryLater(ctx, []delivery.Retry{{Message: msg, Wait: 11*time.Hour + 30*time.Minute}}); err != nil || len(failed) != 0 {
+		t.Fatalf("11 h 30 min, 30 min after the receive: failed %v, %v", failed, err)
+	}
+	clk.Advance(time.Hour)
+	if failed, err := q.RetryLater(ctx, []delivery.Retry{{Message: msg, Wait: 11 * time.Hour}}); err == nil || len(failed) != 1 {
+		t.Fatalf("11 h, 90 min after the receive: failed %v, %v; want it refused", failed, err)
+	}
+	// Refused, the message keeps the wait it had: hidden until 12 h after the receive.
+	clk.Advance(10*time.Hour + 30*time.Minute - time.Microsecond)
+	if msgs := receiveNow(t, q, 1); len(msgs) != 0 {
+		t.Fatal("the refused wait changed the message's visibility")
+	}
+	clk.Advance(time.Microsecond)
+	if msgs := receiveNow(t, q, 1); len(msgs) != 1 {
+		t.Fatal("message not back 12 h after its receive")
 	}
 }
 

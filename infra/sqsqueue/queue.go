@@ -1,6 +1,7 @@
 // Package sqsqueue carries delivery jobs on Amazon SQS: the router enqueues them, the delivery
-// function reschedules them with ChangeMessageVisibility and parks the hopeless ones in the
-// dead-letter queue with their reason.
+// function sends each retry as a new (delayed) message, parks early ones with
+// ChangeMessageVisibility, and puts the hopeless ones in the dead-letter queue with their
+// reason.
 package sqsqueue
 
 import (
@@ -33,9 +34,6 @@ const batchLimit = 10
 // reports throttling and internal errors per entry, and those usually clear within a second.
 const maxBatchRounds = 4
 
-// maxDelay is SQS's DelaySeconds maximum (15 min).
-const maxDelay = 900 * time.Second
-
 // Queue is the delivery queue and its dead-letter queue.
 type Queue struct {
 	client *sqs.Client
@@ -57,15 +55,30 @@ func New(client *sqs.Client, url, dlqURL string) *Queue {
 // rejects for a transient reason are sent again; an error means some jobs are not queued and
 // the caller must retry the whole transition (receivers deduplicate on the stable job id).
 func (q *Queue) Enqueue(ctx context.Context, jobs []delivery.Job) error {
+	resends := make([]delivery.Resend, len(jobs))
+	for i, job := range jobs {
+		resends[i] = delivery.Resend{Job: job}
+	}
+	return q.Resend(ctx, resends)
+}
+
+// Resend implements delivery.RetryQueue: new messages, each delayed by its Delay, with
+// SendMessageBatch in chunks of ten. SQS refuses a delay above 15 minutes, and so does this.
+func (q *Queue) Resend(ctx context.Context, jobs []delivery.Resend) error {
 	for start := 0; start < len(jobs); start += batchLimit {
 		chunk := jobs[start:min(start+batchLimit, len(jobs))]
 		entries := make([]types.SendMessageBatchRequestEntry, len(chunk))
-		for i, job := range chunk {
-			body, err := json.Marshal(job)
-			if err != nil {
-				return fmt.Errorf("encode delivery job %s: %w", job.ID, err)
+		for i, r := range chunk {
+			if r.Delay < 0 || r.Delay > delivery.MaxDelay {
+				return fmt.Errorf("send delivery job %s: delay %s is not within SQS's 0 to %s", r.Job.ID, r.Delay, delivery.MaxDelay)
 			}
-			entries[i] = types.SendMessageBatchRequestEntry{Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body))}
+			body, err := json.Marshal(r.Job)
+			if err != nil {
+				return fmt.Errorf("encode delivery job %s: %w", r.Job.ID, err)
+			}
+			entries[i] = types.SendMessageBatchRequestEntry{
+				Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body)), DelaySeconds: int32(r.Delay / time.Second),
+			}
 		}
 		if err := q.sendBatch(ctx, entries); err != nil {
 			return err
@@ -108,7 +121,9 @@ func (q *Queue) sendBatch(ctx context.Context, entries []types.SendMessageBatchR
 	}
 }
 
-// RetryLater implements delivery.RetryQueue with ChangeMessageVisibilityBatch.
+// RetryLater implements delivery.RetryQueue with ChangeMessageVisibilityBatch. SQS refuses an
+// entry whose wait would keep the message invisible past 12 h from its receive; such an entry
+// is reported failed, and the message comes back after the queue's visibility timeout.
 func (q *Queue) RetryLater(ctx context.Context, retries []delivery.Retry) ([]string, error) {
 	var failedIDs []string
 	var errs []error
@@ -141,23 +156,6 @@ func (q *Queue) RetryLater(ctx context.Context, retries []delivery.Retry) ([]str
 	return failedIDs, errors.Join(errs...)
 }
 
-// Requeue implements delivery.RetryQueue: a new message, delayed by up to SQS's 15 minutes.
-func (q *Queue) Requeue(ctx context.Context, job delivery.Job, delay time.Duration) error {
-	body, err := json.Marshal(job)
-	if err != nil {
-		return fmt.Errorf("encode delivery job %s: %w", job.ID, err)
-	}
-	_, err = q.client.SendMessage(ctx, &sqs.SendMessageInput{
-		QueueUrl:     &q.url,
-		MessageBody:  aws.String(string(body)),
-		DelaySeconds: int32(min(delay, maxDelay) / time.Second),
-	})
-	if err != nil {
-		return fmt.Errorf("requeue delivery job %s: %w", job.ID, err)
-	}
-	return nil
-}
-
 // DeadLetter implements delivery.RetryQueue.
 func (q *Queue) DeadLetter(ctx context.Context, body []byte, reason string, class delivery.Class) error {
 	attrs := map[string]types.MessageAttributeValue{
@@ -175,9 +173,9 @@ func (q *Queue) DeadLetter(ctx context.Context, body []byte, reason string, clas
 	return nil
 }
 
-// visibilitySeconds rounds a wait to SQS's whole seconds within 1 s and 12 h.
+// visibilitySeconds rounds a wait down to SQS's whole seconds within 1 s and 12 h.
 func visibilitySeconds(d time.Duration) int32 {
-	secs := int32(min(d, delivery.MaxWait) / time.Second)
+	secs := int32(min(d, delivery.MaxVisibility) / time.Second)
 	return max(secs, 1)
 }
 

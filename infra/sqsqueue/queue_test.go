@@ -127,26 +127,26 @@ func TestDeadLetterKeepsBodyAndReason(t *testing.T) {
 	}
 }
 
-func TestRequeueDelaysANewCopy(t *testing.T) {
+func TestResendDelaysANewCopy(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	b := awsfixture.New(t, awsfixture.Options{})
 	q := sqsqueue.New(b.Admin().SQS, b.QueueURL, b.DLQURL)
 	j := job(3)
-	j.AttemptOffset = 4
+	j.Attempts = 4
 	start := time.Now()
-	if err := q.Requeue(ctx, j, 2*time.Second); err != nil {
+	if err := q.Resend(ctx, []delivery.Resend{{Job: j, Delay: 2 * time.Second}}); err != nil {
 		t.Fatal(err)
 	}
 	got := receive(ctx, t, b.Admin().SQS, b.QueueURL, 1, 10*time.Second)
 	if len(got) != 1 {
-		t.Fatal("requeued job never arrived")
+		t.Fatal("resent job never arrived")
 	}
 	if waited := time.Since(start); waited < 1500*time.Millisecond {
-		t.Fatalf("requeued job visible after %s, want about 2s", waited)
+		t.Fatalf("resent job visible after %s, want about 2s", waited)
 	}
 	back, err := delivery.DecodeJob([]byte(aws.ToString(got[0].Body)))
-	if err != nil || back.ID != j.ID || back.AttemptOffset != 4 {
-		t.Fatalf("requeued job %+v, %v", back, err)
+	if err != nil || back.ID != j.ID || back.Attempts != 4 {
+		t.Fatalf("resent job %+v, %v", back, err)
 	}
 }

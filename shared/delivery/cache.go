@@ -56,9 +56,10 @@ func (c *CachedEndpoints) Endpoints(ctx context.Context, refs []EndpointRef) (ma
 		return nil, err
 	}
 	for _, ref := range missing {
-		ep, found := fresh[ref]
-		c.cache.Put(ref, cachedEndpoint{ep: ep, found: found})
-		if found {
+		// A miss is never cached: the job of a webhook created a moment ago must not be
+		// dropped as deleted for a whole ttl because an earlier read came too soon.
+		if ep, found := fresh[ref]; found {
+			c.cache.Put(ref, cachedEndpoint{ep: ep, found: true})
 			out[ref] = ep
 		}
 	}

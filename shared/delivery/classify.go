@@ -31,6 +31,9 @@ const (
 	ClassHTTP5xx           Class = "http_5xx"
 	ClassHTTPGone          Class = "http_410"
 	ClassBadEndpoint       Class = "invalid_endpoint"
+	// ClassWebhookDisabled marks the record of a job that was not attempted because its
+	// webhook is disabled; recover sends it again once the webhook is enabled.
+	ClassWebhookDisabled Class = "webhook_disabled"
 )
 
 // ClassifyStatus returns the class of a non-2xx status.

@@ -20,10 +20,15 @@ type Job struct {
 	WebhookID string          `json:"webhook_id"`
 	EventType string          `json:"event_type"`
 	Payload   json.RawMessage `json:"payload"`
-	// AttemptOffset is added to the queue's receive count to number attempts. A job re-sent
-	// after one of our own faults carries the attempts it had already made, so the customer's
-	// retry budget is spent only on real attempts.
-	AttemptOffset int `json:"attempt_offset,omitempty"`
+	// Attempts is how many real attempts the job has had; the next one is number Attempts+1.
+	// The count travels with the job, not with the queue's receive count: every retry is
+	// sent as a new message that carries it, so a receive that made no attempt (a crashed or
+	// timed-out batch, a throttled invocation, a graceful stop, our own store failing) never
+	// spends one of the receiver's attempts.
+	Attempts int `json:"attempts,omitempty"`
+	// NotBefore is when the next attempt is due. A message received earlier (a queue delays
+	// a message by 15 minutes at most) is kept invisible until then without an attempt.
+	NotBefore time.Time `json:"not_before,omitzero"`
 }
 
 // Ref returns the endpoint the job goes to.
@@ -54,8 +59,8 @@ func (j Job) validateFields() error {
 		return fmt.Errorf("delivery job lacks %v", missing)
 	case len(j.Payload) == 0 || string(j.Payload) == "null":
 		return errors.New("delivery job has no payload")
-	case j.AttemptOffset < 0:
-		return errors.New("delivery job attempt_offset is negative")
+	case j.Attempts < 0:
+		return errors.New("delivery job attempts is negative")
 	}
 	return nil
 }

@@ -169,7 +169,7 @@ const MaxRecover = 1000
 const recoverLookups = 8
 
 // Redeliverer sends recorded deliveries again. A redelivery is the recorded job with the same
-// ID, so the receiver sees the same webhook-id and can deduplicate, and with AttemptOffset 0,
+// ID, so the receiver sees the same webhook-id and can deduplicate, and with no attempts counted,
 // so it gets the whole retry schedule afresh.
 type Redeliverer struct {
 	Log   AttemptReader

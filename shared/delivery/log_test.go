@@ -205,7 +205,7 @@ func TestRecoverQueuesEachDeliveryThatFailedLastOnce(t *testing.T) {
 	}
 	var ids []string
 	for _, j := range q.jobs() {
-		if j.AttemptOffset != 0 || j.WebhookID != "wh_1" || string(j.Payload) != string(payloadOf(j.ID)) {
+		if j.Attempts != 0 || j.WebhookID != "wh_1" || string(j.Payload) != string(payloadOf(j.ID)) {
 			t.Fatalf("job %+v", j)
 		}
 		ids = append(ids, j.ID)

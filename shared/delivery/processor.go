@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -18,14 +19,41 @@ type Message struct {
 	ReceiptHandle string
 	Body          []byte
 	// ReceiveCount is how often the queue has handed this message out, this time included.
+	// Attempts are not counted from it (see Job.Attempts); it is logged.
 	ReceiveCount int
+	// ReceivedAt is when the queue handed the message out this time; the visibility it may
+	// still be given is counted from it (MaxVisibility). Zero means "just now".
+	ReceivedAt time.Time
 }
 
-// Retry asks the queue to hand a message out again after Wait.
+// Retry asks the queue to keep a received message invisible for Wait, counted from the call.
 type Retry struct {
 	Message Message
 	Wait    time.Duration
 }
+
+// Resend is a job sent again as a new message, visible after Delay (at most MaxDelay).
+type Resend struct {
+	Job   Job
+	Delay time.Duration
+}
+
+// Limits of the queue the jobs ride on, SQS's. A received message can be kept invisible for at
+// most MaxVisibility counted from its receive (SQS refuses a ChangeMessageVisibility that
+// would take it past that), and a new message can be delayed by at most MaxDelay. A longer
+// wait is a new message (Resend) that is parked again each time it is received early.
+const (
+	MaxVisibility = 12 * time.Hour
+	MaxDelay      = 15 * time.Minute
+)
+
+// visibilityMargin is kept short of MaxVisibility: Lambda hands a batch over a moment after
+// SQS's receive (up to the batching window, 1 s in template.yaml) and the clocks differ.
+const visibilityMargin = 5 * time.Minute
+
+// notBeforeSlack lets a job that is due within it be attempted now rather than parked: queues
+// deliver delayed messages a little early or late, and a one-second park is a wasted receive.
+const notBeforeSlack = time.Second
 
 // EndpointSource looks up the webhooks a batch of jobs goes to. A missing ref in the result
 // means the webhook no longer exists.
@@ -45,11 +73,13 @@ type AttemptLog interface {
 
 // RetryQueue is the queue the jobs came from.
 type RetryQueue interface {
-	// RetryLater keeps each message invisible for its wait; it returns the IDs of messages
-	// it could not reschedule.
+	// RetryLater keeps each received message invisible for its wait, which must fit within
+	// MaxVisibility of its receive (the queue refuses it otherwise); it returns the IDs of
+	// messages it could not change.
 	RetryLater(ctx context.Context, retries []Retry) (failedIDs []string, err error)
-	// Requeue sends job again as a new message, visible after delay.
-	Requeue(ctx context.Context, job Job, delay time.Duration) error
+	// Resend sends each job again as a new message, visible after its delay. nil means every
+	// job is queued; an error means some may not be.
+	Resend(ctx context.Context, jobs []Resend) error
 	// DeadLetter parks a message body that will not be attempted again, with the reason.
 	DeadLetter(ctx context.Context, body []byte, reason string, class Class) error
 }
@@ -66,6 +96,12 @@ const (
 // throttled DynamoDB table or a brief SQS error clear without hammering it; jitter spreads a
 // whole batch.
 const ownFaultWait = 30 * time.Second
+
+// bookkeepingReserve is kept back from the function's deadline for what follows the attempts:
+// the attempt log, resends and dead letters, each one batch request of tens of milliseconds,
+// with room for the SDK's retries. Attempts get a deadline that much earlier, so a slow
+// receiver can never time out the whole batch (which would send its delivered jobs again).
+const bookkeepingReserve = 5 * time.Second
 
 // DefaultConcurrency bounds the attempts of one batch in flight at once. SQS hands Lambda up to
 // ten messages per batch by default; ten in parallel keeps one slow receiver from serialising
@@ -91,7 +127,9 @@ type Processor struct {
 // been set to the wait, and those handed back after one of our own faults. Every other message
 // is done (delivered, dead-lettered or dropped with a logged, counted reason) and is deleted.
 func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []string) {
+	now := p.now()
 	var work []pending
+	var parked []Retry
 	for _, m := range msgs {
 		job, err := DecodeJob(m.Body)
 		if err != nil {
@@ -103,7 +141,23 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []st
 			}
 			continue
 		}
+		if early := job.NotBefore.Sub(now); early > notBeforeSlack {
+			// Received before its attempt is due (a wait longer than a queue delay): hidden
+			// again until then, without an attempt.
+			if wait := allowedWait(m, early, now); wait >= time.Second {
+				parked = append(parked, Retry{Message: m, Wait: wait})
+			}
+			failedIDs = append(failedIDs, m.ID)
+			continue
+		}
 		work = append(work, pending{msg: m, job: job})
+	}
+	if len(parked) > 0 {
+		// A message whose wait could not be set comes back after the queue's visibility
+		// timeout and is parked again then.
+		if failed, err := p.Queue.RetryLater(ctx, parked); err != nil {
+			p.logger().Error("park early deliveries", "messages", len(parked), "failed", len(failed), "error", err)
+		}
 	}
 	if len(work) == 0 {
 		return failedIDs
@@ -112,51 +166,102 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []st
 	endpoints, err := p.Endpoints.Endpoints(ctx, distinctRefs(work))
 	if err != nil {
 		p.logger().Error("look up webhooks for batch", "jobs", len(work), "error", err)
-		return append(failedIDs, p.requeueAll(ctx, work)...)
+		return append(failedIDs, p.resendOwnFault(ctx, work, "endpoint_lookup")...)
 	}
 
 	p.attemptAll(ctx, work, endpoints)
 
 	var attempts []Attempt
-	var retries []Retry
-	for _, w := range work {
+	var resends []*pending
+	ownFaults := map[string][]pending{}
+	for i := range work {
+		w := &work[i]
 		if w.attempt != nil {
 			attempts = append(attempts, *w.attempt)
 		}
-		if w.retry != nil {
-			retries = append(retries, *w.retry)
-		}
-		if w.returnToQueue {
+		switch {
+		case w.ownFault != "":
+			ownFaults[w.ownFault] = append(ownFaults[w.ownFault], *w)
+		case w.resend != nil:
+			resends = append(resends, w)
+		case w.returnToQueue:
 			failedIDs = append(failedIDs, w.msg.ID)
 		}
 	}
 	if len(attempts) > 0 {
 		if err := p.Log.RecordAttempts(ctx, attempts); err != nil {
 			// The deliveries themselves happened; sending them again to save their log
-			// records would trade a lost log line for duplicate webhooks.
+			// records would trade a lost log line for duplicate webhooks. A job that was only
+			// recorded (dropped while its webhook is disabled) has nothing else to show for
+			// it, so it goes back to the queue instead of being lost.
 			p.logger().Error("record delivery attempts", "attempts", len(attempts), "error", err)
 			p.count(telemetry.AttemptLogLost, "record_failed")
+			for _, w := range work {
+				if w.recordOnly {
+					failedIDs = append(failedIDs, w.msg.ID)
+				}
+			}
 		}
 	}
-	if len(retries) > 0 {
-		// A message whose wait could not be set comes back after the queue's visibility
-		// timeout instead: later than planned, never lost. Either way it stays on the queue.
-		if failed, err := p.Queue.RetryLater(ctx, retries); err != nil {
-			p.logger().Error("reschedule failed deliveries", "retries", len(retries), "failed", len(failed), "error", err)
+	for why, jobs := range ownFaults {
+		failedIDs = append(failedIDs, p.resendOwnFault(ctx, jobs, why)...)
+	}
+	failedIDs = append(failedIDs, p.resendRetries(ctx, resends, now)...)
+	return failedIDs
+}
+
+// allowedWait is wait, shortened to what the queue still allows for m: MaxVisibility from its
+// receive, less visibilityMargin.
+func allowedWait(m Message, wait time.Duration, now time.Time) time.Duration {
+	received := m.ReceivedAt
+	if received.IsZero() || received.After(now) {
+		received = now
+	}
+	return min(wait, MaxVisibility-visibilityMargin-now.Sub(received))
+}
+
+// resendRetries sends the jobs that wait for another attempt as new messages carrying their
+// attempt count; their received messages are then done. If the resend fails, each received
+// message is kept instead, invisible for its wait (or as long as the queue allows): it comes
+// back with the old count and its attempt is made once more, a duplicate at worst.
+func (p *Processor) resendRetries(ctx context.Context, retries []*pending, now time.Time) (failedIDs []string) {
+	if len(retries) == 0 {
+		return nil
+	}
+	out := make([]Resend, len(retries))
+	for i, w := range retries {
+		out[i] = *w.resend
+	}
+	err := p.Queue.Resend(ctx, out)
+	if err == nil {
+		return nil
+	}
+	p.logger().Error("resend failed deliveries for their next attempt: keeping the received messages", "jobs", len(retries), "error", err)
+	var keep []Retry
+	for _, w := range retries {
+		failedIDs = append(failedIDs, w.msg.ID)
+		if wait := allowedWait(w.msg, w.resend.Job.NotBefore.Sub(now), now); wait >= time.Second {
+			keep = append(keep, Retry{Message: w.msg, Wait: wait})
 		}
-		for _, r := range retries {
-			failedIDs = append(failedIDs, r.Message.ID)
-		}
+	}
+	if failed, err := p.Queue.RetryLater(ctx, keep); err != nil {
+		p.logger().Error("reschedule failed deliveries", "retries", len(keep), "failed", len(failed), "error", err)
 	}
 	return failedIDs
 }
 
 type pending struct {
-	msg           Message
-	job           Job
-	endpoint      Endpoint
-	attempt       *Attempt
-	retry         *Retry
+	msg      Message
+	job      Job
+	endpoint Endpoint
+	attempt  *Attempt
+	// resend is the job's next attempt, when it waits for one.
+	resend *Resend
+	// ownFault says why a job failed on our side ("panic", "stopped"), never its receiver's
+	// fault; "" when it did not.
+	ownFault string
+	// recordOnly is a job whose only trace is its attempt record (dropped while disabled).
+	recordOnly    bool
 	returnToQueue bool
 }
 
@@ -186,6 +291,7 @@ func (p *Processor) attemptAll(ctx context.Context, work []pending, endpoints ma
 			p.drop(w, ReasonWebhookDeleted)
 		case !ep.Enabled:
 			p.drop(w, ReasonWebhookDisabled)
+			p.recordDisabled(w)
 		default:
 			w.endpoint = ep
 			ready = append(ready, i)
@@ -193,6 +299,11 @@ func (p *Processor) attemptAll(ctx context.Context, work []pending, endpoints ma
 	}
 	if len(ready) == 0 {
 		return
+	}
+	if deadline, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-bookkeepingReserve))
+		defer cancel()
 	}
 	// The last attempt runs on this goroutine: a batch of one, the common case at low load,
 	// then costs no goroutine hand-off, which on loopback is a measurable share of an attempt.
@@ -211,6 +322,21 @@ func (p *Processor) attemptAll(ctx context.Context, work []pending, endpoints ma
 	wg.Wait()
 }
 
+// recordDisabled writes the terminal record of a job dropped because its webhook is disabled:
+// dead-lettered, with the payload, so that the delivery log shows it and recover sends it
+// again once the webhook is enabled. No request was made; the record says so with its class.
+func (p *Processor) recordDisabled(w *pending) {
+	w.recordOnly = true
+	w.attempt = &Attempt{
+		TenantID: w.job.TenantID, WebhookID: w.job.WebhookID, DeliveryID: w.job.ID, EventType: w.job.EventType,
+		Number: w.job.Attempts + 1, At: p.now(), ErrorClass: ClassWebhookDisabled, Outcome: OutcomeDeadLettered,
+		Payload: w.job.Payload,
+	}
+	if len(w.attempt.Payload) > MaxLoggedPayload {
+		w.attempt.Payload = nil
+	}
+}
+
 func (p *Processor) drop(w *pending, reason string) {
 	p.logger().Warn("delivery job dropped", "tenant_id", w.job.TenantID, "webhook_id", w.job.WebhookID,
 		"delivery_id", w.job.ID, "reason", reason)
@@ -218,15 +344,28 @@ func (p *Processor) drop(w *pending, reason string) {
 }
 
 func (p *Processor) attemptOne(ctx context.Context, w *pending) {
+	defer func() {
+		if v := recover(); v != nil {
+			// One job's panic is that job's failure, ours and not its receiver's: it is sent
+			// again without spending an attempt, and the rest of the batch goes on.
+			p.logger().Error("delivery job panicked", "delivery_id", w.job.ID, "webhook_id", w.job.WebhookID, "panic", fmt.Sprint(v))
+			w.attempt, w.resend, w.ownFault = nil, nil, "panic"
+		}
+	}()
 	ep := w.endpoint
-	number := w.msg.ReceiveCount + w.job.AttemptOffset
+	number := w.job.Attempts + 1
 	if number > p.Schedule.MaxAttempts() {
-		// The queue handed the message out again after its last attempt (a crash or a failed
-		// dead-letter send): park it rather than exceed the customer's schedule.
+		// Its last attempt was made but the dead-letter send failed then: park it now.
 		p.deadLetter(ctx, w, ReasonAttemptsExhausted, ClassNone)
 		return
 	}
 	res := p.Sender.Send(ctx, ep, w.job)
+	if errors.Is(ctx.Err(), context.Canceled) {
+		// We were stopped mid-request: that is never the receiver's fault, and the job goes
+		// back without spending an attempt.
+		w.ownFault = "stopped"
+		return
+	}
 	att := Attempt{
 		TenantID: w.job.TenantID, WebhookID: w.job.WebhookID, DeliveryID: w.job.ID, EventType: w.job.EventType,
 		Number: number, At: p.now(), StatusCode: res.StatusCode, Latency: res.Latency,
@@ -249,7 +388,7 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 	case res.Class == ClassHTTPGone:
 		att.Outcome = OutcomeDisabled
 		p.logAttempt(ctx, slog.LevelWarn, "receiver answered 410 Gone: disabling webhook", &att, ep)
-		if err := p.Disabler.DisableWebhook(ctx, w.job.Ref(), "receiver answered 410 Gone"); err != nil {
+		if err := p.Disabler.DisableWebhook(context.WithoutCancel(ctx), w.job.Ref(), "receiver answered 410 Gone"); err != nil {
 			p.logger().Error("disable webhook", "webhook_id", w.job.WebhookID, "error", err)
 			w.returnToQueue = true
 		}
@@ -258,15 +397,18 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		if !more {
 			att.Outcome = OutcomeDeadLettered
 			p.logAttempt(ctx, slog.LevelWarn, "last attempt failed: dead-lettering", &att, ep)
+			w.job.Attempts = number
 			p.deadLetter(ctx, w, ReasonAttemptsExhausted, res.Class)
 			return
 		}
-		if res.RetryAfter > 0 {
-			wait = res.RetryAfter
-		}
+		// Retry-After is a floor: a receiver asking for a second must not make the schedule's
+		// ten hours a second, which would spend every attempt in moments.
+		wait = max(wait, res.RetryAfter)
 		att.Outcome = OutcomeRetrying
 		att.NextAttemptAt = att.At.Add(wait)
-		w.retry = &Retry{Message: w.msg, Wait: wait}
+		next := w.job
+		next.Attempts, next.NotBefore = number, att.NextAttemptAt
+		w.resend = &Resend{Job: next, Delay: min(wait, MaxDelay)}
 		p.logAttempt(ctx, slog.LevelInfo, "attempt failed: retrying", &att, ep)
 	}
 }
@@ -285,31 +427,48 @@ func (p *Processor) logAttempt(ctx context.Context, level slog.Level, msg string
 		slog.String("outcome", string(a.Outcome)))
 }
 
+// deadLetter parks w's job in the dead-letter queue. If that fails, the job is sent again with
+// every attempt spent, so its next receive dead-letters it without another request; only if
+// that fails too does the received message come back as it is.
 func (p *Processor) deadLetter(ctx context.Context, w *pending, reason string, class Class) {
+	ctx = context.WithoutCancel(ctx)
 	p.count(telemetry.DeadLettered, reason)
-	if err := p.Queue.DeadLetter(ctx, w.msg.Body, reason, class); err != nil {
-		p.logger().Error("dead-letter delivery job", "delivery_id", w.job.ID, "error", err)
-		w.returnToQueue = true
+	err := p.Queue.DeadLetter(ctx, w.msg.Body, reason, class)
+	if err == nil {
+		return
 	}
+	p.logger().Error("dead-letter delivery job", "delivery_id", w.job.ID, "error", err)
+	spent := w.job
+	spent.Attempts, spent.NotBefore = max(spent.Attempts, p.Schedule.MaxAttempts()), time.Time{}
+	w.resend = &Resend{Job: spent, Delay: jitteredOwnFaultWait()}
 }
 
-// requeueAll hands every job back without spending an attempt: our lookup failed, the
-// customer's receiver was never called. A job that cannot even be re-sent goes back to the
-// queue as a batch item failure, which costs it one receive: the rare price of both the store
-// and the queue failing at once.
-func (p *Processor) requeueAll(ctx context.Context, work []pending) (failedIDs []string) {
-	for _, w := range work {
+func jitteredOwnFaultWait() time.Duration {
+	return time.Duration(float64(ownFaultWait) * (0.5 + rand.Float64()))
+}
+
+// resendOwnFault hands jobs back without spending an attempt: our lookup failed (or the job
+// panicked), the customer's receiver was never called. Jobs that cannot even be re-sent go
+// back to the queue as batch item failures and come back with their count unchanged.
+func (p *Processor) resendOwnFault(ctx context.Context, work []pending, why string) (failedIDs []string) {
+	resends := make([]Resend, len(work))
+	for i, w := range work {
+		wait := jitteredOwnFaultWait()
 		job := w.job
-		job.AttemptOffset = w.msg.ReceiveCount + w.job.AttemptOffset - 1
-		wait := time.Duration(float64(ownFaultWait) * (0.5 + rand.Float64()))
-		if err := p.Queue.Requeue(ctx, job, wait); err != nil {
-			p.logger().Error("requeue delivery job", "delivery_id", job.ID, "error", err)
-			failedIDs = append(failedIDs, w.msg.ID)
-			continue
-		}
-		p.count(telemetry.OwnFaultRequeued, "endpoint_lookup")
+		job.NotBefore = p.now().Add(wait)
+		resends[i] = Resend{Job: job, Delay: wait}
 	}
-	return failedIDs
+	if err := p.Queue.Resend(context.WithoutCancel(ctx), resends); err != nil {
+		p.logger().Error("resend delivery jobs after our own fault", "jobs", len(work), "why", why, "error", err)
+		for _, w := range work {
+			failedIDs = append(failedIDs, w.msg.ID)
+		}
+		return failedIDs
+	}
+	for range work {
+		p.count(telemetry.OwnFaultRequeued, why)
+	}
+	return nil
 }
 
 func (p *Processor) count(metric, dim string) {

@@ -56,9 +56,10 @@ type fakeQueue struct {
 	mu          sync.Mutex
 	retries     []delivery.Retry
 	retryErr    error
-	requeued    []delivery.Job
-	requeueErr  error
+	resent      []delivery.Resend
+	resendErr   error
 	deadLetters []deadLetter
+	deadErr     error
 }
 
 func (f *fakeQueue) RetryLater(_ context.Context, r []delivery.Retry) ([]string, error) {
@@ -73,14 +74,22 @@ func (f *fakeQueue) RetryLater(_ context.Context, r []delivery.Retry) ([]string,
 	return nil, nil
 }
 
-func (f *fakeQueue) Requeue(_ context.Context, job delivery.Job, _ time.Duration) error {
-	f.requeued = append(f.requeued, job)
-	return f.requeueErr
+func (f *fakeQueue) Resend(_ context.Context, jobs []delivery.Resend) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.resendErr != nil {
+		return f.resendErr
+	}
+	f.resent = append(f.resent, jobs...)
+	return nil
 }
 
 func (f *fakeQueue) DeadLetter(_ context.Context, body []byte, reason string, class delivery.Class) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.deadErr != nil {
+		return f.deadErr
+	}
 	f.deadLetters = append(f.deadLetters, deadLetter{body, reason, class})
 	return nil
 }
@@ -120,13 +129,22 @@ func newHarness(t *testing.T, status int, header http.Header) *harness {
 	return h
 }
 
+// message is job on its receiveCount-th receive, received just now. Attempts are numbered
+// from the job's own count, whatever the receive count.
 func message(t *testing.T, id string, receiveCount int, job delivery.Job) delivery.Message {
 	t.Helper()
 	b, err := json.Marshal(job)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return delivery.Message{ID: id, ReceiptHandle: "rh-" + id, Body: b, ReceiveCount: receiveCount}
+	return delivery.Message{ID: id, ReceiptHandle: "rh-" + id, Body: b, ReceiveCount: receiveCount, ReceivedAt: time.Now()}
+}
+
+// withAttempts is testJob after n attempts.
+func withAttempts(n int) delivery.Job {
+	j := testJob
+	j.Attempts = n
+	return j
 }
 
 func TestProcessSuccessRecordsOneAttempt(t *testing.T) {
@@ -145,32 +163,76 @@ func TestProcessSuccessRecordsOneAttempt(t *testing.T) {
 	}
 }
 
-func TestProcessFailureSchedulesRetry(t *testing.T) {
+func TestProcessFailureResendsTheJobWithItsCount(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 500, nil)
-	job := testJob
-	job.AttemptOffset = 1
-	failed := h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 2, job)})
-	// The message stays on the queue (a batch item failure) with its visibility set to the wait.
-	if len(failed) != 1 || failed[0] != "m1" || len(h.queue.retries) != 1 {
-		t.Fatalf("failed %v, retries %v", failed, h.queue.retries)
+	// Its fifth receive, but only its third attempt: receives that made no attempt (a crashed
+	// batch, a stop) do not count.
+	before := time.Now()
+	failed := h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 5, withAttempts(2))})
+	// The received message is done; the next attempt is a new message that carries the count.
+	if len(failed) != 0 || len(h.queue.retries) != 0 || len(h.queue.resent) != 1 {
+		t.Fatalf("failed %v, retries %v, resent %v", failed, h.queue.retries, h.queue.resent)
 	}
-	// Receive 2 plus offset 1 is attempt 3, whose wait is the schedule's third entry (30 min).
-	if w := h.queue.retries[0].Wait; w < 24*time.Minute || w > 36*time.Minute {
-		t.Fatalf("wait %s, want 30m ±20%%", w)
+	r := h.queue.resent[0]
+	// Attempt 3's wait is the schedule's third entry (30 min, jittered); a queue delays by at
+	// most 15 min, and the job itself says when it is due.
+	if wait := r.Job.NotBefore.Sub(before); r.Job.Attempts != 3 || wait < 24*time.Minute || wait > 37*time.Minute || r.Delay != delivery.MaxDelay {
+		t.Fatalf("resent %+v (due in %s), want 3 attempts, due in 30 min ±20%%, delayed 15 min", r, wait)
+	}
+	if r.Job.ID != testJob.ID || string(r.Job.Payload) != string(testJob.Payload) {
+		t.Fatal("the resent job changed its delivery id or payload")
 	}
 	a := h.log.attempts[0]
-	if a.Number != 3 || a.Outcome != delivery.OutcomeRetrying || a.ErrorClass != delivery.ClassHTTP5xx || a.NextAttemptAt.IsZero() {
+	if a.Number != 3 || a.Outcome != delivery.OutcomeRetrying || a.ErrorClass != delivery.ClassHTTP5xx || !a.NextAttemptAt.Equal(r.Job.NotBefore) {
 		t.Fatalf("attempt %+v", a)
 	}
 }
 
-func TestProcessHonoursRetryAfter(t *testing.T) {
+func TestProcessRetryAfterIsAFloorNotAReplacement(t *testing.T) {
 	t.Parallel()
+	// A long Retry-After early on is honoured...
 	h := newHarness(t, 429, http.Header{"Retry-After": {"7200"}})
+	before := time.Now()
 	h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 1, testJob)})
-	if len(h.queue.retries) != 1 || h.queue.retries[0].Wait != 2*time.Hour {
-		t.Fatalf("retries %+v, want one after exactly 2h", h.queue.retries)
+	if len(h.queue.resent) != 1 || h.queue.resent[0].Job.NotBefore.Sub(before) < 2*time.Hour {
+		t.Fatalf("resent %+v, want the next attempt 2 h away", h.queue.resent)
+	}
+	// ...and a short one late on does not cut the schedule's 10 h to a second, which would
+	// spend the rest of the attempts in moments.
+	h = newHarness(t, 503, http.Header{"Retry-After": {"1"}})
+	before = time.Now()
+	h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 1, withAttempts(5))})
+	if len(h.queue.resent) != 1 || h.queue.resent[0].Job.NotBefore.Sub(before) < 8*time.Hour {
+		t.Fatalf("resent %+v, want attempt 7 at least 8 h away (10 h ±20%%)", h.queue.resent)
+	}
+}
+
+// A job whose attempt is not due yet (its wait is longer than a queue can delay a message) is
+// hidden again until then, without an attempt and within what the queue allows since its
+// receive.
+func TestProcessParksAJobReceivedBeforeItIsDue(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 200, nil)
+	now := time.Now()
+	soon, later := withAttempts(3), withAttempts(6)
+	soon.NotBefore, later.NotBefore = now.Add(2*time.Hour), now.Add(20*time.Hour)
+	received := message(t, "m2", 1, later)
+	received.ReceivedAt = now.Add(-time.Hour)
+	failed := h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 1, soon), received})
+	if len(failed) != 2 || h.hits.Load() != 0 || len(h.log.attempts) != 0 || len(h.queue.resent) != 0 {
+		t.Fatalf("failed %v, hits %d, attempts %d, resent %d: want both kept on the queue untouched", failed, h.hits.Load(), len(h.log.attempts), len(h.queue.resent))
+	}
+	waits := map[string]time.Duration{}
+	for _, r := range h.queue.retries {
+		waits[r.Message.ID] = r.Wait
+	}
+	if w := waits["m1"]; w < 2*time.Hour-time.Minute || w > 2*time.Hour {
+		t.Fatalf("m1 parked for %s, want about 2 h", w)
+	}
+	// Received an hour ago: 12 h from then, less a margin, is all SQS would allow.
+	if w := waits["m2"]; w <= 10*time.Hour || w > 11*time.Hour {
+		t.Fatalf("m2 parked for %s, want a little under the 11 h left of its 12", w)
 	}
 }
 
@@ -192,8 +254,8 @@ func TestProcessGoneDisablesWebhook(t *testing.T) {
 func TestProcessLastAttemptDeadLetters(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 503, nil)
-	h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 8, testJob)})
-	if len(h.queue.deadLetters) != 1 || len(h.queue.retries) != 0 {
+	h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 1, withAttempts(7))})
+	if len(h.queue.deadLetters) != 1 || len(h.queue.retries) != 0 || len(h.queue.resent) != 0 {
 		t.Fatalf("dead %v retries %v", h.queue.deadLetters, h.queue.retries)
 	}
 	dl := h.queue.deadLetters[0]
@@ -208,7 +270,7 @@ func TestProcessLastAttemptDeadLetters(t *testing.T) {
 func TestProcessBeyondScheduleDeadLettersWithoutPosting(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 200, nil)
-	h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 9, testJob)})
+	h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 1, withAttempts(8))})
 	if h.hits.Load() != 0 {
 		t.Fatal("receiver called beyond the schedule")
 	}
@@ -221,28 +283,86 @@ func TestProcessOwnFaultRequeuesWithoutSpendingAttempts(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 200, nil)
 	h.eps.err = errors.New("ProvisionedThroughputExceeded")
-	job := testJob
-	job.AttemptOffset = 2
-	failed := h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 3, job)})
+	failed := h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 3, withAttempts(4))})
 	if len(failed) != 0 || h.hits.Load() != 0 || len(h.log.attempts) != 0 {
 		t.Fatalf("failed %v hits %d attempts %d", failed, h.hits.Load(), len(h.log.attempts))
 	}
-	if len(h.queue.requeued) != 1 {
-		t.Fatalf("requeued %v", h.queue.requeued)
+	if len(h.queue.resent) != 1 {
+		t.Fatalf("resent %v", h.queue.resent)
 	}
-	// This receive was attempt 5 (3+2) but made no attempt: the copy's first receive must be
-	// attempt 5 again.
-	if got := h.queue.requeued[0].AttemptOffset + 1; got != 5 {
-		t.Fatalf("requeued copy's first attempt is %d, want 5", got)
-	}
-	if h.queue.requeued[0].ID != testJob.ID {
-		t.Fatal("requeued copy changed the delivery id")
+	// No attempt was made: the copy's next attempt is still number 5.
+	if got := h.queue.resent[0].Job; got.Attempts != 4 || got.ID != testJob.ID {
+		t.Fatalf("resent copy %+v, want the same delivery with 4 attempts", got)
 	}
 
-	h.queue.requeueErr = errors.New("sqs down too")
-	failed = h.proc.Process(context.Background(), []delivery.Message{message(t, "m2", 1, job)})
+	h.queue.resendErr = errors.New("sqs down too")
+	failed = h.proc.Process(context.Background(), []delivery.Message{message(t, "m2", 1, withAttempts(4))})
 	if len(failed) != 1 || failed[0] != "m2" {
 		t.Fatalf("with the queue down too, failed = %v, want [m2]", failed)
+	}
+}
+
+// A job that panics fails alone, as our fault: the rest of the batch is delivered and the
+// panicking job goes back without an attempt spent.
+func TestProcessSurvivesAPanickingJob(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 200, nil)
+	good := h.eps.eps[testJob.Ref()]
+	bomb := withAttempts(1)
+	bomb.WebhookID = "wh_bomb"
+	h.eps.eps[bomb.Ref()] = delivery.Endpoint{URL: "http://panic.invalid/", Enabled: true, Secrets: good.Secrets}
+	h.proc.Sender = delivery.NewSender(&http.Client{Transport: panicky{next: http.DefaultTransport}}, time.Second)
+	failed := h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 1, testJob), message(t, "m2", 1, bomb)})
+	if len(failed) != 0 || h.hits.Load() != 1 {
+		t.Fatalf("failed %v, hits %d: want the good job delivered and the other resent", failed, h.hits.Load())
+	}
+	if len(h.log.attempts) != 1 || h.log.attempts[0].WebhookID != testJob.WebhookID {
+		t.Fatalf("attempts %+v: want only the good job's", h.log.attempts)
+	}
+	if len(h.queue.resent) != 1 || h.queue.resent[0].Job.WebhookID != "wh_bomb" || h.queue.resent[0].Job.Attempts != 1 {
+		t.Fatalf("resent %+v, want the panicking job with its 1 attempt", h.queue.resent)
+	}
+	if h.counter.Get(telemetry.OwnFaultRequeued, "panic") != 1 {
+		t.Fatal("the panic was not counted")
+	}
+}
+
+// panicky panics on requests to panic.invalid and passes the rest on.
+type panicky struct{ next http.RoundTripper }
+
+func (p panicky) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Host == "panic.invalid" {
+		panic("boom")
+	}
+	return p.next.RoundTrip(r)
+}
+
+// The attempts of a batch end before the function's deadline, with time left to record them:
+// a slow receiver never times the whole batch out.
+func TestProcessKeepsTimeForBookkeepingBeforeTheDeadline(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 200, nil)
+	release := make(chan struct{})
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(slow.Close)
+	t.Cleanup(func() { close(release) }) // runs first: the handler returns, then the server closes
+	ep := h.eps.eps[testJob.Ref()]
+	ep.URL = slow.URL
+	h.eps.eps[testJob.Ref()] = ep
+	h.proc.Sender = loopbackSender(time.Minute) // the attempt's own timeout is no help here
+	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Second)
+	defer cancel()
+	h.proc.Process(ctx, []delivery.Message{message(t, "m1", 1, testJob)})
+	if ctx.Err() != nil {
+		t.Fatal("Process ran into the function's deadline")
+	}
+	if len(h.log.attempts) != 1 || h.log.attempts[0].ErrorClass != delivery.ClassTimeout || len(h.queue.resent) != 1 {
+		t.Fatalf("attempts %+v, resent %d: want a timed-out attempt, recorded and resent", h.log.attempts, len(h.queue.resent))
 	}
 }
 
@@ -260,6 +380,20 @@ func TestProcessDropsJobsOfMissingOrDisabledWebhooks(t *testing.T) {
 	}
 	if h.counter.Get(telemetry.JobsDropped, delivery.ReasonWebhookDeleted) != 1 || h.counter.Get(telemetry.JobsDropped, delivery.ReasonWebhookDisabled) != 1 {
 		t.Fatalf("drops not counted: %v", h.counter.Dimensions(telemetry.JobsDropped))
+	}
+	// The disabled webhook's job leaves a terminal record that recover finds; the deleted
+	// one's has nowhere to go.
+	if len(h.log.attempts) != 1 {
+		t.Fatalf("attempts %+v, want one record for the disabled webhook's job", h.log.attempts)
+	}
+	if a := h.log.attempts[0]; a.WebhookID != "wh_off" || a.Outcome != delivery.OutcomeDeadLettered || a.ErrorClass != delivery.ClassWebhookDisabled ||
+		a.StatusCode != 0 || string(a.Payload) != string(off.Payload) {
+		t.Fatalf("record %+v", a)
+	}
+	// If that record cannot be written, the job stays on the queue rather than vanish.
+	h.log.err = errors.New("dynamodb throttled")
+	if failed := h.proc.Process(context.Background(), []delivery.Message{message(t, "m3", 1, off)}); len(failed) != 1 || failed[0] != "m3" {
+		t.Fatalf("failed %v, want [m3] kept", failed)
 	}
 }
 
@@ -281,17 +415,38 @@ func TestProcessDeadLettersInvalidJobs(t *testing.T) {
 	}
 }
 
-func TestProcessReturnsMessagesItCouldNotReschedule(t *testing.T) {
+func TestProcessKeepsMessagesItCouldNotResend(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, 500, nil)
-	h.queue.retryErr = errors.New("sqs throttled")
+	h.queue.resendErr = errors.New("sqs throttled")
 	h.log.err = errors.New("dynamodb throttled")
 	failed := h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 1, testJob)})
 	if len(failed) != 1 || failed[0] != "m1" {
 		t.Fatalf("failed = %v, want [m1]", failed)
 	}
+	// Kept on the queue for the wait instead (5 s ±20 % for attempt 2).
+	if len(h.queue.retries) != 1 || h.queue.retries[0].Wait < 3*time.Second || h.queue.retries[0].Wait > 6*time.Second {
+		t.Fatalf("retries %+v, want m1 hidden for about 5 s", h.queue.retries)
+	}
 	if h.counter.Total(telemetry.AttemptLogLost) != 1 {
 		t.Fatal("lost attempt log not counted")
+	}
+}
+
+// A dead-letter send that fails must not cost another attempt: the job is resent with every
+// attempt spent, so its next receive dead-letters it without a request.
+func TestProcessFailedDeadLetterDoesNotPostAgain(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 503, nil)
+	h.queue.deadErr = errors.New("sqs throttled")
+	failed := h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 1, withAttempts(7))})
+	if len(failed) != 0 || len(h.queue.resent) != 1 || h.queue.resent[0].Job.Attempts != 8 {
+		t.Fatalf("failed %v, resent %+v; want the job resent with all 8 attempts spent", failed, h.queue.resent)
+	}
+	h.queue.deadErr = nil
+	h.proc.Process(context.Background(), []delivery.Message{message(t, "m2", 1, h.queue.resent[0].Job)})
+	if h.hits.Load() != 1 || len(h.queue.deadLetters) != 1 {
+		t.Fatalf("hits %d, dead letters %d: want the resent job dead-lettered without another POST", h.hits.Load(), len(h.queue.deadLetters))
 	}
 }
 

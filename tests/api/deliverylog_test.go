@@ -47,9 +47,9 @@ func newCourier(t *testing.T, be backend) *courier {
 	return c
 }
 
-// deliver attempts jobs at the instant at, as if each were on its receiveCount-th receive,
-// with the receiver answering status.
-func (c *courier) deliver(jobs []delivery.Job, receiveCount, status int, at time.Time) {
+// deliver attempts jobs at the instant at, as attempt number `number` of each, with the
+// receiver answering status.
+func (c *courier) deliver(jobs []delivery.Job, number, status int, at time.Time) {
 	c.t.Helper()
 	c.status.Store(int32(status))
 	transport := c.receiver.Client().Transport.(*http.Transport).Clone()
@@ -65,11 +65,12 @@ func (c *courier) deliver(jobs []delivery.Job, receiveCount, status int, at time
 	}
 	var msgs []delivery.Message
 	for i, j := range jobs {
+		j.Attempts = number - 1
 		body, err := json.Marshal(j)
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		msgs = append(msgs, delivery.Message{ID: fmt.Sprint(i), Body: body, ReceiveCount: receiveCount})
+		msgs = append(msgs, delivery.Message{ID: fmt.Sprint(i), Body: body, ReceiveCount: 1})
 	}
 	p.Process(context.Background(), msgs)
 }
@@ -83,7 +84,7 @@ func (noDisabler) DisableWebhook(context.Context, delivery.EndpointRef, string) 
 type noRetryQueue struct{}
 
 func (noRetryQueue) RetryLater(context.Context, []delivery.Retry) ([]string, error) { return nil, nil }
-func (noRetryQueue) Requeue(context.Context, delivery.Job, time.Duration) error     { return nil }
+func (noRetryQueue) Resend(context.Context, []delivery.Resend) error                { return nil }
 func (noRetryQueue) DeadLetter(context.Context, []byte, string, delivery.Class) error {
 	return nil
 }
@@ -251,7 +252,7 @@ func TestDeliveryLog(t *testing.T) {
 		if res.status != http.StatusAccepted || res.json(t)["delivery_id"] != d1 {
 			t.Fatalf("redeliver: %d %s", res.status, res.body)
 		}
-		if jobs := takeJobs(t, be, 1); jobs[0].ID != d1 || jobs[0].WebhookID != hook || jobs[0].AttemptOffset != 0 || !jsonEqual(jobs[0].Payload, byID[d1].Payload) {
+		if jobs := takeJobs(t, be, 1); jobs[0].ID != d1 || jobs[0].WebhookID != hook || jobs[0].Attempts != 0 || !jsonEqual(jobs[0].Payload, byID[d1].Payload) {
 			t.Errorf("redelivery queued %+v, want delivery %s again with its payload", jobs[0], d1)
 		}
 

@@ -50,7 +50,7 @@ func (discardLog) RecordAttempts(context.Context, []delivery.Attempt) error { re
 type discardQueue struct{}
 
 func (discardQueue) RetryLater(context.Context, []delivery.Retry) ([]string, error)   { return nil, nil }
-func (discardQueue) Requeue(context.Context, delivery.Job, time.Duration) error       { return nil }
+func (discardQueue) Resend(context.Context, []delivery.Resend) error                  { return nil }
 func (discardQueue) DeadLetter(context.Context, []byte, string, delivery.Class) error { return nil }
 
 // BenchmarkDeliveryPathVsBareClient reports deliveries per second for Herald's delivery path

@@ -276,7 +276,7 @@ func TestAttemptQueries(t *testing.T, newLog func(t *testing.T) AttemptQueryLog)
 				t.Fatalf("%s not redelivered", id)
 			}
 			if j.TenantID != "tenant-a" || j.WebhookID != "wh_1" || j.EventType != "task_submitted_event" ||
-				j.AttemptOffset != 0 || string(j.Payload) != string(logAttempt("", "", id, 0, base, "").Payload) {
+				j.Attempts != 0 || string(j.Payload) != string(logAttempt("", "", id, 0, base, "").Payload) {
 				t.Fatalf("job of %s: %+v", id, j)
 			}
 		}

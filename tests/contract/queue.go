@@ -204,23 +204,70 @@ func TestQueue(t *testing.T, newQueue func(t *testing.T, visibility time.Duratio
 		}
 	})
 
-	t.Run("Requeue sends a new copy after its delay", func(t *testing.T) {
+	t.Run("Resend sends new copies after their delays, with their attempt counts", func(t *testing.T) {
 		t.Parallel()
 		q := newQueue(t, 30*time.Second)
-		job := queueJobs(1)[0]
-		job.AttemptOffset = 4
+		jobs := queueJobs(2)
+		jobs[0].Attempts, jobs[0].NotBefore = 4, time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
 		delay := 2 * time.Second
 		start := time.Now()
-		if err := q.Retry.Requeue(ctx, job, delay); err != nil {
+		if err := q.Retry.Resend(ctx, []delivery.Resend{{Job: jobs[0], Delay: delay}, {Job: jobs[1]}}); err != nil {
 			t.Fatal(err)
+		}
+		first := receiveN(ctx, t, q.Source, 1)[0]
+		if back := decodeJob(t, first); back.ID != jobs[1].ID {
+			t.Fatalf("first received %s, want the undelayed %s", back.ID, jobs[1].ID)
 		}
 		m := receiveN(ctx, t, q.Source, 1)[0]
 		if got := time.Since(start); got < delay {
-			t.Fatalf("requeued job received %s after Requeue, before its %s delay", got, delay)
+			t.Fatalf("resent job received %s after Resend, before its %s delay", got, delay)
 		}
 		back := decodeJob(t, m)
-		if back.ID != job.ID || back.AttemptOffset != 4 || m.ReceiveCount != 1 {
-			t.Fatalf("requeued job %+v with receive count %d, want %s with attempt offset 4, count 1", back, m.ReceiveCount, job.ID)
+		if back.ID != jobs[0].ID || back.Attempts != 4 || !back.NotBefore.Equal(jobs[0].NotBefore) || m.ReceiveCount != 1 {
+			t.Fatalf("resent job %+v with receive count %d, want %s with 4 attempts, its not-before, count 1", back, m.ReceiveCount, jobs[0].ID)
+		}
+	})
+
+	t.Run("Resend refuses a delay SQS refuses", func(t *testing.T) {
+		t.Parallel()
+		q := newQueue(t, 30*time.Second)
+		if err := q.Retry.Resend(ctx, []delivery.Resend{{Job: queueJobs(1)[0], Delay: delivery.MaxDelay + time.Second}}); err == nil {
+			t.Fatal("a delay over 15 minutes was accepted")
+		}
+	})
+
+	// SQS counts a message's 12 hours of visibility from its receive, not from the call that
+	// changes it: two seconds after a receive, 12 h less one second is too much, while 12 h less
+	// ten seconds fits. (Whole seconds: SQS's unit.)
+	t.Run("RetryLater refuses a wait past 12 h from the receive, and leaves the message be", func(t *testing.T) {
+		t.Parallel()
+		vis := 2 * time.Second
+		q := newQueue(t, vis)
+		if err := q.Jobs.Enqueue(ctx, queueJobs(2)); err != nil {
+			t.Fatal(err)
+		}
+		msgs := receiveN(ctx, t, q.Source, 2)
+		time.Sleep(2 * time.Second)
+		tooLong, fits := msgs[0], msgs[1]
+		failed, err := q.Retry.RetryLater(ctx, []delivery.Retry{
+			{Message: message(tooLong), Wait: delivery.MaxVisibility - time.Second},
+			{Message: message(fits), Wait: delivery.MaxVisibility - 10*time.Second},
+		})
+		if err == nil || len(failed) != 1 || failed[0] != tooLong.ID {
+			t.Fatalf("RetryLater: failed %v, %v; want exactly %s refused", failed, err, tooLong.ID)
+		}
+		// The refused one kept its visibility timeout and comes back; the other stays hidden.
+		again := receiveN(ctx, t, q.Source, 1)[0]
+		if again.ID != tooLong.ID {
+			t.Fatalf("got %s back, want the refused %s", again.ID, tooLong.ID)
+		}
+		if more := receive(ctx, t, q.Source); len(more) > 0 {
+			t.Fatalf("%d messages back, want the 12 h one still hidden", len(more))
+		}
+		// A new receive starts a new 12 hours.
+		failed, err = q.Retry.RetryLater(ctx, []delivery.Retry{{Message: message(again), Wait: delivery.MaxVisibility - 10*time.Second}})
+		if err != nil || len(failed) > 0 {
+			t.Fatalf("RetryLater after a new receive: failed %v, %v", failed, err)
 		}
 	})
 

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -406,5 +407,25 @@ func TestEventsReachOnlyTheirOwnTenantsWebhooks(t *testing.T) {
 		if got[0].verifyErr != nil || !bytes.Contains(got[0].body, []byte(c.mine)) || bytes.Contains(got[0].body, []byte(c.not)) {
 			t.Fatalf("%s got %s (verify: %v); want its own tenant's event, signed with its own secret", c.name, got[0].body, got[0].verifyErr)
 		}
+	}
+}
+
+// A stage whose only webhook is disabled enqueues nothing and sends no SQS request.
+func TestNoEnabledWebhookEnqueuesNothing(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, worldOptions{allowLoopback: true})
+	r := newReceiver(t, nil)
+	wh := w.addWebhook(t, "wh_annotate", sampleAnnotateStage, stagehooks.StageAnnotate, r.url())
+	if err := w.store.DisableWebhook(context.Background(), delivery.EndpointRef{TenantID: wh.TenantID, WebhookID: wh.ID}, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.publish(t, "router/task-submitted.json"); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.counts.Total(telemetry.JobsEnqueued); got != 0 {
+		t.Fatalf("%d jobs enqueued for a disabled webhook", got)
+	}
+	if strings.Contains(w.routerRequests.String(), "SQS") {
+		t.Fatalf("router requests %s include SQS", w.routerRequests)
 	}
 }

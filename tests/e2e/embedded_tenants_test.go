@@ -21,24 +21,69 @@ import (
 	"github.com/heraldhq/herald/tests/contract"
 )
 
+// startEmbedded runs the single-machine Herald in this process, wired from template.yaml,
+// with loopback receivers allowed and env over the template's function environment.
+func startEmbedded(t *testing.T, env map[string]string) *localrun.Herald {
+	t.Helper()
+	tmpl, err := samtemplate.LoadRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := localrun.Start(context.Background(), localrun.Config{
+		DataDir: t.TempDir(), Template: tmpl, EventsAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", AllowLoopback: true,
+		Synchronous: "NORMAL", Pollers: 2, Env: env, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close(context.Background()) })
+	return h
+}
+
+// putDetails publishes stage transitions to h's PutEvents endpoint with the AWS SDK.
+func putDetails(t *testing.T, h *localrun.Herald, details ...string) {
+	t.Helper()
+	ctx := context.Background()
+	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
+		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
+		config.WithSharedConfigFiles([]string{}), config.WithSharedCredentialsFiles([]string{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bus := eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) { o.BaseEndpoint = aws.String(h.EventsURL) })
+	var entries []ebtypes.PutEventsRequestEntry
+	for _, d := range details {
+		entries = append(entries, ebtypes.PutEventsRequestEntry{
+			Source: aws.String("encord.workflow"), DetailType: aws.String("Task Stage Transition"), Detail: aws.String(d),
+		})
+	}
+	out, err := bus.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries})
+	if err != nil || out.FailedEntryCount != 0 {
+		t.Fatalf("PutEvents: %+v, %v", out, err)
+	}
+}
+
+// sampleDetail is the detail of the submitted sample, as its PutEvents file carries it.
+func sampleDetail(t *testing.T) string {
+	t.Helper()
+	raw, err := samples.Read("putevents/task-submitted.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var entries []struct{ Detail string }
+	if err := json.Unmarshal(raw, &entries); err != nil || len(entries) != 1 {
+		t.Fatalf("putevents sample: %v", err)
+	}
+	return entries[0].Detail
+}
+
 // The tenant test of TestEventsReachOnlyTheirOwnTenantsWebhooks on the embedded default: the
 // real runner wired from template.yaml, fed through its PutEvents endpoint by the AWS SDK,
 // over SQLite.
 func TestEmbeddedEventsReachOnlyTheirOwnTenantsWebhooks(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	tmpl, err := samtemplate.LoadRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := localrun.Start(ctx, localrun.Config{
-		DataDir: t.TempDir(), Template: tmpl, EventsAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", AllowLoopback: true,
-		Synchronous: "NORMAL", Pollers: 2, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close(context.Background()) })
+	h := startEmbedded(t, nil)
 
 	const rival = "rival"
 	owner, intruder := newReceiver(t, nil), newReceiver(t, nil)
@@ -53,37 +98,16 @@ func TestEmbeddedEventsReachOnlyTheirOwnTenantsWebhooks(t *testing.T) {
 		c.r.secret = wh.Secrets[0]
 	}
 
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
-		config.WithSharedConfigFiles([]string{}), config.WithSharedCredentialsFiles([]string{}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bus := eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) { o.BaseEndpoint = aws.String(h.EventsURL) })
-	raw, err := samples.Read("putevents/task-submitted.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var entries []struct{ Detail string }
-	if err := json.Unmarshal(raw, &entries); err != nil || len(entries) != 1 {
-		t.Fatalf("putevents sample: %v", err)
-	}
 	// The sample's detail, as acme's platform publishes it, and the rival tenant's for its own
 	// task on the same project hash.
-	detail := entries[0].Detail
+	detail := sampleDetail(t)
 	const rivalData = "0000aaaa-rival-data-hash"
 	rivalDetail := string(bytes.Replace(bytes.Replace([]byte(detail), []byte(`"tenant_id":"acme"`), []byte(`"tenant_id":"`+rival+`"`), 1),
 		[]byte("f0b012de-5aea-4457-b515-936b0c185771"), []byte(rivalData), 1))
 	if rivalDetail == detail {
 		t.Fatal("could not derive the rival tenant's event from the sample")
 	}
-	out, err := bus.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{
-		{Source: aws.String("encord.workflow"), DetailType: aws.String("Task Stage Transition"), Detail: aws.String(detail)},
-		{Source: aws.String("encord.workflow"), DetailType: aws.String("Task Stage Transition"), Detail: aws.String(rivalDetail)},
-	}})
-	if err != nil || out.FailedEntryCount != 0 {
-		t.Fatalf("PutEvents: %+v, %v", out, err)
-	}
+	putDetails(t, h, detail, rivalDetail)
 	deadline := time.Now().Add(15 * time.Second)
 	for owner.count() < 1 || intruder.count() < 1 {
 		if time.Now().After(deadline) {
