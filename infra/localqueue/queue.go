@@ -77,9 +77,16 @@ type Options struct {
 	// DeadLetter names the dead-letter queue, in the same database. DeadLetter() and redrive
 	// send there.
 	DeadLetter string
+	// Retention is how long a message is kept after it was sent (MessageRetentionPeriod):
+	// Expire deletes older ones, received or not, as SQS does. Zero means SQS's default of
+	// 4 days.
+	Retention time.Duration
 	// Now is the clock; nil means time.Now. Tests set it.
 	Now func() time.Time
 }
+
+// DefaultRetention is SQS's default MessageRetentionPeriod.
+const DefaultRetention = 4 * 24 * time.Hour
 
 // Outgoing is one message to send.
 type Outgoing struct {
@@ -97,6 +104,7 @@ type Queue struct {
 	dlq        string
 	visibility time.Duration
 	maxReceive int
+	retention  time.Duration
 	now        func() time.Time
 	stmts      statements
 }
@@ -104,7 +112,7 @@ type Queue struct {
 // statements are prepared once per queue: parsing SQL on every call was a fifth of the
 // single-machine runtime's CPU at 500 events/s.
 type statements struct {
-	insert, reschedule, earliest, visible, hide, move, delete, release *sql.Stmt
+	insert, reschedule, earliest, visible, hide, move, delete, release, expire *sql.Stmt
 }
 
 func (q *Queue) prepare(ctx context.Context) error {
@@ -123,6 +131,8 @@ func (q *Queue) prepare(ctx context.Context) error {
 		{&q.stmts.move, `UPDATE queue_messages SET queue = ?, visible_at = ?, receipt = NULL, leased = 0 WHERE seq = ?`},
 		{&q.stmts.delete, `DELETE FROM queue_messages WHERE receipt = ? AND queue = ?`},
 		{&q.stmts.release, `UPDATE queue_messages SET visible_at = ?, receipt = NULL, leased = 0 WHERE queue = ? AND leased = 1`},
+		{&q.stmts.expire, `DELETE FROM queue_messages WHERE seq IN
+			(SELECT seq FROM queue_messages WHERE queue = ? AND sent_at < ? ORDER BY sent_at LIMIT ?)`},
 	} {
 		stmt, err := q.db.PrepareContext(ctx, p.text)
 		if err != nil {
@@ -160,14 +170,19 @@ CREATE TABLE IF NOT EXISTS queue_messages (
 	received_at   INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 CREATE INDEX IF NOT EXISTS queue_messages_by_visibility ON queue_messages (queue, visible_at);
-CREATE UNIQUE INDEX IF NOT EXISTS queue_messages_by_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL`
+CREATE UNIQUE INDEX IF NOT EXISTS queue_messages_by_receipt ON queue_messages (receipt) WHERE receipt IS NOT NULL;
+CREATE INDEX IF NOT EXISTS queue_messages_by_age ON queue_messages (queue, sent_at)`
 
 // New returns the queue name of db, creating the table on first use. Queues need no
 // creation: a name is a queue.
 func New(ctx context.Context, db *sql.DB, name string, opts Options) (*Queue, error) {
-	q := &Queue{db: db, name: name, dlq: opts.DeadLetter, visibility: opts.VisibilityTimeout, maxReceive: opts.MaxReceiveCount, now: opts.Now}
+	q := &Queue{db: db, name: name, dlq: opts.DeadLetter, visibility: opts.VisibilityTimeout, maxReceive: opts.MaxReceiveCount,
+		retention: opts.Retention, now: opts.Now}
 	if q.visibility == 0 {
 		q.visibility = DefaultVisibilityTimeout
+	}
+	if q.retention == 0 {
+		q.retention = DefaultRetention
 	}
 	if q.now == nil {
 		q.now = time.Now
@@ -177,6 +192,8 @@ func New(ctx context.Context, db *sql.DB, name string, opts Options) (*Queue, er
 		return nil, errors.New("open local queue: empty name")
 	case q.visibility < 0 || q.visibility > maxVisibility:
 		return nil, fmt.Errorf("open local queue %s: visibility timeout %s is not within (0, %s]", name, q.visibility, maxVisibility)
+	case q.retention < time.Minute || q.retention > 14*24*time.Hour:
+		return nil, fmt.Errorf("open local queue %s: retention %s is not within SQS's 1 minute to 14 days", name, q.retention)
 	case q.maxReceive < 0:
 		return nil, fmt.Errorf("open local queue %s: negative max receive count %d", name, q.maxReceive)
 	case q.maxReceive > 0 && q.dlq == "":
@@ -211,6 +228,32 @@ func (q *Queue) ReleaseInFlight(ctx context.Context) (int, error) {
 		wake(q.db, q.name)
 	}
 	return int(n), nil
+}
+
+// expireBatch bounds one delete of Expire, so that the write lock is held for milliseconds.
+const expireBatch = 1000
+
+// Expire deletes the messages sent longer ago than the queue's retention, visible, delayed or
+// in flight, and returns how many; SQS does the same on its own. A message moved here by
+// redrive keeps the time it was first sent, so a dead-letter queue needs the longer retention,
+// as on SQS.
+func (q *Queue) Expire(ctx context.Context) (int, error) {
+	cutoff := q.now().Add(-q.retention).UnixMicro()
+	total := 0
+	for {
+		res, err := q.stmts.expire.ExecContext(ctx, q.name, cutoff, expireBatch)
+		if err != nil {
+			return total, fmt.Errorf("expire messages of %s: %w", q.name, err)
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return total, fmt.Errorf("expire messages of %s: %w", q.name, err)
+		}
+		total += int(n)
+		if n < expireBatch {
+			return total, nil
+		}
+	}
 }
 
 // Name returns the queue's name.

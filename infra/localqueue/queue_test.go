@@ -605,3 +605,36 @@ func TestReleaseInFlightFreesReceivedButNotRescheduled(t *testing.T) {
 		t.Fatalf("after release: %+v, %v", again, err)
 	}
 }
+
+// A message older than the queue's retention is gone, whatever its state, as on SQS; a
+// dead-lettered one keeps its first send time.
+func TestExpireHonoursTheRetentionPeriod(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	clk := newClock()
+	db := openDB(t)
+	dlq := newQueue(t, db, "dlq", localqueue.Options{Now: clk.Now, Retention: 14 * 24 * time.Hour})
+	q := newQueue(t, db, "work", localqueue.Options{Now: clk.Now, Retention: time.Hour, DeadLetter: "dlq", MaxReceiveCount: 1, VisibilityTimeout: time.Minute})
+	if err := q.Enqueue(ctx, []delivery.Job{job(1), job(2)}); err != nil {
+		t.Fatal(err)
+	}
+	receiveNow(t, q, 1) // in flight
+	clk.Advance(30 * time.Minute)
+	if err := q.Enqueue(ctx, []delivery.Job{job(3)}); err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(30*time.Minute + time.Second)
+	if n, err := q.Expire(ctx); err != nil || n != 2 {
+		t.Fatalf("Expire = %d, %v; want the 2 messages sent over an hour ago", n, err)
+	}
+	msgs := receiveNow(t, q, 10)
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Body, job(3).ID) {
+		t.Fatalf("left: %+v, want only the newer job", msgs)
+	}
+	if n, err := dlq.Expire(ctx); err != nil || n != 0 {
+		t.Fatalf("dead-letter queue Expire = %d, %v", n, err)
+	}
+	if _, err := localqueue.New(ctx, db, "bad", localqueue.Options{Retention: 15 * 24 * time.Hour}); err == nil {
+		t.Fatal("a retention over SQS's 14 days was accepted")
+	}
+}

@@ -56,6 +56,12 @@ func (s Schedule) Next(after time.Time) (time.Time, bool) {
 	return s.Expression.Next(after, s.Location)
 }
 
+// Key names the schedule for its fire log: its function, event and expression, so that a
+// changed expression starts afresh.
+func (s Schedule) Key() string {
+	return s.Function + "/" + s.Event + "/" + s.Expression.String() + "/" + s.Location.String()
+}
+
 func (s Schedule) String() string {
 	return fmt.Sprintf("%s %s %s (%s)", s.Function, s.Event, s.Expression, s.Location)
 }

@@ -40,6 +40,17 @@ type Options struct {
 	NewID func() string
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Fires keeps each schedule's last fire time across restarts; nil keeps none, and a rate
+	// then starts one interval after each start.
+	Fires FireLog
+}
+
+// FireLog keeps the last fire time of each schedule (by Schedule.Key), so that a rate keeps its
+// phase across restarts: rate(1 day) in a process restarted every night still fires daily,
+// where counting from each start would never reach a fire time.
+type FireLog interface {
+	LastFire(ctx context.Context, key string) (time.Time, bool, error)
+	RecordFire(ctx context.Context, key string, at time.Time) error
 }
 
 // Scheduler fires schedules on one machine. Build it with New and call Run once.
@@ -118,7 +129,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 			log.Info("schedule disabled: not firing", "function", sc.Function, "event", sc.Event, "expression", sc.Expression.String())
 			continue
 		}
-		first, ok := s.first(sc, now)
+		first, ok := s.resume(ctx, sc, now)
 		if !ok {
 			log.Warn("schedule has no fire time left: not firing", "function", sc.Function, "event", sc.Event, "expression", sc.Expression.String())
 			continue
@@ -146,6 +157,7 @@ func (s *Scheduler) Run(ctx context.Context) {
 		queue = append(queue[:i], queue[i+1:]...)
 		sc := s.schedules[p.schedule]
 		if p.attempt == 0 {
+			s.recordFire(ctx, sc, p.due)
 			if late := now.Sub(p.due); late > lateLimit {
 				log.Warn("missed fire time: not caught up", "function", sc.Function, "event", sc.Event, "fire_time", p.due, "late", late.Round(time.Second).String())
 			} else {
@@ -209,6 +221,30 @@ func (s *Scheduler) deliver(ctx context.Context, sc Schedule, p pending) (pendin
 	p.attempt++
 	p.due = s.opts.Now().Add(wait)
 	return p, true
+}
+
+// resume returns a schedule's first fire time once Run starts at now: for a rate fired before,
+// the next one in the phase of its last fire time (a fire time missed while the process was
+// down by more than lateLimit is not caught up); otherwise first's.
+func (s *Scheduler) resume(ctx context.Context, sc Schedule, now time.Time) (time.Time, bool) {
+	if s.opts.Fires != nil && sc.Expression.Kind() == Rate {
+		last, ok, err := s.opts.Fires.LastFire(ctx, sc.Key())
+		if err != nil {
+			s.opts.Logger.Warn("read last fire time: counting from now", "function", sc.Function, "event", sc.Event, "error", err)
+		} else if ok && !last.After(now) {
+			return s.after(sc, last, now.Add(-lateLimit))
+		}
+	}
+	return s.first(sc, now)
+}
+
+func (s *Scheduler) recordFire(ctx context.Context, sc Schedule, at time.Time) {
+	if s.opts.Fires == nil {
+		return
+	}
+	if err := s.opts.Fires.RecordFire(context.WithoutCancel(ctx), sc.Key(), at); err != nil {
+		s.opts.Logger.Warn("record fire time", "function", sc.Function, "event", sc.Event, "error", err)
+	}
 }
 
 // first returns a schedule's first fire time once Run starts at now.

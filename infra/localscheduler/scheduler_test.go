@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/infra/sqlitedb"
+	"github.com/heraldhq/herald/infra/sqlitestore"
 )
 
 // fakeClock is the scheduler's clock in tests. After hands the wait to the test (timers),
@@ -70,6 +72,8 @@ type harness struct {
 	// of invocations, as a machine waking from sleep does.
 	oversleepAfter int
 	oversleep      time.Duration
+	// fires, when set, is the scheduler's fire log.
+	fires FireLog
 }
 
 type lockedBuffer struct {
@@ -139,6 +143,7 @@ func (h *harness) run(template string, n int) []call {
 			return fmt.Sprintf("00000000-0000-4000-8000-%012d", ids)
 		},
 		Logger: slog.New(slog.NewTextHandler(&h.logs, nil)),
+		Fires:  h.fires,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -455,5 +460,45 @@ func TestNewUUID(t *testing.T) {
 	a, b := newUUID(), newUUID()
 	if a == b || len(a) != 36 || a[14] != '4' || !strings.ContainsRune("89ab", rune(a[19])) || strings.Count(a, "-") != 4 {
 		t.Errorf("newUUID() = %q, %q: want distinct version 4 UUIDs", a, b)
+	}
+}
+
+// Scenario: rate(1 day) in a process restarted every night. With the fire log the rate keeps
+// the phase of its last fire across the restart and fires daily; without it, each start would
+// count a day from itself and never fire.
+func TestSchedulerRateKeepsItsPhaseAcrossRestarts(t *testing.T) {
+	t.Parallel()
+	db, err := sqlitedb.Open(context.Background(), t.TempDir(), sqlitedb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	fires, err := sqlitestore.NewFireLog(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tmpl = `
+Resources:
+  DailyFunction:
+    Type: AWS::Serverless::Function
+    Properties:
+      Events:
+        Daily:
+          Type: Schedule
+          Properties:
+            Schedule: rate(1 day)
+`
+	first := newHarness(t, "2026-06-01T09:00:30Z")
+	first.fires = fires
+	got := first.run(tmpl, 1)
+	if len(got) != 1 || got[0].at != "2026-06-02T09:00:00Z" {
+		t.Fatalf("first run: %v", got)
+	}
+	// Restarted at 03:00 the next night: the next fire is 09:00 that day, a day after the last.
+	second := newHarness(t, "2026-06-03T03:00:00Z")
+	second.fires = fires
+	got = second.run(tmpl, 1)
+	if len(got) != 1 || got[0].at != "2026-06-03T09:00:00Z" {
+		t.Fatalf("after the restart: %v, want a fire at 2026-06-03T09:00:00Z", got)
 	}
 }

@@ -49,13 +49,21 @@ func Open(ctx context.Context, dir string, opts Options) (*sql.DB, error) {
 		return nil, fmt.Errorf("synchronous must be FULL or NORMAL, not %q", opts.Synchronous)
 	}
 	path := filepath.Join(dir, FileName)
+	// The file holds signing secrets and payloads: only its owner may read it. SQLite gives
+	// its -wal and -shm files the database file's permissions, so creating it 0600 covers all
+	// three; a file an earlier version left readable by others is tightened.
+	if err := ownerOnly(path); err != nil {
+		return nil, err
+	}
 	// busy_timeout: writers wait for each other instead of failing with SQLITE_BUSY; 5 s is far
 	// above any transaction Herald runs. foreign_keys and WAL are per connection, so they go in
 	// the DSN, which the driver applies to every connection it opens.
 	// The path goes into a URI: '#' and '?' would end it early (t.TempDir() names contain '#'),
 	// so they and '%' are escaped.
 	escaped := strings.NewReplacer("%", "%25", "#", "%23", "?", "%3F").Replace(path)
-	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_txlock=immediate", escaped, sync)
+	// journal_size_limit: after a checkpoint the WAL file is cut back to 64 MiB instead of
+	// keeping the size of its largest burst forever.
+	dsn := fmt.Sprintf("file:%s?_pragma=journal_mode(WAL)&_pragma=synchronous(%s)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(ON)&_pragma=journal_size_limit(67108864)&_txlock=immediate", escaped, sync)
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
@@ -72,7 +80,74 @@ func Open(ctx context.Context, dir string, opts Options) (*sql.DB, error) {
 		db.Close()
 		return nil, err
 	}
+	if err := incrementalVacuum(ctx, db, path); err != nil {
+		db.Close()
+		return nil, err
+	}
 	return db, nil
+}
+
+func ownerOnly(path string) error {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return classify(fmt.Sprintf("open %s", path), err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return fmt.Errorf("stat %s: %w", path, err)
+	}
+	if info.Mode().Perm()&0o077 != 0 {
+		if err := f.Chmod(0o600); err != nil {
+			return fmt.Errorf("make %s readable by its owner only: %w", path, err)
+		}
+	}
+	return nil
+}
+
+// incrementalVacuum makes the file one that Reclaim can shrink: SQLite keeps the pages of
+// deleted rows for reuse and never gives them back unless auto_vacuum is INCREMENTAL, which
+// a file only takes when it is created or rebuilt. A new file gets it before its first table;
+// an older one is rebuilt once, at this start.
+func incrementalVacuum(ctx context.Context, db *sql.DB, path string) error {
+	const incremental = 2
+	var mode int
+	if err := db.QueryRowContext(ctx, "PRAGMA auto_vacuum").Scan(&mode); err != nil {
+		return classify(fmt.Sprintf("read auto_vacuum of %s", path), err)
+	}
+	if mode == incremental {
+		return nil
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return classify(fmt.Sprintf("open %s", path), err)
+	}
+	defer conn.Close()
+	for _, stmt := range []string{"PRAGMA auto_vacuum = INCREMENTAL", "VACUUM"} {
+		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+			return classify(fmt.Sprintf("%s on %s", stmt, path), err)
+		}
+	}
+	return nil
+}
+
+// reclaimPages bounds one Reclaim: 4096 pages of 4 KiB is 16 MiB given back per call, short
+// enough not to hold the write lock for long.
+const reclaimPages = 4096
+
+// Reclaim gives free pages back to the file system and cuts the WAL file back, after deletes
+// (expired attempts, messages, keys) have freed them: with it the file stays the size of what
+// is kept, not of the largest backlog it ever held. Callers run it periodically.
+func Reclaim(ctx context.Context, db *sql.DB) error {
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA incremental_vacuum(%d)", reclaimPages)); err != nil {
+		return fmt.Errorf("reclaim free pages: %w", err)
+	}
+	// TRUNCATE resets the WAL to zero bytes when no reader holds it; a busy result is not an
+	// error, the next call tries again.
+	if _, err := db.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+		return fmt.Errorf("checkpoint the write-ahead log: %w", err)
+	}
+	return nil
 }
 
 func check(ctx context.Context, db *sql.DB, path string) error {

@@ -94,3 +94,70 @@ func TestOpenRejectsUnknownSynchronous(t *testing.T) {
 		t.Fatalf("error %v, want a configuration error", err)
 	}
 }
+
+// The database holds signing secrets: its file is its owner's alone, new or inherited.
+func TestTheFileIsReadableByItsOwnerOnly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, sqlitedb.FileName)
+	db, err := sqlitedb.Open(context.Background(), dir, sqlitedb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if info, err := os.Stat(path); err != nil || info.Mode().Perm() != 0o600 {
+		t.Fatalf("new file mode %v, %v; want 0600", info.Mode().Perm(), err)
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	db, err = sqlitedb.Open(context.Background(), dir, sqlitedb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	if info, _ := os.Stat(path); info.Mode().Perm() != 0o600 {
+		t.Fatalf("a file left 0644 is %v after Open; want 0600", info.Mode().Perm())
+	}
+}
+
+// Deleted rows' pages go back to the file system: the file shrinks to what is kept.
+func TestReclaimShrinksTheFileAfterDeletes(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	ctx := context.Background()
+	db, err := sqlitedb.Open(ctx, dir, sqlitedb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if err := sqlitedb.Migrate(ctx, db, "test", "CREATE TABLE IF NOT EXISTS t (x BLOB)"); err != nil {
+		t.Fatal(err)
+	}
+	for range 200 {
+		if _, err := db.Exec("INSERT INTO t VALUES (randomblob(50000))"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size := func() int64 {
+		t.Helper()
+		if err := sqlitedb.Reclaim(ctx, db); err != nil {
+			t.Fatal(err)
+		}
+		info, err := os.Stat(filepath.Join(dir, sqlitedb.FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.Size()
+	}
+	full := size()
+	if _, err := db.Exec("DELETE FROM t"); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 { // each call gives back a bounded number of pages
+		size()
+	}
+	if empty := size(); empty > full/10 {
+		t.Fatalf("file is %d bytes after deleting everything (it was %d): free pages were kept", empty, full)
+	}
+}

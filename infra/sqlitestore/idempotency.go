@@ -23,7 +23,8 @@ const idempotencySchema = `CREATE TABLE IF NOT EXISTS idempotency_keys (
 	body        BLOB,
 	expires_at  INTEGER NOT NULL,
 	PRIMARY KEY (tenant_id, key_hash)
-) STRICT`
+) STRICT;
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON idempotency_keys (expires_at)`
 
 // Idempotency keeps the API's Idempotency-Key records, so a retried create replays its first
 // response across restarts of the single-machine runtime too.
@@ -96,6 +97,20 @@ func (s *Idempotency) Finish(ctx context.Context, tenant, key string, resp httpa
 		return fmt.Errorf("store idempotent response: %w", err)
 	}
 	return nil
+}
+
+// Expire deletes the keys whose time is up, as DynamoDB's TTL does on AWS, and returns how
+// many. Begin already ignores them; this keeps the table the size of a day's creates.
+func (s *Idempotency) Expire(ctx context.Context) (int, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM idempotency_keys WHERE expires_at < ?`, s.now().Unix())
+	if err != nil {
+		return 0, fmt.Errorf("expire idempotency keys: %w", err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("expire idempotency keys: %w", err)
+	}
+	return int(n), nil
 }
 
 // Abandon implements httpapi.IdempotencyStore.
