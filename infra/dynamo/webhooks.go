@@ -102,8 +102,8 @@ const (
 	urlPrefix     = "WHURL#"
 )
 
-func tenantKey(tenant string) string          { return "T#" + tenant }
-func webhookKey(id string) string             { return webhookPrefix + id }
+func tenantKey(tenant string) string { return "T#" + tenant }
+func webhookKey(id string) string    { return webhookPrefix + id }
 func stageKeyOf(tenant, project, stage string) string {
 	return "T#" + tenant + "#P#" + project + "#S#" + stage
 }
