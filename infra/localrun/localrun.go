@@ -173,7 +173,7 @@ func (h *Herald) wire(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("listen for PutEvents on %s: %w", cfg.EventsAddr, err)
 	}
 	h.EventsURL = "http://" + l.Addr().String()
-	h.server = &http.Server{Handler: bus, ReadHeaderTimeout: 10 * time.Second}
+	h.server = newServer(bus, eventsLimits)
 	h.goRun(func() {
 		if err := h.server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Logger.Error("PutEvents endpoint stopped", "error", err)
@@ -282,13 +282,62 @@ func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config
 		return fmt.Errorf("listen for the configuration API on %s: %w", addr, err)
 	}
 	h.APIURL = "http://" + l.Addr().String()
-	h.api = &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	h.api = newServer(api, apiLimits)
 	h.goRun(func() {
 		if err := h.api.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Logger.Error("configuration API stopped", "error", err)
 		}
 	})
 	return nil
+}
+
+// serverLimits bound what one client can hold of a local server. Without ReadTimeout a client
+// that sends its headers and then one body byte every few seconds keeps a connection and a
+// goroutine forever (ReadHeaderTimeout stops at the headers), and enough such clients exhaust
+// the process's file descriptors.
+type serverLimits struct {
+	// readHeader bounds the request line and headers: 10 s is far above what any client on
+	// the same machine or network needs for a few hundred bytes.
+	readHeader time.Duration
+	// read bounds the whole request, headers and body, from its first byte; sized per server
+	// from its largest body.
+	read time.Duration
+	// write bounds a request from the end of its headers to the end of its response, so it
+	// must be above read. 2 min is four times API Gateway's 30 s request limit, which every
+	// API handler is written to fit (delivery.MaxRecover, the 10 s Slack calls), so it only
+	// cuts off a client that stopped reading a response; a handler cut off would leave the
+	// client without an answer to work it already did.
+	write time.Duration
+	// idle keeps a keep-alive connection between requests. 2 min is above the 90 s after
+	// which Go's http.DefaultTransport and the AWS SDK for Go drop an idle connection, so the
+	// client closes first and does not send a request into a connection the server is closing.
+	idle time.Duration
+	// maxHeaderBytes caps the request headers: SigV4 with an STS session token is about 2 KiB
+	// and an API key far less. 64 KiB is what an AWS Application Load Balancer accepts; Go's
+	// 1 MiB default lets every connection make the server read and parse a megabyte.
+	maxHeaderBytes int
+}
+
+var (
+	// apiLimits: API bodies are at most 64 KiB (httpapi's cap); 30 s to send one is 18 kbit/s,
+	// and is the whole budget API Gateway gives a request on AWS.
+	apiLimits = serverLimits{readHeader: 10 * time.Second, read: 30 * time.Second, write: 2 * time.Minute, idle: 2 * time.Minute, maxHeaderBytes: 64 << 10}
+	// eventsLimits: a PutEvents body is at most 4 MiB (localbus.DefaultMaxRequestBytes, the
+	// 1 MB of entries EventBridge takes, JSON-escaped); 60 s to send one is 560 kbit/s, which
+	// any link meets, and the AWS CLI on loopback takes milliseconds.
+	eventsLimits = serverLimits{readHeader: 10 * time.Second, read: time.Minute, write: 2 * time.Minute, idle: 2 * time.Minute, maxHeaderBytes: 64 << 10}
+)
+
+// newServer returns an http.Server for handler with lim's time-outs and header cap.
+func newServer(handler http.Handler, lim serverLimits) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: lim.readHeader,
+		ReadTimeout:       lim.read,
+		WriteTimeout:      lim.write,
+		IdleTimeout:       lim.idle,
+		MaxHeaderBytes:    lim.maxHeaderBytes,
+	}
 }
 
 // localSlack builds the API's Slack flow from the runner's settings, with a random state key

@@ -110,22 +110,39 @@ func readSnippet(body io.Reader) (string, error) {
 	return strings.ToValidUTF8(string(head), "\uFFFD"), err
 }
 
-// parseRetryAfter reads delta-seconds or an HTTP date (RFC 9110 §10.2.3).
+// maxRetryAfterSeconds is MaxWait in whole seconds. A delta-seconds value is compared with it
+// before it becomes a Duration: time.Duration counts nanoseconds in an int64, so any value above
+// 9223372036 s (292 years) overflows, and a receiver may send anything.
+const maxRetryAfterSeconds = int64(MaxWait / time.Second)
+
+// parseRetryAfter reads delta-seconds or an HTTP date (RFC 9110 §10.2.3) as a wait from now,
+// between 0 (absent, unreadable, or in the past) and MaxWait.
 func parseRetryAfter(v string, now time.Time) time.Duration {
 	v = strings.TrimSpace(v)
 	if v == "" {
 		return 0
 	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs <= 0 {
-			return 0
+	if strings.Trim(v, "0123456789") == "" {
+		// delta-seconds is digits only. On digits ParseInt fails only with ErrRange, a number
+		// too large for int64, which is past the cap like any other large one (RFC 9111 §1.2.2
+		// likewise reads an unrepresentable delta-seconds as a very long time, not as none).
+		secs, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || secs > maxRetryAfterSeconds {
+			return MaxWait
 		}
-		return min(time.Duration(secs)*time.Second, MaxWait)
+		return time.Duration(secs) * time.Second
 	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return min(d, MaxWait)
-		}
+	t, err := http.ParseTime(v)
+	if err != nil {
+		return 0
 	}
-	return 0
+	// Compared as times, so the bounds do not rest on Sub saturating for a date centuries away.
+	switch {
+	case !t.After(now):
+		return 0
+	case t.After(now.Add(MaxWait)):
+		return MaxWait
+	default:
+		return t.Sub(now)
+	}
 }

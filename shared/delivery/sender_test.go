@@ -98,7 +98,12 @@ func TestSendClassifiesOutcomes(t *testing.T) {
 		{"400", status(400, nil, `{"error":"bad"}`), delivery.ClassHTTP4xx, 0, `{"error":"bad"}`},
 		{"410", status(410, nil, ""), delivery.ClassHTTPGone, 0, ""},
 		{"429 with Retry-After seconds", status(429, map[string]string{"Retry-After": "120"}, ""), delivery.ClassHTTP4xx, 120 * time.Second, ""},
-		{"503 with Retry-After date", status(503, map[string]string{"Retry-After": time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)}, ""), delivery.ClassHTTP5xx, time.Hour, ""},
+		// The date is written when the response is, not when the table is built: parallel
+		// subtests may start seconds later.
+		{"503 with Retry-After date", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", time.Now().Add(time.Hour).UTC().Format(http.TimeFormat))
+			w.WriteHeader(503)
+		}, delivery.ClassHTTP5xx, time.Hour, ""},
 		{"500 ignores Retry-After", status(500, map[string]string{"Retry-After": "60"}, ""), delivery.ClassHTTP5xx, 0, ""},
 		{"huge body is capped", status(500, nil, strings.Repeat("x", 100_000)), delivery.ClassHTTP5xx, 0, strings.Repeat("x", delivery.SnippetLimit)},
 	}
@@ -116,6 +121,71 @@ func TestSendClassifiesOutcomes(t *testing.T) {
 			}
 			if res.Snippet != tc.snippet {
 				t.Fatalf("snippet %.40q (len %d), want %.40q (len %d)", res.Snippet, len(res.Snippet), tc.snippet, len(tc.snippet))
+			}
+		})
+	}
+}
+
+// A receiver's Retry-After is whatever it sends. Each value goes over real HTTP on a 429, so
+// what is tested is what Send makes of the header it gets: always a wait between 0 and MaxWait,
+// never an overflowed or negative one.
+func TestSendRetryAfterStaysWithinZeroAndMaxWait(t *testing.T) {
+	t.Parallel()
+	// Dates relative to now are written when the response is, as a receiver would.
+	in := func(d time.Duration) func() string {
+		return func() string { return time.Now().Add(d).UTC().Format(http.TimeFormat) }
+	}
+	at := func(tm time.Time) func() string {
+		return func() string { return tm.UTC().Format(http.TimeFormat) }
+	}
+	text := func(v string) func() string { return func() string { return v } }
+	cases := []struct {
+		name       string
+		retryAfter func() string
+		want       time.Duration
+	}{
+		{"seconds", text("120"), 120 * time.Second},
+		{"zero", text("0"), 0},
+		{"exactly the cap", text("43200"), delivery.MaxWait},
+		{"a second past the cap", text("43201"), delivery.MaxWait},
+		// 9223372037 s is the first whole second past what a time.Duration holds.
+		{"seconds that overflow a Duration", text("9223372037"), delivery.MaxWait},
+		{"max int64 seconds", text("9223372036854775807"), delivery.MaxWait},
+		{"seconds beyond int64", text("99999999999999999999"), delivery.MaxWait},
+		{"leading zeros", text("000000000000000000000000060"), time.Minute},
+		{"negative", text("-1"), 0},
+		{"negative beyond int64", text("-99999999999999999999"), 0},
+		{"fraction", text("1.5"), 0},
+		{"garbage", text("soon"), 0},
+		{"date in an hour", in(time.Hour), time.Hour},
+		{"date in a day", in(24 * time.Hour), delivery.MaxWait},
+		{"date in year 9999", at(time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)), delivery.MaxWait},
+		{"date in the past", in(-time.Hour), 0},
+		{"date in year 1", at(time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)), 0},
+		{"date that is not one", text("Mon, 99 Foo 2024 99:99:99 GMT"), 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sentHeader := make(chan string, 1)
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				v := tc.retryAfter()
+				sentHeader <- v
+				w.Header().Set("Retry-After", v)
+				w.WriteHeader(http.StatusTooManyRequests)
+			}))
+			defer srv.Close()
+			res := loopbackSender(0).Send(context.Background(), delivery.Endpoint{URL: srv.URL, Enabled: true, Secrets: []string{newSecret(t)}}, testJob)
+			if res.StatusCode != http.StatusTooManyRequests {
+				t.Fatalf("result %+v, want a 429", res)
+			}
+			sent := <-sentHeader
+			if res.RetryAfter < 0 || res.RetryAfter > delivery.MaxWait {
+				t.Fatalf("Retry-After %q gave %s, want between 0 and %s", sent, res.RetryAfter, delivery.MaxWait)
+			}
+			// Dates have whole seconds and the attempt takes a moment: allow 2 s.
+			if diff := res.RetryAfter - tc.want; diff < -2*time.Second || diff > 2*time.Second {
+				t.Fatalf("Retry-After %q gave %s, want about %s", sent, res.RetryAfter, tc.want)
 			}
 		})
 	}
