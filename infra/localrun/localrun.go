@@ -80,8 +80,9 @@ type Herald struct {
 	Rules     []localbus.Rule
 	Schedules []localscheduler.Schedule
 
-	db     *sql.DB
-	queues map[string]*localqueue.Queue
+	db          *sql.DB
+	queues      map[string]*localqueue.Queue
+	idempotency *sqlitestore.Idempotency
 	server *http.Server
 	api    *http.Server
 	cancel context.CancelFunc
@@ -138,11 +139,19 @@ func (h *Herald) wire(ctx context.Context, cfg Config) error {
 	if cfg.Counter != nil {
 		counter = telemetry.Tee{h.Counts, cfg.Counter}
 	}
-	store, err := sqlitestore.New(ctx, h.db, sqlitestore.Options{})
+	retention, err := attemptRetention(cfg)
+	if err != nil {
+		return err
+	}
+	store, err := sqlitestore.New(ctx, h.db, sqlitestore.Options{AttemptRetention: retention})
 	if err != nil {
 		return err
 	}
 	h.Store = store
+	fires, err := sqlitestore.NewFireLog(ctx, h.db)
+	if err != nil {
+		return err
+	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.cancel = cancel
@@ -185,11 +194,31 @@ func (h *Herald) wire(ctx context.Context, cfg Config) error {
 	}
 	sched := localscheduler.New(h.Schedules, func(ctx context.Context, function string, event []byte) error {
 		return h.invokeAsync(ctx, function, event)
-	}, localscheduler.Options{Logger: cfg.Logger})
+	}, localscheduler.Options{Logger: cfg.Logger, Fires: fires})
 	h.goRun(func() { sched.Run(runCtx) })
 
-	h.goRun(func() { h.sweepAttempts(runCtx) })
+	h.goRun(func() { h.housekeeping(runCtx) })
 	return nil
+}
+
+// attemptRetention is the delivery function's AttemptRetention in the template (its
+// HERALD_ATTEMPT_RETENTION, after cfg.Env), which DynamoDB's TTL applies on AWS.
+func attemptRetention(cfg Config) (time.Duration, error) {
+	for id := range cfg.Template.ResourcesOfType("AWS::Serverless::Function") {
+		props, err := cfg.Template.FunctionProperties(id)
+		if err != nil {
+			return 0, err
+		}
+		if codeURI, _ := samtemplate.String(props["CodeUri"]); strings.TrimSuffix(codeURI, "/") != codeDelivery {
+			continue
+		}
+		fnCfg, err := functionConfig(cfg.Template, props, cfg.Env)
+		if err != nil {
+			return 0, fmt.Errorf("function %s: %w", id, err)
+		}
+		return fnCfg.AttemptRetention, nil
+	}
+	return 0, nil
 }
 
 // wireFunction builds one template function's handler and starts what triggers it.
@@ -260,6 +289,7 @@ func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config
 	if err != nil {
 		return err
 	}
+	h.idempotency = idempotency
 	api := httpapi.New(httpapi.Deps{
 		Idempotency:   idempotency,
 		Auth:          httpapi.APIKeyAuthenticator{Keys: keys},
@@ -400,6 +430,9 @@ func (h *Herald) queue(ctx context.Context, t *samtemplate.Template, logicalID s
 	if v, ok := samtemplate.Int(r.Properties["VisibilityTimeout"]); ok {
 		opts.VisibilityTimeout = time.Duration(v) * time.Second
 	}
+	if v, ok := samtemplate.Int(r.Properties["MessageRetentionPeriod"]); ok {
+		opts.Retention = time.Duration(v) * time.Second
+	}
 	if redrive, ok := r.Properties["RedrivePolicy"].(map[string]any); ok {
 		if target, _, ok := samtemplate.RefTarget(redrive["deadLetterTargetArn"]); ok {
 			if _, err := h.queue(ctx, t, target); err != nil {
@@ -416,6 +449,15 @@ func (h *Herald) queue(ctx context.Context, t *samtemplate.Template, logicalID s
 		return nil, err
 	}
 	return q, nil
+}
+
+// functionTimeout is the function's Timeout, Lambda's 3 s default when the template sets none:
+// each local invocation gets that long, as on Lambda.
+func functionTimeout(props map[string]any) time.Duration {
+	if v, ok := samtemplate.Int(props["Timeout"]); ok && v > 0 {
+		return time.Duration(v) * time.Second
+	}
+	return 3 * time.Second
 }
 
 // startSQSSources starts, for each SQS event of the function, pollers that do what Lambda's
@@ -439,7 +481,7 @@ func (h *Herald) startSQSSources(ctx, runCtx context.Context, cfg Config, id str
 		batch, _ := samtemplate.Int(ep["BatchSize"])
 		for range cfg.Pollers {
 			p := &eventsource.Poller{Source: q, QueueARN: "local:" + queueID, Handler: handler, BatchSize: batch,
-				WaitTime: 20 * time.Second, Logger: cfg.Logger.With("function", id, "queue", queueID)}
+				WaitTime: 20 * time.Second, Timeout: functionTimeout(props), Logger: cfg.Logger.With("function", id, "queue", queueID)}
 			h.goRun(func() { p.Run(runCtx) })
 		}
 	}
@@ -474,7 +516,7 @@ func (h *Herald) startInvokeQueue(ctx, runCtx context.Context, cfg Config, id st
 	}
 	for range cfg.Pollers {
 		p := &eventsource.Poller{Source: q, QueueARN: "local:" + invokeQueuePrefix + id, Handler: handler, BatchSize: 10,
-			WaitTime: 20 * time.Second, Logger: cfg.Logger.With("function", id)}
+			WaitTime: 20 * time.Second, Timeout: functionTimeout(props), Logger: cfg.Logger.With("function", id)}
 		h.goRun(func() { p.Run(runCtx) })
 	}
 	return nil
@@ -530,22 +572,53 @@ func (s sink) Accept(ctx context.Context, invocations []localbus.Invocation) err
 	return nil
 }
 
-// sweepInterval bounds how long an expired attempt record outlives its retention.
-const sweepInterval = time.Hour
+// housekeepingInterval bounds how long an expired attempt, message or Idempotency-Key record
+// outlives its retention, as DynamoDB's TTL and SQS's retention do on AWS (within about a day
+// and a minute respectively).
+const housekeepingInterval = 10 * time.Minute
 
-func (h *Herald) sweepAttempts(ctx context.Context) {
-	t := time.NewTicker(sweepInterval)
+// housekeeping deletes what has outlived its retention and gives the freed pages back to the
+// file system, so that the database stays the size of what is kept (BenchmarkDatabaseGrowth).
+func (h *Herald) housekeeping(ctx context.Context) {
+	t := time.NewTicker(housekeepingInterval)
 	defer t.Stop()
 	for {
-		if n, err := h.Store.Sweep(ctx, time.Now()); err != nil && ctx.Err() == nil {
-			h.logger.Warn("sweep expired delivery attempts", "error", err)
-		} else if n > 0 {
-			h.logger.Info("swept expired delivery attempts", "count", n)
-		}
+		h.expireAll(ctx)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+	}
+}
+
+func (h *Herald) expireAll(ctx context.Context) {
+	warn := func(what string, err error) {
+		if ctx.Err() == nil {
+			h.logger.Warn(what, "error", err)
+		}
+	}
+	if n, err := h.Store.Sweep(ctx, time.Now()); err != nil {
+		warn("sweep expired delivery attempts", err)
+	} else if n > 0 {
+		h.logger.Info("swept expired delivery attempts", "count", n)
+	}
+	for name, q := range h.queues {
+		if n, err := q.Expire(ctx); err != nil {
+			warn("expire queue messages", err)
+		} else if n > 0 {
+			h.logger.Warn("messages expired before they were handled (the queue's MessageRetentionPeriod)", "queue", name, "count", n)
+		}
+	}
+	if h.idempotency != nil {
+		if _, err := h.idempotency.Expire(ctx); err != nil {
+			warn("expire Idempotency-Key records", err)
+		}
+	}
+	for range 16 { // up to 256 MiB of free pages per round; the next round takes the rest
+		if err := sqlitedb.Reclaim(ctx, h.db); err != nil {
+			warn("reclaim free database pages", err)
+			return
 		}
 	}
 }
@@ -558,8 +631,10 @@ func (h *Herald) goRun(f func()) {
 	}()
 }
 
-// Close stops accepting events, lets in-flight batches finish (up to ctx's deadline) and
-// closes the database. Anything not finished is still in its queue for the next start.
+// Close stops accepting events and taking new batches, lets the batches in flight finish (each
+// within its function's timeout, all within ctx's deadline: their attempts complete and are
+// recorded, none is cut short and counted against its receiver) and closes the database.
+// Anything not finished is still in its queue for the next start.
 func (h *Herald) Close(ctx context.Context) error {
 	var errs []error
 	for _, srv := range []*http.Server{h.server, h.api} {
