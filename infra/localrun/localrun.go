@@ -83,12 +83,12 @@ type Herald struct {
 	db          *sql.DB
 	queues      map[string]*localqueue.Queue
 	idempotency *sqlitestore.Idempotency
-	server *http.Server
-	api    *http.Server
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	logger *slog.Logger
-	unlock func()
+	server      *http.Server
+	api         *http.Server
+	cancel      context.CancelFunc
+	wg          sync.WaitGroup
+	logger      *slog.Logger
+	unlock      func()
 }
 
 // Function kinds Herald has, by the CodeUri folder of their main package. A template function

@@ -110,4 +110,3 @@ func BenchmarkDatabaseGrowth(b *testing.B) {
 		b.ReportMetric(final/afterFirstDay, "final/after-1-retention")
 	}
 }
-
