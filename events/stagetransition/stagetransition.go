@@ -1,19 +1,17 @@
 // Package stagetransition is the contract of the event the annotation platform publishes to
 // EventBridge whenever a task moves between workflow stages. schema.json is the normative
-// definition; the Go types mirror it so that the router never handles unvalidated input.
+// definition; the Go types mirror it, and package parse validates a detail against the schema
+// before it becomes a Detail, so that the router never handles unvalidated input. The parser
+// is a package of its own because the JSON Schema library costs about 8 ms of cold start in
+// every function that links it, and only the router parses events.
 package stagetransition
 
 import (
 	"bytes"
 	_ "embed"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
-	"sync"
 	"time"
-
-	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 // DetailType is the EventBridge detail-type of a stage transition; the rule in template.yaml
@@ -42,6 +40,9 @@ const (
 	Complete          StageType = "complete"
 	Archive           StageType = "archive"
 )
+
+// KnownStageType reports whether t is a stage kind of the contract.
+func KnownStageType(t StageType) bool { return knownStageTypes[t] }
 
 var knownStageTypes = map[StageType]bool{
 	Annotate: true, Review: true, ConsensusAnnotate: true, ConsensusReview: true,
@@ -105,10 +106,6 @@ func (e *InvalidError) Error() string {
 	return fmt.Sprintf("invalid stage transition event (%s): %s", e.Reason, e.Detail)
 }
 
-func invalid(reason Reason, format string, args ...any) error {
-	return &InvalidError{Reason: reason, Detail: fmt.Sprintf(format, args...)}
-}
-
 // ReasonOf returns the rejection reason of err, or "" when err is not a rejection.
 func ReasonOf(err error) Reason {
 	var inv *InvalidError
@@ -123,106 +120,3 @@ var schemaJSON []byte
 
 // Schema returns the JSON Schema document of the detail.
 func Schema() []byte { return bytes.Clone(schemaJSON) }
-
-// compiledSchema compiles the schema on first use, not at package init: compiling took about 13
-// of the router's 22 ms of cold-start init, and a function that never sees an event (the API
-// function links this package for test events) should not pay it.
-var compiledSchema = sync.OnceValue(mustCompileSchema)
-
-func mustCompileSchema() *jsonschema.Schema {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
-	if err != nil {
-		panic(fmt.Sprintf("embedded schema.json does not parse: %v", err))
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("schema.json", doc); err != nil {
-		panic(fmt.Sprintf("embedded schema.json: %v", err))
-	}
-	s, err := c.Compile("schema.json")
-	if err != nil {
-		panic(fmt.Sprintf("embedded schema.json does not compile: %v", err))
-	}
-	return s
-}
-
-// ParseDetail validates raw detail JSON against the schema and returns it decoded. Errors are
-// *InvalidError with the most specific reason available, so an operator can see at a glance
-// whether a producer sent an unknown stage kind or forgot the hashes.
-func ParseDetail(raw []byte) (Detail, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
-	if err != nil {
-		return Detail{}, invalid(ReasonMalformedJSON, "detail is not JSON: %v", err)
-	}
-	if reason, msg := specificProblem(doc); reason != "" {
-		return Detail{}, invalid(reason, "%s", msg)
-	}
-	if err := compiledSchema().Validate(doc); err != nil {
-		return Detail{}, invalid(ReasonSchemaViolation, "%s", flattenSchemaError(err))
-	}
-	var d Detail
-	if err := json.Unmarshal(raw, &d); err != nil {
-		// The schema admits it, so this only happens for out-of-range values such as a
-		// timestamp with an hour of 25.
-		return Detail{}, invalid(ReasonSchemaViolation, "decode detail: %v", err)
-	}
-	return d, nil
-}
-
-// specificProblem looks for the mistakes that deserve their own reason before the generic
-// schema check reports them as a violation. doc is untyped JSON as decoded by the schema
-// library, so every access is checked.
-func specificProblem(doc any) (Reason, string) {
-	obj, ok := doc.(map[string]any)
-	if !ok {
-		return ReasonSchemaViolation, "detail must be a JSON object"
-	}
-	if v, present := obj["schema_version"]; present {
-		if n, ok := v.(json.Number); !ok || n.String() != fmt.Sprint(SchemaVersion) {
-			return ReasonUnsupportedVersion, fmt.Sprintf("schema_version %v is not supported (want %d)", v, SchemaVersion)
-		}
-	}
-	if v, present := obj["tenant_id"]; !present || v == nil || v == "" {
-		return ReasonMissingTenant, "tenant_id is missing: every event names the tenant that owns its project"
-	}
-	for _, field := range []string{"from_stage", "to_stage"} {
-		stage, ok := obj[field].(map[string]any)
-		if !ok {
-			continue
-		}
-		if t, ok := stage["type"].(string); ok && !knownStageTypes[StageType(t)] {
-			return ReasonUnknownStageType, fmt.Sprintf("%s.type %q is not a known stage type", field, t)
-		}
-	}
-	for _, field := range []string{"data_hashes", "label_hashes"} {
-		v, present := obj[field]
-		if !present || v == nil {
-			return ReasonMissingHashes, field + " is missing"
-		}
-		if arr, ok := v.([]any); ok && len(arr) == 0 {
-			return ReasonMissingHashes, field + " is empty"
-		}
-	}
-	return "", ""
-}
-
-func flattenSchemaError(err error) string {
-	var verr *jsonschema.ValidationError
-	if !errors.As(err, &verr) {
-		return err.Error()
-	}
-	var msgs []string
-	for _, unit := range verr.BasicOutput().Errors {
-		if unit.Error == nil {
-			continue
-		}
-		loc := unit.InstanceLocation
-		if loc == "" {
-			loc = "/"
-		}
-		msgs = append(msgs, fmt.Sprintf("at %s: %s", loc, unit.Error.String()))
-	}
-	if len(msgs) == 0 {
-		return verr.Error()
-	}
-	return strings.Join(msgs, "; ")
-}

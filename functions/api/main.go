@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/lambdafn/apifn"
 )
 
 func main() {
@@ -16,6 +17,6 @@ func main() {
 		if err != nil {
 			return nil, fmt.Errorf("read Slack configuration: %w", err)
 		}
-		return lambdafn.NewAPI(cfg, clients, logger, lambdafn.WithSlack(slack))
+		return apifn.New(cfg, clients, logger, apifn.WithSlack(slack))
 	})
 }

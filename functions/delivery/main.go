@@ -7,11 +7,12 @@ import (
 	"os"
 
 	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/lambdafn/deliveryfn"
 )
 
 func main() {
 	lambdafn.Main("delivery", func(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger) (any, error) {
-		h, err := lambdafn.NewDelivery(cfg, clients, lambdafn.NewEMF(os.Stdout), logger)
+		h, err := deliveryfn.New(cfg, clients, lambdafn.NewEMF(os.Stdout), logger)
 		if err != nil {
 			return nil, err
 		}

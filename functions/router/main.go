@@ -7,11 +7,12 @@ import (
 	"os"
 
 	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/lambdafn/routerfn"
 )
 
 func main() {
 	lambdafn.Main("router", func(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger) (any, error) {
-		h, err := lambdafn.NewRouter(cfg, clients, lambdafn.NewEMF(os.Stdout), logger)
+		h, err := routerfn.New(cfg, clients, lambdafn.NewEMF(os.Stdout), logger)
 		if err != nil {
 			return nil, err
 		}

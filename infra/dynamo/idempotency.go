@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/heraldhq/herald/infra/httpapi"
+	"github.com/heraldhq/herald/infra/idempotency"
 )
 
 // Idempotency keeps the API's Idempotency-Key records in the configuration table, under
@@ -28,7 +28,8 @@ type Idempotency struct {
 	now    func() time.Time
 }
 
-var _ httpapi.IdempotencyStore = (*Idempotency)(nil)
+// Idempotency implements the API's IdempotencyStore; the API function's wiring checks it. The
+// assertion is not here: this package is linked into functions that serve no API.
 
 // NewIdempotency returns the store over table, remembering keys for ttl.
 func NewIdempotency(client *dynamodb.Client, table string, ttl time.Duration) *Idempotency {
@@ -43,9 +44,9 @@ func idempotencyKey(tenant, key string) map[string]types.AttributeValue {
 	}
 }
 
-// Begin implements httpapi.IdempotencyStore with one conditional PutItem: the first request
+// Begin implements the API's IdempotencyStore with one conditional PutItem: the first request
 // claims the key; any other reads what the first stored.
-func (s *Idempotency) Begin(ctx context.Context, tenant, key, fingerprint string) (httpapi.StoredResponse, bool, error) {
+func (s *Idempotency) Begin(ctx context.Context, tenant, key, fingerprint string) (idempotency.StoredResponse, bool, error) {
 	now := s.now()
 	item := idempotencyKey(tenant, key)
 	item["fingerprint"] = &types.AttributeValueMemberS{Value: fingerprint}
@@ -57,21 +58,21 @@ func (s *Idempotency) Begin(ctx context.Context, tenant, key, fingerprint string
 		ExpressionAttributeValues: map[string]types.AttributeValue{":now": &types.AttributeValueMemberN{Value: strconv.FormatInt(now.Unix(), 10)}},
 	})
 	if err == nil {
-		return httpapi.StoredResponse{}, true, nil
+		return idempotency.StoredResponse{}, true, nil
 	}
 	var ccf *types.ConditionalCheckFailedException
 	if !errors.As(err, &ccf) {
-		return httpapi.StoredResponse{}, false, fmt.Errorf("claim idempotency key: %w", err)
+		return idempotency.StoredResponse{}, false, fmt.Errorf("claim idempotency key: %w", err)
 	}
 	out, err := s.client.GetItem(ctx, &dynamodb.GetItemInput{TableName: &s.table, Key: idempotencyKey(tenant, key), ConsistentRead: aws.Bool(true)})
 	if err != nil {
-		return httpapi.StoredResponse{}, false, fmt.Errorf("read idempotency key: %w", err)
+		return idempotency.StoredResponse{}, false, fmt.Errorf("read idempotency key: %w", err)
 	}
 	return storedFrom(out.Item), false, nil
 }
 
-func storedFrom(item map[string]types.AttributeValue) httpapi.StoredResponse {
-	var r httpapi.StoredResponse
+func storedFrom(item map[string]types.AttributeValue) idempotency.StoredResponse {
+	var r idempotency.StoredResponse
 	if v, ok := item["fingerprint"].(*types.AttributeValueMemberS); ok {
 		r.Fingerprint = v.Value
 	}
@@ -88,8 +89,8 @@ func storedFrom(item map[string]types.AttributeValue) httpapi.StoredResponse {
 	return r
 }
 
-// Finish implements httpapi.IdempotencyStore.
-func (s *Idempotency) Finish(ctx context.Context, tenant, key string, resp httpapi.StoredResponse) error {
+// Finish implements the API's IdempotencyStore.
+func (s *Idempotency) Finish(ctx context.Context, tenant, key string, resp idempotency.StoredResponse) error {
 	header, err := json.Marshal(resp.Header)
 	if err != nil {
 		return fmt.Errorf("encode stored response headers: %w", err)
@@ -106,7 +107,7 @@ func (s *Idempotency) Finish(ctx context.Context, tenant, key string, resp httpa
 	return nil
 }
 
-// Abandon implements httpapi.IdempotencyStore.
+// Abandon implements the API's IdempotencyStore.
 func (s *Idempotency) Abandon(ctx context.Context, tenant, key string) error {
 	if _, err := s.client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: &s.table, Key: idempotencyKey(tenant, key)}); err != nil {
 		return fmt.Errorf("release idempotency key: %w", err)

@@ -14,18 +14,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldhq/herald/infra/idempotency"
 	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/signing"
 )
 
 // StoredResponse is a create's response kept under its Idempotency-Key.
-type StoredResponse struct {
-	Fingerprint string
-	Done        bool
-	Status      int
-	Header      http.Header
-	Body        []byte
-}
+type StoredResponse = idempotency.StoredResponse
 
 // IdempotencyStore keeps responses by tenant and Idempotency-Key.
 type IdempotencyStore interface {

@@ -114,7 +114,8 @@ func (c Config) ValidateRouter() error {
 
 // ValidateAPI reports what the configuration API function lacks.
 func (c Config) ValidateAPI() error {
-	return require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL, EnvJWTTenantClaim, c.JWTTenantClaim)
+	return require(EnvWebhooksTable, c.WebhooksTable, EnvAttemptsTable, c.AttemptsTable, EnvDeliveryQueueURL, c.DeliveryQueueURL,
+		EnvJWTTenantClaim, c.JWTTenantClaim)
 }
 
 // ValidateDelivery reports what the delivery function lacks.

@@ -3,9 +3,6 @@ package lambdafn
 import (
 	"errors"
 	"fmt"
-
-	"github.com/heraldhq/herald/infra/slackoauth"
-	"github.com/heraldhq/herald/shared/outbound"
 )
 
 // Environment of the Slack app the configuration API runs the "Add to Slack" flow as.
@@ -21,12 +18,16 @@ const (
 	EnvSlackClientSecret = "HERALD_SLACK_CLIENT_SECRET"
 	EnvSlackRedirectURL  = "HERALD_SLACK_REDIRECT_URL"
 	// EnvSlackStateKey signs the OAuth state (HMAC-SHA256): at least
-	// slackoauth.MinStateKeyLen bytes, used as written (`openssl rand -base64 32` gives 44),
+	// MinSlackStateKey bytes, used as written (`openssl rand -base64 32` gives 44),
 	// the same on every instance, since the callback may reach another one than the start.
 	EnvSlackStateKey = "HERALD_SLACK_STATE_KEY"
 )
 
-// SlackConfig is the Slack app of the configuration API.
+// MinSlackStateKey is slackoauth.MinStateKeyLen (a test keeps them equal), here so that reading
+// the configuration does not link Slack's client into every function.
+const MinSlackStateKey = 32
+
+// SlackConfig is the Slack app of the configuration API; apifn.SlackFlow builds its OAuth flow.
 type SlackConfig struct {
 	ClientID     string
 	ClientSecret string
@@ -63,29 +64,8 @@ func (c SlackConfig) Validate() error {
 	}
 	err := require(EnvSlackClientID, c.ClientID, EnvSlackClientSecret, c.ClientSecret,
 		EnvSlackRedirectURL, c.RedirectURL, EnvSlackStateKey, c.StateKey)
-	if c.StateKey != "" && len(c.StateKey) < slackoauth.MinStateKeyLen {
-		err = errors.Join(err, fmt.Errorf("%s has %d bytes, want at least %d", EnvSlackStateKey, len(c.StateKey), slackoauth.MinStateKeyLen))
+	if c.StateKey != "" && len(c.StateKey) < MinSlackStateKey {
+		err = errors.Join(err, fmt.Errorf("%s has %d bytes, want at least %d", EnvSlackStateKey, len(c.StateKey), MinSlackStateKey))
 	}
 	return err
-}
-
-// Flow builds the OAuth flow of the Slack app, or nil when Slack is not configured. It calls
-// Slack through the SSRF-safe client; allowLoopback opens loopback for a stand-in, as it does
-// for deliveries.
-func (c SlackConfig) Flow(allowLoopback bool) (*slackoauth.Flow, error) {
-	if !c.Configured() {
-		return nil, nil
-	}
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("slack configuration: %w", err)
-	}
-	flow, err := slackoauth.New(slackoauth.Config{
-		ClientID: c.ClientID, ClientSecret: c.ClientSecret, RedirectURL: c.RedirectURL, StateKey: []byte(c.StateKey),
-		AuthorizeURL: c.AuthorizeURL, APIURL: c.APIURL, WebhookURLPrefix: c.WebhookURLPrefix,
-		HTTPClient: outbound.NewClient(outbound.Options{AllowLoopback: allowLoopback}),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("slack configuration: %w", err)
-	}
-	return flow, nil
 }

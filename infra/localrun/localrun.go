@@ -22,6 +22,9 @@ import (
 	"github.com/heraldhq/herald/infra/eventsource"
 	"github.com/heraldhq/herald/infra/httpapi"
 	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/lambdafn/apifn"
+	"github.com/heraldhq/herald/infra/lambdafn/deliveryfn"
+	"github.com/heraldhq/herald/infra/lambdafn/routerfn"
 	"github.com/heraldhq/herald/infra/localbus"
 	"github.com/heraldhq/herald/infra/localqueue"
 	"github.com/heraldhq/herald/infra/localscheduler"
@@ -241,7 +244,7 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 		if err != nil {
 			return nil, err
 		}
-		router := lambdafn.RouterOver(fnCfg, lambdafn.RouterPorts{Targets: h.Store, Queue: jobs}, counter, logger)
+		router := routerfn.Over(fnCfg, routerfn.Ports{Targets: h.Store, Queue: jobs}, counter, logger)
 		handler := asyncHandler(router.Handle)
 		if err := h.startInvokeQueue(ctx, runCtx, cfg, id, props, handler); err != nil {
 			return nil, err
@@ -252,7 +255,7 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 		if err != nil {
 			return nil, err
 		}
-		d, err := lambdafn.DeliveryOver(fnCfg, lambdafn.DeliveryPorts{Endpoints: h.Store, Log: h.Store, Queue: jobs}, counter, logger)
+		d, err := deliveryfn.Over(fnCfg, deliveryfn.Ports{Endpoints: h.Store, Log: h.Store, Queue: jobs}, counter, logger)
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)
 		}
@@ -383,7 +386,7 @@ func localSlack(c lambdafn.SlackConfig, allowLoopback bool) (httpapi.SlackOAuth,
 		}
 		c.StateKey = string(key)
 	}
-	flow, err := c.Flow(allowLoopback)
+	flow, err := apifn.SlackFlow(c, allowLoopback)
 	if err != nil {
 		return nil, err
 	}

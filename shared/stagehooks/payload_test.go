@@ -10,6 +10,7 @@ import (
 
 	"github.com/heraldhq/herald/events/samples"
 	"github.com/heraldhq/herald/events/stagetransition"
+	"github.com/heraldhq/herald/events/stagetransition/parse"
 	"github.com/heraldhq/herald/shared/stagehooks"
 )
 
@@ -25,7 +26,7 @@ func sampleDetail(t testing.TB, name string) stagetransition.Detail {
 	if err := json.Unmarshal(raw, &env); err != nil {
 		t.Fatal(err)
 	}
-	d, err := stagetransition.ParseDetail(env.Detail)
+	d, err := parse.Detail(env.Detail)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/heraldhq/herald/infra/eventsource"
 	"github.com/heraldhq/herald/infra/httpapi"
 	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/lambdafn/apifn"
 	"github.com/heraldhq/herald/infra/localqueue"
 	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/infra/sqlitestore"
@@ -144,7 +145,7 @@ func embedded(t *testing.T, opts backendOptions) backend {
 	}
 	slackStandin := newSlackStandin(t)
 	// The stand-in listens on loopback, as deliveries' receivers in tests do.
-	flow, err := slackConfig(slackStandin, opts).Flow(true)
+	flow, err := apifn.SlackFlow(slackConfig(slackStandin, opts), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +237,7 @@ func onAWS(t *testing.T, opts backendOptions) backend {
 	cfg := b.Config(t, "")
 	cfg.JWTTenantClaim = "org_id"
 	slackStandin := newSlackStandin(t)
-	handler, err := lambdafn.NewAPI(cfg, b.Admin(), nil, lambdafn.WithSlack(slackConfig(slackStandin, opts)))
+	handler, err := apifn.New(cfg, b.Admin(), nil, apifn.WithSlack(slackConfig(slackStandin, opts)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 
 	"github.com/heraldhq/herald/events/samples"
 	"github.com/heraldhq/herald/infra/dynamo"
-	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/lambdafn/apifn"
 	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/notifications"
 	"github.com/heraldhq/herald/shared/signing"
@@ -116,7 +116,7 @@ func TestEverySampleEventAnswersAsDocumented(t *testing.T) {
 	b := awsfixture.New(t, awsfixture.Options{})
 	cfg := b.Config(t, "")
 	cfg.JWTTenantClaim = "org_id"
-	handler, err := lambdafn.NewAPI(cfg, b.Admin(), nil, lambdafn.WithSlack(slackConfig(newSlackStandin(t), backendOptions{})))
+	handler, err := apifn.New(cfg, b.Admin(), nil, apifn.WithSlack(slackConfig(newSlackStandin(t), backendOptions{})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,8 @@ import (
 	"github.com/heraldhq/herald/events/samples"
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/eventsource"
-	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/lambdafn/deliveryfn"
+	"github.com/heraldhq/herald/infra/lambdafn/routerfn"
 	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/stagehooks"
 	"github.com/heraldhq/herald/shared/telemetry"
@@ -40,8 +41,8 @@ type world struct {
 	backend         *awsfixture.Backend
 	store           *dynamo.WebhookStore
 	attempts        *dynamo.AttemptLog
-	router          *lambdafn.RouterHandler
-	delivery        *lambdafn.DeliveryHandler
+	router          *routerfn.Handler
+	delivery        *deliveryfn.Handler
 	poller          *eventsource.Poller
 	counts          *telemetry.Memory
 	routerRequests  *awsfixture.RequestCounter
@@ -73,10 +74,10 @@ func newWorld(t *testing.T, opts worldOptions) *world {
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	var err error
-	if w.router, err = lambdafn.NewRouter(cfg, b.Clients(w.routerRequests), w.counts, logger); err != nil {
+	if w.router, err = routerfn.New(cfg, b.Clients(w.routerRequests), w.counts, logger); err != nil {
 		t.Fatal(err)
 	}
-	if w.delivery, err = lambdafn.NewDelivery(cfg, b.Clients(w.deliveryRequest), w.counts, logger); err != nil {
+	if w.delivery, err = deliveryfn.New(cfg, b.Clients(w.deliveryRequest), w.counts, logger); err != nil {
 		t.Fatal(err)
 	}
 	w.poller = &eventsource.Poller{

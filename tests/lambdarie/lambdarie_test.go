@@ -32,8 +32,8 @@ import (
 	"github.com/heraldhq/herald/tests/standin"
 )
 
-// buildBootstrap builds a function for this machine (the emulator runs it natively here;
-// tests/samtemplate builds the same packages for linux/arm64).
+// buildBootstrap builds a function for this machine as it is deployed, stripped (the emulator
+// runs it natively here; tests/samtemplate builds the same packages for linux/arm64).
 func buildBootstrap(t *testing.T, function string) string {
 	t.Helper()
 	root, err := samtemplate.FindRoot()
@@ -41,7 +41,7 @@ func buildBootstrap(t *testing.T, function string) string {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "bootstrap")
-	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-o", out, "./functions/"+function)
+	cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags=-s", "-o", out, "./functions/"+function)
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {

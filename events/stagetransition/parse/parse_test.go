@@ -1,4 +1,4 @@
-package stagetransition_test
+package parse_test
 
 import (
 	"encoding/json"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/heraldhq/herald/events/samples"
 	"github.com/heraldhq/herald/events/stagetransition"
+	"github.com/heraldhq/herald/events/stagetransition/parse"
 )
 
 type envelope struct {
@@ -38,7 +39,7 @@ func TestAcceptedSamplesParse(t *testing.T) {
 	for _, name := range names {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			d, err := stagetransition.ParseDetail(readDetail(t, name))
+			d, err := parse.Detail(readDetail(t, name))
 			if err != nil {
 				t.Fatalf("sample rejected: %v", err)
 			}
@@ -69,7 +70,7 @@ func TestRejectedSamplesFailWithTheirReason(t *testing.T) {
 	for file, reason := range want {
 		t.Run(file, func(t *testing.T) {
 			t.Parallel()
-			_, err := stagetransition.ParseDetail(readDetail(t, "rejected/"+file))
+			_, err := parse.Detail(readDetail(t, "rejected/"+file))
 			if err == nil {
 				t.Fatal("invalid event accepted")
 			}
@@ -116,7 +117,7 @@ func TestParseDetailEdgeCases(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			_, err := stagetransition.ParseDetail(tc.detail)
+			_, err := parse.Detail(tc.detail)
 			if got := stagetransition.ReasonOf(err); got != tc.reason {
 				t.Fatalf("reason = %q, want %q (error: %v)", got, tc.reason, err)
 			}
@@ -129,7 +130,7 @@ func TestParseDetailEdgeCases(t *testing.T) {
 			mutate(func(m map[string]any) { delete(m, "from_stage") }),
 			mutate(func(m map[string]any) { m["from_stage"] = nil }),
 		} {
-			d, err := stagetransition.ParseDetail(detail)
+			d, err := parse.Detail(detail)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -148,7 +149,7 @@ func FuzzParseDetail(f *testing.F) {
 		f.Add([]byte(env.Detail))
 	}
 	f.Fuzz(func(t *testing.T, detail []byte) {
-		d, err := stagetransition.ParseDetail(detail)
+		d, err := parse.Detail(detail)
 		if err != nil && stagetransition.ReasonOf(err) == "" {
 			t.Fatalf("error without a reason: %v", err)
 		}

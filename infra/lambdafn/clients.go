@@ -1,0 +1,32 @@
+package lambdafn
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+)
+
+// LoadAWS loads the SDK configuration from the function's environment. Endpoint overrides for
+// local stand-ins come from the SDK's own AWS_ENDPOINT_URL_<SERVICE> variables.
+func LoadAWS(ctx context.Context) (aws.Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	return cfg, nil
+}
+
+// Clients are the AWS service clients a function uses, built once per execution environment.
+type Clients struct {
+	DynamoDB *dynamodb.Client
+	SQS      *sqs.Client
+}
+
+// NewClients builds the clients from one SDK configuration.
+func NewClients(awsCfg aws.Config) Clients {
+	return Clients{DynamoDB: dynamodb.NewFromConfig(awsCfg), SQS: sqs.NewFromConfig(awsCfg)}
+}

@@ -1,0 +1,94 @@
+// Package routerfn is the router function: EventBridge hands it each task stage transition and
+// it enqueues one delivery job per stage webhook the transition fires. Its own package so that
+// the router's bootstrap links what the router uses and nothing of the other functions.
+package routerfn
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/heraldhq/herald/events/stagetransition"
+	"github.com/heraldhq/herald/events/stagetransition/parse"
+	"github.com/heraldhq/herald/infra/dynamo"
+	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/sqsqueue"
+	"github.com/heraldhq/herald/shared/stagehooks"
+	"github.com/heraldhq/herald/shared/telemetry"
+)
+
+// Handler is the EventBridge-triggered router function.
+type Handler struct {
+	Router  *stagehooks.Router
+	Counter telemetry.Counter
+	Logger  *slog.Logger
+}
+
+// Handle routes one stage-transition event. A rejected event returns nil: the same bytes would
+// fail the same way on every retry, so it is logged and counted instead. Only our own failures
+// return an error; EventBridge invokes the function asynchronously, so Lambda retries it twice
+// and then parks the event in the failure queue of template.yaml, from which it can be replayed.
+func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error {
+	log := h.Logger.With("event_id", ev.ID, "detail_type", ev.DetailType, "source", ev.Source)
+	if ev.DetailType != stagetransition.DetailType {
+		h.reject(log, stagetransition.ReasonWrongDetailType, "detail-type is not "+stagetransition.DetailType)
+		return nil
+	}
+	d, err := parse.Detail(ev.Detail)
+	if err == nil {
+		var n int
+		n, err = h.Router.Route(ctx, d)
+		if err == nil {
+			h.Counter.Count(telemetry.EventsRouted, strconv.FormatBool(n > 0))
+			log.Info("stage transition routed", "project_hash", d.ProjectHash, "task_id", d.TaskID, "jobs", n)
+			return nil
+		}
+	}
+	if reason := stagetransition.ReasonOf(err); reason != "" {
+		h.reject(log, reason, err.Error())
+		return nil
+	}
+	log.Error("route stage transition", "error", err)
+	return err
+}
+
+func (h *Handler) reject(log *slog.Logger, reason stagetransition.Reason, detail string) {
+	log.Warn("stage transition event rejected", "reason", string(reason), "detail", detail)
+	h.Counter.Count(telemetry.EventsRejected, string(reason))
+}
+
+// New wires the router function's handler to DynamoDB and SQS.
+func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counter, logger *slog.Logger) (*Handler, error) {
+	if err := cfg.ValidateRouter(); err != nil {
+		return nil, fmt.Errorf("router configuration: %w", err)
+	}
+	return Over(cfg, Ports{
+		Targets: dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
+		Queue:   sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+	}, counter, logger), nil
+}
+
+// Ports are the adapters the router runs on: DynamoDB and SQS on AWS, the embedded
+// store and queue on one machine.
+type Ports struct {
+	Targets stagehooks.TargetFinder
+	Queue   stagehooks.JobQueue
+}
+
+// Over builds the router handler over any adapters; every runtime builds it here so
+// they cannot differ in anything but the adapters.
+func Over(cfg lambdafn.Config, ports Ports, counter telemetry.Counter, logger *slog.Logger) *Handler {
+	return &Handler{
+		Router: &stagehooks.Router{
+			Targets: stagehooks.NewCachedTargets(ports.Targets, cfg.ConfigCacheTTL),
+			Queue:   ports.Queue,
+			Counter: counter,
+			Logger:  logger,
+		},
+		Counter: counter,
+		Logger:  logger,
+	}
+}
