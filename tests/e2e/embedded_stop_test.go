@@ -2,13 +2,10 @@ package e2e_test
 
 import (
 	"context"
-	"log/slog"
 	"net/http"
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/infra/localrun"
-	"github.com/heraldhq/herald/infra/samtemplate"
 	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/signing"
 	"github.com/heraldhq/herald/shared/stagehooks"
@@ -21,20 +18,6 @@ func TestEmbeddedStopLetsInFlightDeliveriesFinish(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
-	tmpl, err := samtemplate.LoadRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	start := func() *localrun.Herald {
-		h, err := localrun.Start(ctx, localrun.Config{
-			DataDir: dir, Template: tmpl, EventsAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", AllowLoopback: true,
-			Synchronous: "NORMAL", Pollers: 2, Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return h
-	}
 	inFlight := make(chan struct{}, 1)
 	r := newReceiver(t, func(n int) (int, http.Header) {
 		if n == 1 {
@@ -43,7 +26,7 @@ func TestEmbeddedStopLetsInFlightDeliveriesFinish(t *testing.T) {
 		}
 		return 200, nil
 	})
-	h := start()
+	h := startEmbeddedIn(t, dir, nil)
 	wh := contract.NewWebhook(t, sampleTenant, "wh_annotate", sampleProject, sampleAnnotateStage, stagehooks.StageAnnotate, r.url())
 	if err := h.Store.CreateWebhook(ctx, wh); err != nil {
 		t.Fatal(err)
@@ -61,7 +44,7 @@ func TestEmbeddedStopLetsInFlightDeliveriesFinish(t *testing.T) {
 		t.Fatalf("Close: %v", err)
 	}
 
-	h = start()
+	h = startEmbeddedIn(t, dir, nil)
 	t.Cleanup(func() { _ = h.Close(context.Background()) })
 	id := r.requests()[0].header.Get(signing.HeaderID)
 	attempts, err := h.Store.AttemptsOfDelivery(ctx, sampleTenant, id)

@@ -1,12 +1,14 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -221,3 +223,47 @@ func (r *receiver) requests() []received {
 }
 
 func (r *receiver) count() int { return len(r.requests()) }
+
+// The tenant tests: rivalTenant uses the sample project's hash and stages for its own tasks.
+const (
+	rivalTenant = "rival"
+	sampleData  = "f0b012de-5aea-4457-b515-936b0c185771"
+	rivalData   = "0000aaaa-rival-data-hash"
+)
+
+// asRival turns the submitted sample (an event or its detail, indented or compact) into the
+// rival tenant's event for its own task on the same project hash: its tenant and its data hash.
+func asRival(t *testing.T, sample string) string {
+	t.Helper()
+	out := sample
+	for _, form := range []string{`"tenant_id": "acme"`, `"tenant_id":"acme"`, `\"tenant_id\":\"acme\"`} {
+		out = strings.Replace(out, form, strings.Replace(form, sampleTenant, rivalTenant, 1), 1)
+	}
+	out = strings.Replace(out, sampleData, rivalData, 1)
+	if !strings.Contains(out, rivalTenant) || !strings.Contains(out, rivalData) {
+		t.Fatalf("could not derive the rival tenant's event from %s", sample)
+	}
+	return out
+}
+
+// assertEachGotItsOwn checks that acme's receiver got exactly acme's event and the rival's
+// exactly the rival's, each signed with its own webhook's secret.
+func assertEachGotItsOwn(t *testing.T, owner, intruder *receiver) {
+	t.Helper()
+	for _, c := range []struct {
+		name      string
+		r         *receiver
+		mine, not string
+	}{
+		{"acme's receiver", owner, sampleData, rivalData},
+		{"rival's receiver", intruder, rivalData, sampleData},
+	} {
+		got := c.r.requests()
+		if len(got) != 1 {
+			t.Fatalf("%s got %d deliveries, want exactly its own one", c.name, len(got))
+		}
+		if got[0].verifyErr != nil || !bytes.Contains(got[0].body, []byte(c.mine)) || bytes.Contains(got[0].body, []byte(c.not)) {
+			t.Fatalf("%s got %s (verify: %v); want its own tenant's event, signed with its own secret", c.name, got[0].body, got[0].verifyErr)
+		}
+	}
+}
