@@ -122,10 +122,12 @@ type Processor struct {
 	Now         func() time.Time
 }
 
-// Process attempts every message of a batch and returns the IDs of the messages that must stay
-// on the queue (Lambda's batch item failures): those waiting for a retry, whose visibility has
-// been set to the wait, and those handed back after one of our own faults. Every other message
-// is done (delivered, dead-lettered or dropped with a logged, counted reason) and is deleted.
+// Process attempts every message of a batch that is due and returns the IDs of the messages
+// that must stay on the queue (Lambda's batch item failures): those received before their
+// attempt is due, hidden again until then, and those kept because a resend or a dead letter
+// could not be sent. Every other message is done and is deleted: delivered, resent as a new
+// message for its next attempt (or after one of our own faults, with its count unchanged),
+// dead-lettered, or dropped with a logged, counted reason.
 func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []string) {
 	now := p.now()
 	var work []pending
