@@ -11,6 +11,11 @@
 //    has messages.
 // 3. ReceiveMessage ignored MessageSystemAttributeNames, the AWS SDKs' current name
 //    for AttributeNames, so ApproximateReceiveCount & co. never came back.
+// 4. ChangeMessageVisibility(Batch) accepted any timeout up to 43200 s from the call. SQS
+//    counts a message's 12 hours from its receive: a change made E seconds after the receive
+//    with a timeout V is refused when E + V > 43200 (InvalidParameterValue, "Total
+//    VisibilityTimeout for the message is beyond the limit [43200 seconds]"), and the message
+//    keeps the visibility it had. Each receive starts a new 12 hours.
 //
 // Each patch must match the bundled source exactly once; if local-aws-sqs is upgraded
 // and a patch no longer applies, this refuses to start (check the gap, then update or
@@ -36,6 +41,16 @@ const patches = [
     why: 'ReceiveMessage honours MessageSystemAttributeNames',
     from: 'this.body=this.reqBody,"MaxNumberOfMessages"in this.body',
     to: 'this.body=this.reqBody,Array.isArray(this.body.MessageSystemAttributeNames)&&(this.body.AttributeNames=[...new Set([...(Array.isArray(this.body.AttributeNames)?this.body.AttributeNames:[]),...this.body.MessageSystemAttributeNames])]),"MaxNumberOfMessages"in this.body',
+  },
+  {
+    why: 'a receive records when it happened (for the 12-hour visibility limit)',
+    from: 't.visible=!1,i||(t.record.ReceiptHandle=l(this,D,Gs).call(this,t.record.MessageId))',
+    to: 't.visible=!1,i||(t.record.ReceiptHandle=l(this,D,Gs).call(this,t.record.MessageId),t.receivedAt=Date.now())',
+  },
+  {
+    why: 'ChangeMessageVisibility refuses a timeout past 12 hours from the receive',
+    from: 'if(!r)return!1;let n=Number(e);',
+    to: 'if(!r)return!1;let n=Number(e);if(r.receivedAt&&Date.now()-r.receivedAt+n*1e3>432e5)throw new u(`Value ${e} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]`);',
   },
 ];
 
