@@ -2,6 +2,7 @@ package eventpattern
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -69,9 +70,13 @@ var compileErrCases = []compileErrCase{
 	{name: "anything-but object with two keys", pattern: `{"detail":{"s":[{"anything-but":{"prefix":"a","suffix":"b"}}]}}`, path: "detail.s[0].anything-but", reason: "exactly one of"},
 	{name: "anything-but numeric", pattern: `{"detail":{"s":[{"anything-but":{"numeric":[">",1]}}]}}`, path: "detail.s[0].anything-but", reason: `unknown anything-but match type "numeric"`},
 	{name: "anything-but nested anything-but", pattern: `{"detail":{"s":[{"anything-but":{"anything-but":"x"}}]}}`, path: "detail.s[0].anything-but", reason: `unknown anything-but match type "anything-but"`},
-	{name: "anything-but prefix with a number", pattern: `{"detail":{"s":[{"anything-but":{"prefix":5}}]}}`, path: "detail.s[0].anything-but.prefix", reason: "single string, got number"},
-	{name: "anything-but prefix with a list", pattern: `{"detail":{"s":[{"anything-but":{"prefix":["a","b"]}}]}}`, path: "detail.s[0].anything-but.prefix", reason: "single string, got array"},
-	{name: "anything-but suffix with a list", pattern: `{"detail":{"s":[{"anything-but":{"suffix":["a"]}}]}}`, path: "detail.s[0].anything-but.suffix", reason: "single string, got array"},
+	{name: "anything-but prefix with a number", pattern: `{"detail":{"s":[{"anything-but":{"prefix":5}}]}}`, path: "detail.s[0].anything-but.prefix", reason: "got number"},
+	{name: "wildcard too complex", pattern: `{"detail":{"s":[{"wildcard":"a*b*c*d*e*f*"}]}}`, path: "detail.s[0].wildcard", reason: "too complex"},
+	{name: "anything-but wildcard too complex", pattern: `{"detail":{"s":[{"anything-but":{"wildcard":["x","*a*b*c*d*e*"]}}]}}`, path: "detail.s[0].anything-but.wildcard[1]", reason: "too complex"},
+	{name: "anything-but prefix with an empty string", pattern: `{"detail":{"s":[{"anything-but":{"prefix":""}}]}}`, path: "detail.s[0].anything-but.prefix", reason: "must not be empty"},
+	{name: "anything-but suffix list with an empty string", pattern: `{"detail":{"s":[{"anything-but":{"suffix":["a",""]}}]}}`, path: "detail.s[0].anything-but.suffix[1]", reason: "must not be empty"},
+	{name: "anything-but prefix with an empty list", pattern: `{"detail":{"s":[{"anything-but":{"prefix":[]}}]}}`, path: "detail.s[0].anything-but.prefix", reason: "must not be empty"},
+	{name: "anything-but prefix list with a number", pattern: `{"detail":{"s":[{"anything-but":{"prefix":["a",5]}}]}}`, path: "detail.s[0].anything-but.prefix[1]", reason: "got number"},
 	{name: "anything-but equals-ignore-case empty list", pattern: `{"detail":{"s":[{"anything-but":{"equals-ignore-case":[]}}]}}`, path: "detail.s[0].anything-but.equals-ignore-case", reason: "must not be empty"},
 	{name: "anything-but equals-ignore-case with a number", pattern: `{"detail":{"s":[{"anything-but":{"equals-ignore-case":[1]}}]}}`, path: "detail.s[0].anything-but.equals-ignore-case[0]", reason: "must be strings, got number"},
 	{name: "anything-but wildcard consecutive stars", pattern: `{"detail":{"s":[{"anything-but":{"wildcard":["a*","b**"]}}]}}`, path: "detail.s[0].anything-but.wildcard[1]", reason: "consecutive wildcard characters"},
@@ -174,6 +179,38 @@ func TestCompileValid(t *testing.T) {
 	} {
 		if _, err := Compile([]byte(pattern)); err != nil {
 			t.Errorf("Compile(%s): %v", pattern, err)
+		}
+	}
+}
+
+// EventBridge refuses a pattern whose $or members expand to more than 1,000 alternatives:
+// sibling and nested $or multiply.
+func TestOrCombinationsAreBounded(t *testing.T) {
+	t.Parallel()
+	or := func(n int) string {
+		alts := make([]string, n)
+		for i := range alts {
+			alts[i] = fmt.Sprintf(`{"f%d":["v"]}`, i)
+		}
+		return `[` + strings.Join(alts, ",") + `]`
+	}
+	for _, c := range []struct {
+		name    string
+		pattern string
+		ok      bool
+	}{
+		{"10 x 10 x 10 = 1000", `{"a":{"$or":` + or(10) + `},"b":{"$or":` + or(10) + `},"c":{"$or":` + or(10) + `}}`, true},
+		{"10 x 10 x 11 = 1100", `{"a":{"$or":` + or(10) + `},"b":{"$or":` + or(10) + `},"c":{"$or":` + or(11) + `}}`, false},
+		{"one $or of 1001", `{"$or":` + or(1001) + `}`, false},
+		{"nested: 2 alternatives of 600", `{"$or":[{"x":{"$or":` + or(600) + `}},{"y":{"$or":` + or(600) + `}}]}`, false},
+		{"nested: 2 alternatives of 500", `{"$or":[{"x":{"$or":` + or(500) + `}},{"y":{"$or":` + or(500) + `}}]}`, true},
+	} {
+		_, err := Compile([]byte(c.pattern))
+		if (err == nil) != c.ok {
+			t.Errorf("%s: Compile error %v, want ok=%v", c.name, err, c.ok)
+		}
+		if err != nil && !c.ok && !strings.Contains(err.Error(), "combinations") {
+			t.Errorf("%s: error %v does not say why", c.name, err)
 		}
 	}
 }

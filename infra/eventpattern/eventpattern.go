@@ -19,7 +19,8 @@
 //	{"suffix": ".png"}                     {"suffix": {"equals-ignore-case": ".PNG"}}
 //	{"equals-ignore-case": "alice"}        {"wildcard": "*/lib/*"}
 //	{"anything-but": "x"}                  {"anything-but": ["x", "y"]}  {"anything-but": [1, 2]}
-//	{"anything-but": {"prefix": "x"}}      {"anything-but": {"suffix": "x"}}
+//	{"anything-but": {"prefix": "x" | ["x", ...]}}
+//	{"anything-but": {"suffix": "x" | ["x", ...]}}
 //	{"anything-but": {"equals-ignore-case": "x" | ["x", ...]}}
 //	{"anything-but": {"wildcard": "x*" | ["x*", ...]}}
 //	{"numeric": [">", 0, "<=", 5]}         {"numeric": ["=", 3.018e2]}
@@ -28,7 +29,8 @@
 //
 // A "$or" member, at any object level, holds an array of at least two
 // non-empty pattern objects; it matches when any of them matches, and is
-// ANDed with its sibling members.
+// ANDed with its sibling members. As on AWS, a pattern whose "$or" members
+// expand to more than MaxOrCombinations alternatives is refused.
 //
 // # Matching
 //
@@ -161,7 +163,34 @@ func Compile(pattern []byte) (*Pattern, error) {
 	if err != nil {
 		return nil, err
 	}
+	if n := root.combinations(); n > MaxOrCombinations {
+		return nil, &PatternError{Reason: fmt.Sprintf("the pattern's $or members expand to %d combinations; EventBridge allows at most %d", n, MaxOrCombinations)}
+	}
 	return &Pattern{root: root, src: string(pattern)}, nil
+}
+
+// MaxOrCombinations is how many alternatives EventBridge lets the "$or" members of one
+// pattern expand to: each "$or" adds its alternatives' combinations, and the members of an
+// object multiply theirs, so nested and sibling "$or" members multiply.
+const MaxOrCombinations = 1000
+
+// combinations counts the alternatives n expands to, stopping early once past the limit so
+// that a hostile pattern cannot overflow the count.
+func (n *objectNode) combinations() int {
+	total := 1
+	for _, f := range n.fields {
+		if f.obj != nil {
+			total = min(total*f.obj.combinations(), MaxOrCombinations+1)
+		}
+	}
+	if len(n.or) > 0 {
+		sum := 0
+		for _, alt := range n.or {
+			sum = min(sum+alt.combinations(), MaxOrCombinations+1)
+		}
+		total = min(total*sum, MaxOrCombinations+1)
+	}
+	return total
 }
 
 // Match reports whether the EventBridge event (the full envelope JSON:
@@ -493,9 +522,9 @@ func affixOperand(v any, op string, at *pathElem) (s string, fold bool, err erro
 
 // compileAnythingBut compiles the operand of anything-but. Per the AWS
 // guide it is a single string or number, a non-empty list of only strings or
-// only numbers, or an object with one of prefix or suffix (a single string:
-// the guide notes that a list of prefixes is not supported) or
-// equals-ignore-case or wildcard (a string or a non-empty list of strings).
+// only numbers, or an object with one of prefix, suffix, equals-ignore-case
+// or wildcard, each a string or a non-empty list of strings (an empty prefix
+// or suffix, which would exclude everything, is refused as AWS refuses it).
 func compileAnythingBut(v any, at *pathElem) (matcher, error) {
 	ab := anythingBut{}
 	switch x := v.(type) {
@@ -543,11 +572,20 @@ func compileAnythingBut(v any, at *pathElem) (matcher, error) {
 		p := at.key(name)
 		switch name {
 		case "prefix", "suffix":
-			s, ok := operand.(string)
-			if !ok {
-				return nil, p.fail(fmt.Sprintf("anything-but %s value must be a single string, got %s", name, kindOf(operand)))
+			strs, err := stringOrStrings(operand, "anything-but "+name, p)
+			if err != nil {
+				return nil, err
 			}
-			ab.ops = append(ab.ops, affixMatcher{s: s, suffix: name == "suffix"})
+			for i, s := range strs {
+				if s == "" {
+					ep := p
+					if _, isList := operand.([]any); isList {
+						ep = p.index(i)
+					}
+					return nil, ep.fail(fmt.Sprintf("anything-but %s value must not be empty", name))
+				}
+				ab.ops = append(ab.ops, affixMatcher{s: s, suffix: name == "suffix"})
+			}
 		case "equals-ignore-case":
 			strs, err := stringOrStrings(operand, "anything-but equals-ignore-case", p)
 			if err != nil {

@@ -92,8 +92,17 @@ func compileWildcard(s string, at *pathElem) (wildcardMatcher, error) {
 		}
 	}
 	segs = append(segs, cur.String())
+	if stars := len(segs) - 1; stars > MaxWildcards {
+		return wildcardMatcher{}, at.fail(fmt.Sprintf("invalid wildcard %q: %d wildcard characters make the pattern too complex; at most %d", s, stars, MaxWildcards))
+	}
 	return wildcardMatcher{segs: segs}, nil
 }
+
+// MaxWildcards bounds the '*' characters of one wildcard operand. EventBridge refuses wildcard
+// patterns that are too complex to evaluate but publishes no figure; its guide advises against
+// patterns with many wildcards. Five covers every pattern in that guide ("*/lib/*" has two)
+// with room to spare, and keeps a pattern's evaluation cost linear in what it lists.
+const MaxWildcards = 5
 
 // match runs in O(len(s) * total segment length) at worst: the first segment
 // is anchored at the start, the last at the end, and each middle segment is
