@@ -26,12 +26,12 @@ build:
 		ls "$$dir"*.go >/dev/null 2>&1 || continue; \
 		name=$$(basename "$$dir"); \
 		echo "build functions/$$name -> .aws-sam-build/$$name/bootstrap"; \
-		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -tags lambda.norpc \
+		CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags=-s -tags lambda.norpc \
 			-o .aws-sam-build/$$name/bootstrap ./functions/$$name; \
 	done
 
 run:
-	$(GO) run ./infra/local -demo
+	$(GO) run ./infra/herald -demo
 
 lint:
 	@files=$$(find . -type d \( -name node_modules -o -name '.?*' \) -prune -o -type f -name '*.go' -print); \

@@ -118,7 +118,7 @@ func backends(t *testing.T, opts backendOptions) []func(t *testing.T) backend {
 // noRedirects hands redirects back to the test instead of following them.
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
-// embedded serves the API on a real local port with API keys, as `go run ./infra/local` does.
+// embedded serves the API on a real local port with API keys, as `go run ./infra/herald` does.
 func embedded(t *testing.T, opts backendOptions) backend {
 	t.Helper()
 	ctx := context.Background()

@@ -172,7 +172,7 @@ func runEmbeddedLoad(b *testing.B) {
 	}
 }
 
-// The runner's defaults, stated: the figures are for what `go run ./infra/local` runs.
+// The runner's defaults, stated: the figures are for what `go run ./infra/herald` runs.
 var (
 	benchSync    = "NORMAL"
 	benchPollers = 4

@@ -1,5 +1,5 @@
 // Package local_test runs Herald's single-machine mode as a user does: the binary of
-// ./infra/local, configured through its command line, fed through its PutEvents endpoint by the
+// ./infra/herald, configured through its command line, fed through its PutEvents endpoint by the
 // AWS SDK, delivering to a receiver on loopback.
 package local_test
 
@@ -43,7 +43,7 @@ var (
 	buildErr  error
 )
 
-// heraldBinary builds ./infra/local once per test run.
+// heraldBinary builds ./infra/herald once per test run.
 func heraldBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -58,10 +58,10 @@ func heraldBinary(t testing.TB) string {
 			return
 		}
 		binary = filepath.Join(dir, "herald")
-		cmd := exec.Command("go", "build", "-o", binary, "./infra/local")
+		cmd := exec.Command("go", "build", "-o", binary, "./infra/herald")
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("build ./infra/local: %v\n%s", err, out)
+			buildErr = fmt.Errorf("build ./infra/herald: %v\n%s", err, out)
 		}
 	})
 	if buildErr != nil {
@@ -192,7 +192,7 @@ func (p *process) kill(t testing.TB) {
 func addWebhook(t testing.TB, dataDir, url string) string {
 	t.Helper()
 	cmd := exec.Command(heraldBinary(t), "webhook-add", "-data-dir", dataDir, "-project", sampleProject,
-		"-stage", sampleAnnotateStage, "-type", "annotate", "-url", url, "-allow-insecure")
+		"-stage", sampleAnnotateStage, "-type", "annotate", "-url", url, "-allow-loopback")
 	root, _ := samtemplate.FindRoot()
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()

@@ -16,7 +16,7 @@ import (
 
 type webhookSpec struct {
 	id, tenant, owner, project, stage, stageType, url string
-	allowInsecure                                     bool
+	allowLoopback                                     bool
 }
 
 // createWebhook stores a stage webhook the way the configuration API will: the stage type
@@ -26,7 +26,9 @@ func createWebhook(ctx context.Context, s settings, spec webhookSpec) (stagehook
 	if err != nil {
 		return stagehooks.Webhook{}, err
 	}
-	if err := outbound.CheckURL(ctx, spec.url, spec.allowInsecure, spec.allowInsecure, nil); err != nil {
+	// The API's URL policy under the same flag (localrun: AllowInsecure and AllowLoopback both
+	// follow -allow-loopback).
+	if err := outbound.CheckURL(ctx, spec.url, spec.allowLoopback, spec.allowLoopback, nil); err != nil {
 		return stagehooks.Webhook{}, err
 	}
 	secret, err := signing.NewSecret()

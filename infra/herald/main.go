@@ -1,13 +1,16 @@
-// Command local runs Herald on one machine, with no AWS account: the same handlers as on
+// Command herald runs Herald on one machine, with no AWS account: the same handlers as on
 // Lambda, over an embedded SQLite store and queues, with a PutEvents endpoint that the AWS CLI
-// and SDKs publish to unchanged.
+// and SDKs publish to unchanged. `go install github.com/heraldhq/herald/infra/herald` installs
+// it as herald.
 //
-//	go run ./infra/local -demo              # start, with a demo webhook and receiver
-//	go run ./infra/local webhook-add ...    # configure a stage webhook (prints its secret once)
+//	go run ./infra/herald -demo               # start, with a demo webhook and receiver
+//	go run ./infra/herald apikey-create       # an API key for the configuration API
+//	go run ./infra/herald webhook-add ...     # a stage webhook without the API
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -15,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -26,12 +30,29 @@ import (
 	"github.com/heraldhq/herald/infra/sqlitestore"
 )
 
+// defaultTenant is the tenant the demo's webhooks, webhook-add and apikey-create use unless told
+// otherwise, and the one the sample events in events/samples name: one tenant everywhere, so
+// that what one command makes the others see.
+const defaultTenant = "acme"
+
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout)
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, new(usageError)):
+		fmt.Fprintln(os.Stderr, "herald:", err)
+		fmt.Fprintf(os.Stderr, "run %s -h for the commands and their flags\n", command())
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "herald:", err)
 		os.Exit(1)
 	}
 }
+
+// usageError is a command line Herald does not understand.
+type usageError string
+
+func (e usageError) Error() string { return string(e) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	if len(args) > 0 {
@@ -40,9 +61,51 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return addWebhook(ctx, args[1:], getenv, out)
 		case "apikey-create":
 			return createAPIKey(ctx, args[1:], getenv, out)
+		case "help":
+			return serve(ctx, []string{"-h"}, getenv, out)
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			return usageError(fmt.Sprintf("unknown command %q: the commands are webhook-add and apikey-create, or none to start Herald", args[0]))
 		}
 	}
 	return serve(ctx, args, getenv, out)
+}
+
+// command is how the user started this program, for hints they can paste: "herald" when it is
+// installed, "go run ./infra/herald" under go run (whose binary lives in a temporary folder).
+func command() string {
+	if strings.Contains(os.Args[0], "go-build") {
+		return "go run ./infra/herald"
+	}
+	return filepath.Base(os.Args[0])
+}
+
+// newFlagSet returns a flag set that prints its usage to out and returns errors instead of
+// exiting, with the commands listed above the flags.
+func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "usage: %s\n\n", synopsis)
+		if name == "herald" {
+			fmt.Fprintf(out, "commands:\n  (none)          start Herald: PutEvents endpoint, configuration API, delivery\n"+
+				"  apikey-create   create an API key for the configuration API (printed once)\n"+
+				"  webhook-add     add a stage webhook without the API (prints its secret once)\n"+
+				"  help            this text\n\nRun %s <command> -h for a command's flags.\n\nflags:\n", command())
+		} else {
+			fmt.Fprintf(out, "flags:\n")
+		}
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// noArgs refuses what is left on a command line after its flags.
+func noArgs(fs *flag.FlagSet) error {
+	if fs.NArg() > 0 {
+		return usageError(fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0)))
+	}
+	return nil
 }
 
 // settings are the flags both subcommands share; each defaults to its environment variable.
@@ -81,7 +144,7 @@ func envOr(getenv func(string) string, key, dflt string) string {
 }
 
 func serve(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
-	fs := flag.NewFlagSet("herald", flag.ContinueOnError)
+	fs := newFlagSet("herald", command()+" [flags] | "+command()+" <command> [flags]", out)
 	var s settings
 	s.register(fs, getenv)
 	eventsAddr := fs.String("events-addr", envOr(getenv, "HERALD_EVENTS_ADDR", "127.0.0.1:4010"), "PutEvents endpoint address (env HERALD_EVENTS_ADDR)")
@@ -93,6 +156,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 	demoAddr := fs.String("demo-receiver-addr", "127.0.0.1:4011", "where the -demo receiver listens")
 	verbose := fs.Bool("v", false, "log every delivery")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	tmpl, err := s.loadTemplate()
@@ -142,9 +208,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 func printBanner(out io.Writer, h *localrun.Herald, s settings, templatePath, demoInfo string) {
 	abs, _ := filepath.Abs(s.dataDir)
 	fmt.Fprintf(out, "Herald is running on this machine (embedded mode).\n")
-	fmt.Fprintf(out, "  PutEvents endpoint  %s   (aws events put-events --endpoint-url %s ...)\n", h.EventsURL, h.EventsURL)
+	fmt.Fprintf(out, "  PutEvents endpoint  %s   (AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws events put-events --region us-east-1 --endpoint-url %s --entries ...)\n", h.EventsURL, h.EventsURL)
 	if h.APIURL != "" {
-		fmt.Fprintf(out, "  configuration API   %s   (OpenAPI at %s/openapi.json; API keys: herald apikey-create)\n", h.APIURL, h.APIURL)
+		fmt.Fprintf(out, "  configuration API   %s   (OpenAPI at %s/openapi.json; an API key: %s apikey-create)\n", h.APIURL, h.APIURL, command())
 	}
 	fmt.Fprintf(out, "  data                %s (SQLite, synchronous=%s)\n", filepath.Join(abs, "herald.db"), s.synchronous)
 	fmt.Fprintf(out, "  template            %s\n", templatePath)
@@ -161,21 +227,24 @@ func printBanner(out io.Writer, h *localrun.Herald, s settings, templatePath, de
 }
 
 func addWebhook(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
-	fs := flag.NewFlagSet("herald webhook-add", flag.ContinueOnError)
+	fs := newFlagSet("webhook-add", command()+" webhook-add -project HASH -stage UUID -type annotate -url URL [flags]", out)
 	var s settings
 	s.register(fs, getenv)
-	tenant := fs.String("tenant", "local", "tenant (organisation) the webhook belongs to")
+	tenant := fs.String("tenant", defaultTenant, "tenant (organisation) the webhook belongs to")
 	owner := fs.String("owner", "local-admin", "user who owns the webhook")
-	project := fs.String("project", "", "project hash (required)")
-	stage := fs.String("stage", "", "stage UUID (required)")
-	stageType := fs.String("type", "", "stage type: annotate or complete (required)")
+	project := fs.String("project", "", "project hash, from the annotation platform's project (required)")
+	stage := fs.String("stage", "", "UUID of the workflow stage, from the project's workflow (required)")
+	stageType := fs.String("type", "", "stage type, annotate or complete (required)")
 	url := fs.String("url", "", "receiver URL (required)")
-	allowInsecure := fs.Bool("allow-insecure", false, "accept http:// and loopback URLs, for a receiver on this machine")
+	allowLoopback := fs.Bool("allow-loopback", getenv("HERALD_ALLOW_LOOPBACK") == "true", "accept http:// and loopback URLs, for a receiver on this machine, as the API does under the same flag (env HERALD_ALLOW_LOOPBACK)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
 	w, err := createWebhook(ctx, s, webhookSpec{
-		tenant: *tenant, owner: *owner, project: *project, stage: *stage, stageType: *stageType, url: *url, allowInsecure: *allowInsecure,
+		tenant: *tenant, owner: *owner, project: *project, stage: *stage, stageType: *stageType, url: *url, allowLoopback: *allowLoopback,
 	})
 	if err != nil {
 		return err
@@ -186,12 +255,15 @@ func addWebhook(ctx context.Context, args []string, getenv func(string) string, 
 }
 
 func createAPIKey(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
-	fs := flag.NewFlagSet("herald apikey-create", flag.ContinueOnError)
+	fs := newFlagSet("apikey-create", command()+" apikey-create [flags]", out)
 	var s settings
 	s.register(fs, getenv)
-	tenant := fs.String("tenant", "local", "tenant (organisation) the key acts for")
+	tenant := fs.String("tenant", defaultTenant, "tenant (organisation) the key acts for")
 	user := fs.String("user", "local-admin", "user the key acts as")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
 		return err
 	}
 	plaintext, key, err := httpapi.NewAPIKey(*tenant, *user, time.Now())
