@@ -27,8 +27,10 @@ func (e *EMF) Count(metric, dimension string) {
 		"_aws": map[string]any{
 			"Timestamp": e.now().UnixMilli(),
 			"CloudWatchMetrics": []any{map[string]any{
-				"Namespace":  MetricsNamespace,
-				"Dimensions": [][]string{{"Kind"}},
+				"Namespace": MetricsNamespace,
+				// By kind, and in all: an alarm needs one metric to watch, and CloudWatch
+				// alarms cannot sum over a dimension's values.
+				"Dimensions": [][]string{{"Kind"}, {}},
 				"Metrics":    []any{map[string]string{"Name": metric, "Unit": "Count"}},
 			}},
 		},

@@ -39,6 +39,8 @@ type Resource struct {
 	Properties map[string]any
 	Metadata   map[string]any
 	Condition  string
+	// DeletionPolicy and UpdateReplacePolicy are the resource's attributes ("" when absent).
+	DeletionPolicy, UpdateReplacePolicy string
 }
 
 // Parameter is one entry of the template's Parameters section.
@@ -216,6 +218,8 @@ func (t *Template) Resources() map[string]Resource {
 		r.Properties, _ = m["Properties"].(map[string]any)
 		r.Metadata, _ = m["Metadata"].(map[string]any)
 		r.Condition, _ = m["Condition"].(string)
+		r.DeletionPolicy, _ = m["DeletionPolicy"].(string)
+		r.UpdateReplacePolicy, _ = m["UpdateReplacePolicy"].(string)
 		if r.Properties == nil {
 			r.Properties = map[string]any{}
 		}
