@@ -144,3 +144,41 @@ func mustLookup(t *testing.T, m map[string]any, path ...string) any {
 	return v
 }
 
+
+// Reading and changing take different scopes: every /v1 route of the API names its scopes, a
+// GET accepts the read scope (or the write one), anything else only the write scope, and the
+// GETs that connect a Slack channel count as changes.
+func TestAPIRoutesSplitReadAndWriteScopes(t *testing.T) {
+	t.Parallel()
+	events, _ := function(t, "ApiFunction")["Events"].(map[string]any)
+	routes := 0
+	for name, ev := range events {
+		p, _ := ev.(map[string]any)["Properties"].(map[string]any)
+		path, method := str(p["Path"]), str(p["Method"])
+		if !strings.HasPrefix(path, "/v1/") {
+			continue
+		}
+		routes++
+		if method == "ANY" {
+			t.Errorf("event %s: %s %s takes one scope for reads and writes alike", name, method, path)
+		}
+		raw, _ := samtemplate.Lookup(p, "Auth", "AuthorizationScopes")
+		list, _ := raw.([]any)
+		var scopes []string
+		for _, s := range list {
+			target, _, _ := samtemplate.RefTarget(s)
+			scopes = append(scopes, target)
+		}
+		write := []string{"JwtWriteScope"}
+		want := write
+		if method == "GET" && !strings.HasPrefix(path, "/v1/slack/oauth/") {
+			want = []string{"JwtReadScope", "JwtWriteScope"}
+		}
+		if strings.Join(scopes, ",") != strings.Join(want, ",") {
+			t.Errorf("event %s: %s %s takes scopes %v, want %v", name, method, path, scopes, want)
+		}
+	}
+	if routes < 5 {
+		t.Errorf("%d /v1 routes, want GET, POST, PATCH, DELETE and the Slack connection", routes)
+	}
+}
