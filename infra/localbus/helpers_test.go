@@ -79,6 +79,18 @@ func templateRules(t *testing.T) []localbus.Rule {
 	return rules
 }
 
+// onDefaultBus moves rules to the default bus. The wire and routing tests publish as a producer
+// that names no bus, and check what the bus does with entries, not which bus the template
+// picked (TestLoadRulesFromTemplate does that).
+func onDefaultBus(rules []localbus.Rule) []localbus.Rule {
+	out := make([]localbus.Rule, len(rules))
+	for i, r := range rules {
+		r.Bus = localbus.DefaultBus
+		out[i] = r
+	}
+	return out
+}
+
 // testBus is a Bus on template.yaml's rules with deterministic IDs and clock, its sink, its
 // counter and its log.
 type testBus struct {
@@ -99,7 +111,7 @@ func newTestBus(t *testing.T, opts localbus.Options) *testBus {
 	}
 	opts.Counter = tb.counter
 	opts.Logger = slog.New(slog.NewTextHandler(tb.log, nil))
-	tb.Bus = localbus.New(templateRules(t), tb.sink, opts)
+	tb.Bus = localbus.New(onDefaultBus(templateRules(t)), tb.sink, opts)
 	return tb
 }
 

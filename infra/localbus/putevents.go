@@ -318,11 +318,24 @@ func (b *Bus) putEvents(r *http.Request, requestID string, entries []*requestEnt
 			b.rejected(requestID, i, e, code, msg)
 			continue
 		}
+		var elsewhere []string
 		for _, rule := range b.rules {
-			if rule.Bus == a.bus && rule.Pattern.MatchDecoded(a.decoded) {
-				invocations = append(invocations, Invocation{Function: rule.Function, Event: a.envelope})
-				a.invoked = true
+			if !rule.Pattern.MatchDecoded(a.decoded) {
+				continue
 			}
+			if rule.Bus != a.bus {
+				elsewhere = append(elsewhere, rule.Name+" on bus "+rule.Bus)
+				continue
+			}
+			invocations = append(invocations, Invocation{Function: rule.Function, Event: a.envelope})
+			a.invoked = true
+		}
+		if !a.invoked && len(elsewhere) > 0 {
+			// As on AWS the event goes nowhere; unlike AWS, say why, since the likely cause is
+			// a producer that left EventBusName out.
+			b.log.Warn("event routed to no rule: it was put on another bus than the rules it matches",
+				"request_id", requestID, "entry", i, "event_bus", a.bus, "matching_rules", strings.Join(elsewhere, ", "),
+				"fix", "set EventBusName on the PutEvents entry")
 		}
 		ok = append(ok, a)
 	}

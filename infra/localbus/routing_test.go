@@ -2,6 +2,7 @@ package localbus_test
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"path"
 	"slices"
@@ -279,5 +280,28 @@ func TestCustomBusRules(t *testing.T) {
 		if routed := len(sink.Invocations()) > before; routed != tt.wantRouted {
 			t.Errorf("EventBusName %q: routed = %v, want %v", tt.busName, routed, tt.wantRouted)
 		}
+	}
+}
+
+// An event put on the default bus that only a rule of Herald's own bus matches goes nowhere,
+// as on AWS, and the bus says why: the producer most likely left EventBusName out.
+func TestAnEventOnTheWrongBusIsExplained(t *testing.T) {
+	t.Parallel()
+	log := &syncBuffer{}
+	sink := &recordingSink{}
+	bus := localbus.New(templateRules(t), sink, localbus.Options{Logger: slog.New(slog.NewTextHandler(log, nil)), NewID: sequentialIDs()})
+	entry := entryFromSample(t, readSample(t, "router/task-submitted.json"))
+	entry.EventBusName = ""
+	status, body := putEvents(t, bus, requestBody(t, entry))
+	if status != 200 || decodeResult(t, body).FailedEntryCount != 0 || len(sink.Invocations()) != 0 {
+		t.Fatalf("PutEvents on the default bus: %d %s, %d invocations; want it accepted and routed nowhere", status, body, len(sink.Invocations()))
+	}
+	if !strings.Contains(log.String(), "set EventBusName") || !strings.Contains(log.String(), "herald") {
+		t.Fatalf("no hint about the bus in the log:\n%s", log.String())
+	}
+	entry.EventBusName = "herald"
+	putEvents(t, bus, requestBody(t, entry))
+	if len(sink.Invocations()) != 1 {
+		t.Fatalf("on the herald bus: %d invocations, want 1", len(sink.Invocations()))
 	}
 }

@@ -217,7 +217,7 @@ func compilePattern(raw any) (*eventpattern.Pattern, error) {
 // resolveBus turns an EventBusName property into a bus name: absent is the default bus, a
 // literal is taken as written (an ARN reduced to its name), a !Ref to a parameter is the
 // parameter's default, and a !Ref or !GetAtt (Name or Arn) to an AWS::Events::EventBus is that
-// bus's Name.
+// bus's Name (a literal, or a !Ref to a parameter with a default).
 func resolveBus(t *samtemplate.Template, v any) (string, error) {
 	if v == nil {
 		return DefaultBus, nil
@@ -247,11 +247,16 @@ func resolveBus(t *samtemplate.Template, v any) (string, error) {
 	if !isRes || r.Type != "AWS::Events::EventBus" {
 		return "", fmt.Errorf("EventBusName refers to %s, neither a parameter nor an AWS::Events::EventBus", target)
 	}
-	s, isStr := samtemplate.String(r.Properties["Name"])
-	if !isStr {
-		return "", fmt.Errorf("EventBusName refers to bus %s, whose Name is not a literal string", target)
+	name := r.Properties["Name"]
+	if s, isStr := samtemplate.String(name); isStr {
+		return checkedBus(s)
 	}
-	return checkedBus(s)
+	if p, _, isRef := samtemplate.RefTarget(name); isRef {
+		if _, isParam := t.Parameters()[p]; isParam {
+			return resolveBus(t, name)
+		}
+	}
+	return "", fmt.Errorf("EventBusName refers to bus %s, whose Name is neither a literal string nor a !Ref to a parameter", target)
 }
 
 func checkedBus(s string) (string, error) {

@@ -20,8 +20,10 @@ func TestLoadRulesFromTemplate(t *testing.T) {
 		t.Fatalf("got %d rules, want 1: %+v", len(rules), rules)
 	}
 	r := rules[0]
-	if r.Name != "RouterFunctionStageTransition" || r.Function != "RouterFunction" || r.Bus != "default" {
-		t.Errorf("rule = %s -> %s on %s, want RouterFunctionStageTransition -> RouterFunction on default", r.Name, r.Function, r.Bus)
+	// Herald's own bus (the EventBus resource, named by the EventBusName parameter), never the
+	// default bus, where any principal of the account may put events.
+	if r.Name != "RouterFunctionStageTransition" || r.Function != "RouterFunction" || r.Bus != "herald" {
+		t.Errorf("rule = %s -> %s on %s, want RouterFunctionStageTransition -> RouterFunction on herald", r.Name, r.Function, r.Bus)
 	}
 	if !r.Pattern.MatchDecoded(map[string]any{"source": stagetransition.Source, "detail-type": stagetransition.DetailType}) {
 		t.Errorf("pattern %s does not match source %q, detail-type %q", r.Pattern, stagetransition.Source, stagetransition.DetailType)

@@ -122,6 +122,7 @@ func runEmbeddedLoad(b *testing.B) {
 			sent[i] = time.Now()
 			out, err := client.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
 				Source: aws.String("encord.workflow"), DetailType: aws.String("Task Stage Transition"), Detail: aws.String(detail),
+				EventBusName: aws.String("herald"), // template.yaml's bus
 			}}})
 			if err != nil || out.FailedEntryCount > 0 {
 				fmu.Lock()

@@ -62,6 +62,7 @@ func putDetails(t *testing.T, h *localrun.Herald, details ...string) {
 	for _, d := range details {
 		entries = append(entries, ebtypes.PutEventsRequestEntry{
 			Source: aws.String("encord.workflow"), DetailType: aws.String("Task Stage Transition"), Detail: aws.String(d),
+			EventBusName: aws.String("herald"), // template.yaml's bus
 		})
 	}
 	out, err := bus.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries})

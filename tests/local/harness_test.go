@@ -243,5 +243,6 @@ func transition(t testing.TB, i int) (ebtypes.PutEventsRequestEntry, string) {
 	detail := strings.Replace(string(ev.Detail), "2024-03-25T15:18:55.406529+00:00", created, 1)
 	return ebtypes.PutEventsRequestEntry{
 		Source: aws.String(ev.Source), DetailType: aws.String(ev.DetailType), Detail: aws.String(detail),
+		EventBusName: aws.String("herald"), // template.yaml's bus
 	}, created
 }

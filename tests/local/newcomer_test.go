@@ -166,6 +166,7 @@ func transitionOf(t *testing.T, sample string) (*eventbridge.PutEventsInput, str
 	}
 	return &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
 		Source: aws.String(ev.Source), DetailType: aws.String(ev.DetailType), Detail: aws.String(string(ev.Detail)),
+		EventBusName: aws.String("herald"), // template.yaml's bus
 	}}}, string(ev.Detail)
 }
 

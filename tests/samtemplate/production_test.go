@@ -144,7 +144,6 @@ func mustLookup(t *testing.T, m map[string]any, path ...string) any {
 	return v
 }
 
-
 // Reading and changing take different scopes: every /v1 route of the API names its scopes, a
 // GET accepts the read scope (or the write one), anything else only the write scope, and the
 // GETs that connect a Slack channel count as changes.
