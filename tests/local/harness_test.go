@@ -226,7 +226,17 @@ func eventBridge(t testing.TB, endpoint string) *eventbridge.Client {
 // event_created_timestamp its webhook payload will carry.
 func transition(t testing.TB, i int) (ebtypes.PutEventsRequestEntry, string) {
 	t.Helper()
-	raw, err := samples.Read("router/task-submitted.json")
+	entry, detail := sampleEntry(t, "router/task-submitted.json")
+	sec, micro := 10+i/1_000_000, i%1_000_000
+	created := fmt.Sprintf("2024-03-25T15:18:%02d.%06d+00:00", sec%60, micro)
+	entry.Detail = aws.String(strings.Replace(detail, "2024-03-25T15:18:55.406529+00:00", created, 1))
+	return entry, created
+}
+
+// sampleEntry is a router sample as a PutEvents entry on template.yaml's bus, and its detail.
+func sampleEntry(t testing.TB, sample string) (ebtypes.PutEventsRequestEntry, string) {
+	t.Helper()
+	raw, err := samples.Read(sample)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,11 +248,8 @@ func transition(t testing.TB, i int) (ebtypes.PutEventsRequestEntry, string) {
 	if err := json.Unmarshal(raw, &ev); err != nil {
 		t.Fatal(err)
 	}
-	sec, micro := 10+i/1_000_000, i%1_000_000
-	created := fmt.Sprintf("2024-03-25T15:18:%02d.%06d+00:00", sec%60, micro)
-	detail := strings.Replace(string(ev.Detail), "2024-03-25T15:18:55.406529+00:00", created, 1)
 	return ebtypes.PutEventsRequestEntry{
-		Source: aws.String(ev.Source), DetailType: aws.String(ev.DetailType), Detail: aws.String(detail),
+		Source: aws.String(ev.Source), DetailType: aws.String(ev.DetailType), Detail: aws.String(string(ev.Detail)),
 		EventBusName: aws.String("herald"), // template.yaml's bus
-	}, created
+	}, string(ev.Detail)
 }

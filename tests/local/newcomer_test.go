@@ -13,11 +13,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
-	"github.com/heraldhq/herald/events/samples"
 	"github.com/heraldhq/herald/infra/samtemplate"
 )
 
@@ -142,32 +140,11 @@ func TestCommandsShareOneDefaultTenant(t *testing.T) {
 	}
 	var created struct{ ID string }
 	_ = json.Unmarshal(body, &created)
-	entry, _ := transitionOf(t, "router/task-completed.json")
-	if _, err := eventBridge(t, p.eventsURL).PutEvents(t.Context(), entry); err != nil {
+	entry, _ := sampleEntry(t, "router/task-completed.json")
+	if _, err := eventBridge(t, p.eventsURL).PutEvents(t.Context(), &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{entry}}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, p, "webhook received (signature verified for "+created.ID+")")
-}
-
-// transitionOf is a router sample as a PutEvents request.
-func transitionOf(t *testing.T, sample string) (*eventbridge.PutEventsInput, string) {
-	t.Helper()
-	raw, err := samples.Read(sample)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ev struct {
-		Source     string          `json:"source"`
-		DetailType string          `json:"detail-type"`
-		Detail     json.RawMessage `json:"detail"`
-	}
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	return &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
-		Source: aws.String(ev.Source), DetailType: aws.String(ev.DetailType), Detail: aws.String(string(ev.Detail)),
-		EventBusName: aws.String("herald"), // template.yaml's bus
-	}}}, string(ev.Detail)
 }
 
 func waitFor(t *testing.T, p *process, line string) {
