@@ -178,7 +178,7 @@ func TestProcessFailureResendsTheJobWithItsCount(t *testing.T) {
 	// Attempt 3's wait is the schedule's third entry (30 min, jittered); a queue delays by at
 	// most 15 min, and the job itself says when it is due.
 	if wait := r.Job.NotBefore.Sub(before); r.Job.Attempts != 3 || wait < 24*time.Minute || wait > 37*time.Minute || r.Delay != delivery.MaxDelay {
-		t.Fatalf("resent %+v (due in %s), want 3 attempts, due in 30 min ±20%%, delayed 15 min", r, wait)
+		t.Fatalf("resent %+v (due in %s), want 3 attempts, due in 30 min ±10%%, delayed 15 min", r, wait)
 	}
 	if r.Job.ID != testJob.ID || string(r.Job.Payload) != string(testJob.Payload) {
 		t.Fatal("the resent job changed its delivery id or payload")
@@ -204,7 +204,7 @@ func TestProcessRetryAfterIsAFloorNotAReplacement(t *testing.T) {
 	before = time.Now()
 	h.proc.Process(context.Background(), []delivery.Message{message(t, "m1", 1, withAttempts(5))})
 	if len(h.queue.resent) != 1 || h.queue.resent[0].Job.NotBefore.Sub(before) < 8*time.Hour {
-		t.Fatalf("resent %+v, want attempt 7 at least 8 h away (10 h ±20%%)", h.queue.resent)
+		t.Fatalf("resent %+v, want attempt 7 at least 8 h away (10 h ±10%%)", h.queue.resent)
 	}
 }
 
@@ -424,7 +424,7 @@ func TestProcessKeepsMessagesItCouldNotResend(t *testing.T) {
 	if len(failed) != 1 || failed[0] != "m1" {
 		t.Fatalf("failed = %v, want [m1]", failed)
 	}
-	// Kept on the queue for the wait instead (5 s ±20 % for attempt 2).
+	// Kept on the queue for the wait instead (5 s ±10 % for attempt 2).
 	if len(h.queue.retries) != 1 || h.queue.retries[0].Wait < 3*time.Second || h.queue.retries[0].Wait > 6*time.Second {
 		t.Fatalf("retries %+v, want m1 hidden for about 5 s", h.queue.retries)
 	}
