@@ -16,7 +16,6 @@ import (
 
 	"github.com/heraldhq/herald/infra/localrun"
 	"github.com/heraldhq/herald/infra/sqlitestore"
-	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/notifications"
 	"github.com/heraldhq/herald/shared/signing"
 	"github.com/heraldhq/herald/shared/stagehooks"
@@ -87,10 +86,16 @@ type demoReceiver struct {
 }
 
 // secrets returns the live signing secrets of the default tenant's webhooks that point at the
-// receiver, stage webhooks and notifications' webhooks alike, by webhook id.
+// receiver, stage webhooks and notifications' webhooks alike, by webhook id. The lists carry
+// the secrets, so two reads per delivery are all it takes, which suits a demo.
 func (d *demoReceiver) secrets(ctx context.Context) (map[string][]string, error) {
 	out := map[string][]string{}
-	var refs []delivery.EndpointRef
+	now := time.Now()
+	keep := func(id, url string, secrets []string, previousExpires time.Time) {
+		if strings.HasPrefix(url, d.url) {
+			out[id] = stagehooks.LiveSecrets(secrets, previousExpires, now)
+		}
+	}
 	page := stagehooks.PageRequest{Limit: stagehooks.MaxPageLimit}
 	for {
 		hooks, err := d.store.ListWebhooks(ctx, demoTenant, page)
@@ -98,12 +103,11 @@ func (d *demoReceiver) secrets(ctx context.Context) (map[string][]string, error)
 			return nil, err
 		}
 		for _, w := range hooks.Items {
-			refs = append(refs, delivery.EndpointRef{TenantID: demoTenant, WebhookID: w.ID})
+			keep(w.ID, w.URL, w.Secrets, w.PreviousSecretExpiresAt)
 		}
-		if hooks.NextCursor == "" {
+		if page.Cursor = hooks.NextCursor; page.Cursor == "" {
 			break
 		}
-		page.Cursor = hooks.NextCursor
 	}
 	q := notifications.Query{Page: stagehooks.PageRequest{Limit: stagehooks.MaxPageLimit}}
 	for {
@@ -113,21 +117,11 @@ func (d *demoReceiver) secrets(ctx context.Context) (map[string][]string, error)
 		}
 		for _, n := range ns.Items {
 			for _, w := range n.Channels.Webhooks {
-				refs = append(refs, delivery.EndpointRef{TenantID: demoTenant, WebhookID: w.ID})
+				keep(w.ID, w.URL, w.Secrets, w.PreviousSecretExpiresAt)
 			}
 		}
-		if ns.NextCursor == "" {
+		if q.Page.Cursor = ns.NextCursor; q.Page.Cursor == "" {
 			break
-		}
-		q.Page.Cursor = ns.NextCursor
-	}
-	eps, err := d.store.Endpoints(ctx, refs)
-	if err != nil {
-		return nil, err
-	}
-	for ref, ep := range eps {
-		if strings.HasPrefix(ep.URL, d.url) {
-			out[ref.WebhookID] = ep.Secrets
 		}
 	}
 	return out, nil

@@ -70,11 +70,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.As(err, &p):
 	case errors.As(err, &fe):
-		var issues []FieldIssue
-		for _, fe := range stagehooks.FieldErrors(err) {
-			issues = append(issues, FieldIssue{Field: fe.Field, Reason: fe.Reason})
-		}
-		p = validation(issues...)
+		p = validation(issuesOf(err)...)
 	case errors.Is(err, stagehooks.ErrNotFound):
 		p = errNotFound
 	case errors.Is(err, stagehooks.ErrVersionConflict):

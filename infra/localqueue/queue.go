@@ -121,8 +121,8 @@ func (q *Queue) prepare(ctx context.Context) error {
 		text string
 	}{
 		{&q.stmts.insert, `INSERT INTO queue_messages (queue, id, body, attributes, sent_at, visible_at) VALUES (?, ?, ?, ?, ?, ?)`},
-		{&q.stmts.reschedule, `UPDATE queue_messages SET visible_at = ?, leased = 0 WHERE receipt = ? AND queue = ?
-			RETURNING received_at`},
+		{&q.stmts.reschedule, `UPDATE queue_messages SET visible_at = ?1, leased = 0
+			WHERE receipt = ?2 AND queue = ?3 AND ?1 <= received_at + ?4`},
 		{&q.stmts.earliest, `SELECT MIN(visible_at) FROM queue_messages WHERE queue = ?`},
 		{&q.stmts.visible, `SELECT seq, id, body, attributes, sent_at, receive_count FROM queue_messages
 			WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, seq LIMIT ?`},
@@ -391,26 +391,27 @@ func (q *Queue) RetryLater(ctx context.Context, retries []delivery.Retry) ([]str
 			tooLong = append(tooLong, r.Message.ID)
 			continue
 		}
-		// A savepoint per message: an over-long wait is undone alone, as SQS refuses one
-		// entry of a batch and applies the others.
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT retry`); err != nil {
+		// The 12 h are checked in the UPDATE itself, so a refused wait changes nothing and the
+		// others of the call still apply, as SQS refuses one entry of a batch. Only a refusal
+		// asks why: a stale handle or a wait too long.
+		visibleAt := now.Add(r.Wait).UnixMicro()
+		res, err := stmt.ExecContext(ctx, visibleAt, r.Message.ReceiptHandle, q.name, maxVisibility.Microseconds())
+		if err != nil {
 			return all(), fmt.Errorf("reschedule delivery %s on %s: %w", r.Message.ID, q.name, err)
 		}
-		var receivedAt int64
-		err := stmt.QueryRowContext(ctx, now.Add(r.Wait).UnixMicro(), r.Message.ReceiptHandle, q.name).Scan(&receivedAt)
-		switch {
+		if n, err := res.RowsAffected(); err != nil {
+			return all(), fmt.Errorf("reschedule delivery %s on %s: %w", r.Message.ID, q.name, err)
+		} else if n == 1 {
+			continue
+		}
+		var held int
+		switch err := tx.QueryRowContext(ctx, `SELECT 1 FROM queue_messages WHERE receipt = ? AND queue = ?`, r.Message.ReceiptHandle, q.name).Scan(&held); {
 		case errors.Is(err, sql.ErrNoRows):
 			stale = append(stale, r.Message.ID)
 		case err != nil:
 			return all(), fmt.Errorf("reschedule delivery %s on %s: %w", r.Message.ID, q.name, err)
-		case now.Add(r.Wait).After(time.UnixMicro(receivedAt).Add(maxVisibility)):
+		default:
 			tooLong = append(tooLong, r.Message.ID)
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO retry`); err != nil {
-				return all(), fmt.Errorf("reschedule delivery %s on %s: %w", r.Message.ID, q.name, err)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `RELEASE retry`); err != nil {
-			return all(), fmt.Errorf("reschedule delivery %s on %s: %w", r.Message.ID, q.name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {

@@ -143,12 +143,10 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []st
 			}
 			continue
 		}
-		if early := job.NotBefore.Sub(now); early > notBeforeSlack {
+		if job.NotBefore.Sub(now) > notBeforeSlack {
 			// Received before its attempt is due (a wait longer than a queue delay): hidden
 			// again until then, without an attempt.
-			if wait := allowedWait(m, early, now); wait >= time.Second {
-				parked = append(parked, Retry{Message: m, Wait: wait})
-			}
+			parked = appendPark(parked, m, job.NotBefore, now)
 			failedIDs = append(failedIDs, m.ID)
 			continue
 		}
@@ -212,14 +210,19 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []st
 	return failedIDs
 }
 
-// allowedWait is wait, shortened to what the queue still allows for m: MaxVisibility from its
-// receive, less visibilityMargin.
-func allowedWait(m Message, wait time.Duration, now time.Time) time.Duration {
+// appendPark adds to parks the wait that keeps m hidden until due, shortened to what the queue
+// still allows for it (MaxVisibility from its receive, less visibilityMargin). Under a second
+// is not worth a request: the message then comes back after the queue's visibility timeout.
+func appendPark(parks []Retry, m Message, due, now time.Time) []Retry {
 	received := m.ReceivedAt
 	if received.IsZero() || received.After(now) {
 		received = now
 	}
-	return min(wait, MaxVisibility-visibilityMargin-now.Sub(received))
+	wait := min(due.Sub(now), MaxVisibility-visibilityMargin-now.Sub(received))
+	if wait < time.Second {
+		return parks
+	}
+	return append(parks, Retry{Message: m, Wait: wait})
 }
 
 // resendRetries sends the jobs that wait for another attempt as new messages carrying their
@@ -242,9 +245,7 @@ func (p *Processor) resendRetries(ctx context.Context, retries []*pending, now t
 	var keep []Retry
 	for _, w := range retries {
 		failedIDs = append(failedIDs, w.msg.ID)
-		if wait := allowedWait(w.msg, w.resend.Job.NotBefore.Sub(now), now); wait >= time.Second {
-			keep = append(keep, Retry{Message: w.msg, Wait: wait})
-		}
+		keep = appendPark(keep, w.msg, w.resend.Job.NotBefore, now)
 	}
 	if failed, err := p.Queue.RetryLater(ctx, keep); err != nil {
 		p.logger().Error("reschedule failed deliveries", "retries", len(keep), "failed", len(failed), "error", err)

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/heraldhq/herald/infra/samtemplate"
 	"github.com/heraldhq/herald/shared/stagehooks"
 	"github.com/heraldhq/herald/tests/contract"
+	"github.com/heraldhq/herald/tests/standin"
 )
 
 // startEmbedded runs the single-machine Herald in this process, wired from template.yaml,
@@ -51,12 +50,7 @@ func startEmbeddedIn(t *testing.T, dir string, env map[string]string) *localrun.
 func putDetails(t *testing.T, h *localrun.Herald, details ...string) {
 	t.Helper()
 	ctx := context.Background()
-	cfg, err := config.LoadDefaultConfig(ctx, config.WithRegion("us-east-1"),
-		config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider("local", "local", "")),
-		config.WithSharedConfigFiles([]string{}), config.WithSharedCredentialsFiles([]string{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := standin.AWSConfig(t) // static credentials, nothing of the developer's ~/.aws
 	bus := eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) { o.BaseEndpoint = aws.String(h.EventsURL) })
 	var entries []ebtypes.PutEventsRequestEntry
 	for _, d := range details {
