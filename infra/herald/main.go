@@ -1,6 +1,6 @@
 // Command herald runs Herald on one machine, with no AWS account: the same handlers as on
 // Lambda, over an embedded SQLite store and queues, with a PutEvents endpoint that the AWS CLI
-// and SDKs publish to unchanged. `go install github.com/heraldhq/herald/infra/herald` installs
+// and SDKs publish to unchanged. `go install ./infra/herald` from the checkout installs
 // it as herald.
 //
 //	go run ./infra/herald -demo               # start, with a demo webhook and receiver
