@@ -15,14 +15,18 @@ import (
 //   - router: EventBridge events the router accepts.
 //   - rejected: events the EventBridge rule lets through but the router rejects, with the
 //     reason each must produce in rejected/expected-reasons.json.
-//   - unmatched: events the EventBridge rule must not deliver at all.
+//   - unmatched: events no EventBridge rule of template.yaml may deliver at all.
+//   - notify: "Label Submitted", "Label Reviewed" and "Task Assigned" events (package
+//     events/activity) the notification router accepts.
+//   - notify-rejected: such events the notification router rejects, with the reason each must
+//     produce in notify-rejected/expected-reasons.json.
 //   - delivery: SQS events for the delivery function.
 //   - api: API Gateway HTTP API (payload 2.0) events for the configuration API function, with
 //     the JWT claims its authorizer passes on.
 //   - payloads: the platform's documented webhook bodies, verbatim from its documentation.
-//   - putevents: the router samples as PutEvents entries, for `aws events put-events --entries file://...`.
+//   - putevents: the router and notify samples as PutEvents entries, for `aws events put-events --entries file://...`.
 //
-//go:embed router rejected unmatched delivery payloads putevents api
+//go:embed router rejected unmatched notify notify-rejected delivery payloads putevents api
 var files embed.FS
 
 // Read returns one sample file, e.g. Read("router/task-submitted.json").

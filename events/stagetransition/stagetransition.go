@@ -96,14 +96,15 @@ const (
 )
 
 // InvalidError says why an event was rejected. Rejected events are never retried: the same
-// bytes would fail the same way.
+// bytes would fail the same way. The parsers of the other inbound contracts (package activity)
+// return it too, so one rejection path serves every event.
 type InvalidError struct {
 	Reason Reason
 	Detail string
 }
 
 func (e *InvalidError) Error() string {
-	return fmt.Sprintf("invalid stage transition event (%s): %s", e.Reason, e.Detail)
+	return fmt.Sprintf("invalid event (%s): %s", e.Reason, e.Detail)
 }
 
 // ReasonOf returns the rejection reason of err, or "" when err is not a rejection.

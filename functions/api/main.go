@@ -17,6 +17,10 @@ func main() {
 		if err != nil {
 			return nil, fmt.Errorf("read Slack configuration: %w", err)
 		}
-		return apifn.New(cfg, clients, logger, apifn.WithSlack(slack))
+		mail, err := lambdafn.LoadMailConfig(os.Getenv)
+		if err != nil {
+			return nil, fmt.Errorf("read mail configuration: %w", err)
+		}
+		return apifn.New(cfg, clients, logger, apifn.WithSlack(slack), apifn.WithUnsubscribeKey(mail.UnsubscribeKey))
 	})
 }

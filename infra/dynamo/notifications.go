@@ -318,7 +318,7 @@ func (s *WebhookStore) UpdateNotification(ctx context.Context, n notifications.N
 	}
 	old := fromNotificationItem(cur, hooks)
 	next := old.Updated(n, s.now())
-	if err := next.Validate(); err != nil {
+	if err := next.ValidateStored(); err != nil {
 		return notifications.Notification{}, err
 	}
 

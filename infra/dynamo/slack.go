@@ -53,6 +53,8 @@ type slackChannelItem struct {
 	WebhookURL       string `dynamodbav:"webhook_url,omitempty"`
 	ConfigurationURL string `dynamodbav:"configuration_url,omitempty"`
 	CreatedAt        string `dynamodbav:"created_at"`
+	BrokenReason     string `dynamodbav:"broken_reason,omitempty"`
+	BrokenAt         string `dynamodbav:"broken_at,omitempty"`
 }
 
 func slackOwnerPrefix(owner string) string { return "SLACK#" + owner + "#" }
@@ -71,18 +73,24 @@ var slackKeyPart = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 // slackListAttributes are what ListChannels reads: every attribute but webhook_url. The
 // listing feeds API responses, so the secret is never read on that path.
-const slackListAttributes = "slack_channel_key, tenant_id, owner_id, team_id, team_name, channel_id, channel_name, configuration_url, created_at"
+const slackListAttributes = "slack_channel_key, tenant_id, owner_id, team_id, team_name, channel_id, channel_name, configuration_url, created_at, broken_reason, broken_at"
 
 func (it slackChannelItem) channel() (slack.Channel, error) {
 	created, err := time.Parse(time.RFC3339Nano, it.CreatedAt)
 	if err != nil {
 		return slack.Channel{}, fmt.Errorf("parse created_at of slack channel %s: %w", it.ChannelKey, err)
 	}
-	return slack.Channel{
+	ch := slack.Channel{
 		ID: it.ChannelKey, TenantID: it.TenantID, OwnerID: it.OwnerID, TeamID: it.TeamID, TeamName: it.TeamName,
 		ChannelID: it.ChannelID, ChannelName: it.ChannelName, WebhookURL: it.WebhookURL,
-		ConfigurationURL: it.ConfigurationURL, CreatedAt: created,
-	}, nil
+		ConfigurationURL: it.ConfigurationURL, CreatedAt: created, BrokenReason: it.BrokenReason,
+	}
+	if it.BrokenAt != "" {
+		if ch.BrokenAt, err = time.Parse(time.RFC3339Nano, it.BrokenAt); err != nil {
+			return slack.Channel{}, fmt.Errorf("parse broken_at of slack channel %s: %w", it.ChannelKey, err)
+		}
+	}
+	return ch, nil
 }
 
 // SaveChannel stores ch, replacing the owner's earlier record of the same Slack channel.
@@ -214,6 +222,32 @@ func (s *SlackChannels) DeleteChannel(ctx context.Context, tenant, owner, id str
 	}
 	if err != nil {
 		return fmt.Errorf("delete slack channel %s: %w", id, err)
+	}
+	return nil
+}
+
+// MarkBroken records that Slack refuses posts to one of owner's channels, and why; the
+// delivery path then stops posting to it. stagehooks.ErrNotFound when there is no such channel.
+func (s *SlackChannels) MarkBroken(ctx context.Context, tenant, owner, id, reason string, at time.Time) error {
+	if !slackKeyPart.MatchString(tenant) || !slackKeyPart.MatchString(owner) || !slackKeyPart.MatchString(id) {
+		return fmt.Errorf("mark slack channel %s broken: %w", id, stagehooks.ErrNotFound)
+	}
+	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+		TableName:           &s.table,
+		Key:                 slackChannelKey(tenant, owner, id),
+		UpdateExpression:    aws.String("SET broken_reason = :reason, broken_at = :at"),
+		ConditionExpression: aws.String("attribute_exists(pk)"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":reason": &types.AttributeValueMemberS{Value: reason},
+			":at":     &types.AttributeValueMemberS{Value: at.UTC().Format(time.RFC3339Nano)},
+		},
+	})
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) {
+		return fmt.Errorf("mark slack channel %s broken: %w", id, stagehooks.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("mark slack channel %s broken: %w", id, err)
 	}
 	return nil
 }

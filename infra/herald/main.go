@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -25,6 +26,7 @@ import (
 	"github.com/heraldhq/herald/infra/httpapi"
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/localrun"
+	"github.com/heraldhq/herald/infra/outboxmail"
 	"github.com/heraldhq/herald/infra/samtemplate"
 	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/infra/sqlitestore"
@@ -155,6 +157,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 	demo := fs.Bool("demo", false, "configure webhooks on the sample project and print what they receive (implies -allow-loopback)")
 	demoAddr := fs.String("demo-receiver-addr", "127.0.0.1:4011", "where the -demo receiver listens")
 	verbose := fs.Bool("v", false, "log every delivery")
+	emailInterval := fs.String("email-interval", envOr(getenv, "HERALD_EMAIL_INTERVAL", "5m"), "how often notification emails go out, one per recipient, e.g. 5m or 10s (env HERALD_EMAIL_INTERVAL)")
+	mailFrom := fs.String("mail-from", envOr(getenv, "HERALD_MAIL_FROM", "Herald <herald@localhost>"), "sender of notification emails (env HERALD_MAIL_FROM)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -175,6 +179,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 		env["HERALD_RETRY_SCHEDULE"] = *retrySchedule
 	}
 
+	interval, err := lambdafn.ParseInterval(*emailInterval)
+	if err != nil {
+		return usageError("-email-interval: " + err.Error())
+	}
+	smtp, err := smtpFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+
 	// The Slack app, from the same HERALD_SLACK_* variables the API function reads on AWS.
 	slackCfg, err := lambdafn.LoadSlackConfig(getenv)
 	if err != nil {
@@ -186,6 +199,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 	h, err := localrun.Start(ctx, localrun.Config{
 		DataDir: s.dataDir, Template: tmpl, EventsAddr: *eventsAddr, APIAddr: *apiAddr, AllowLoopback: *allowLoopback || *demo,
 		Synchronous: s.synchronous, Pollers: *pollers, Env: env, Logger: logger, Slack: slackCfg,
+		Mail: localrun.MailConfig{From: *mailFrom, Interval: interval, SMTP: smtp},
 	})
 	if err != nil {
 		return err
@@ -213,6 +227,7 @@ func printBanner(out io.Writer, h *localrun.Herald, s settings, templatePath, de
 		fmt.Fprintf(out, "  configuration API   %s   (OpenAPI at %s/openapi.json; an API key: %s apikey-create)\n", h.APIURL, h.APIURL, command())
 	}
 	fmt.Fprintf(out, "  data                %s (SQLite, synchronous=%s)\n", filepath.Join(abs, "herald.db"), s.synchronous)
+	fmt.Fprintf(out, "  emails              %s (one .eml per email; set HERALD_SMTP_HOST to relay them)\n", filepath.Join(abs, "mail", "outbox"))
 	fmt.Fprintf(out, "  template            %s\n", templatePath)
 	for _, r := range h.Rules {
 		fmt.Fprintf(out, "  rule                %s: bus %q -> %s\n", r.Name, r.Bus, r.Function)
@@ -284,4 +299,22 @@ func createAPIKey(ctx context.Context, args []string, getenv func(string) string
 	}
 	fmt.Fprintf(out, "API key for tenant %s, user %s (shown once; only its hash is stored):\n%s\n", *tenant, *user, plaintext)
 	return nil
+}
+
+// smtpFromEnv reads the SMTP relay of notification emails from HERALD_SMTP_HOST, _PORT,
+// _USERNAME, _PASSWORD and _TLS (starttls, tls or none); nil without a host.
+func smtpFromEnv(getenv func(string) string) (*outboxmail.SMTPConfig, error) {
+	host := getenv("HERALD_SMTP_HOST")
+	if host == "" {
+		return nil, nil
+	}
+	c := &outboxmail.SMTPConfig{Host: host, Username: getenv("HERALD_SMTP_USERNAME"), Password: getenv("HERALD_SMTP_PASSWORD"), TLS: getenv("HERALD_SMTP_TLS")}
+	if p := getenv("HERALD_SMTP_PORT"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || n > 65535 {
+			return nil, usageError(fmt.Sprintf("HERALD_SMTP_PORT: %q is not a port", p))
+		}
+		c.Port = n
+	}
+	return c, nil
 }

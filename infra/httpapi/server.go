@@ -51,7 +51,10 @@ type Deps struct {
 	// the OAuth routes then answer 503.
 	SlackOAuth SlackOAuth
 	// Jobs is the delivery queue: test events, redeliveries and recoveries go through it.
-	Jobs        stagehooks.JobQueue
+	Jobs stagehooks.JobQueue
+	// Unsubscribe checks the signed links of notification emails; nil when the installation
+	// sends none, and the unsubscribe routes then answer 503.
+	Unsubscribe UnsubscribeLinks
 	Idempotency IdempotencyStore
 	URLs        URLPolicy
 	Now         func() time.Time
@@ -100,6 +103,8 @@ func routes() []route {
 		{"GET", "/v1/slack/oauth/callback", "finishSlackOAuth", false, (*Server).slackOAuthCallback},
 		{"GET", "/v1/slack/channels", "listSlackChannels", false, (*Server).listSlackChannels},
 		{"DELETE", "/v1/slack/channels/{id}", "deleteSlackChannel", false, (*Server).deleteSlackChannel},
+		{"GET", "/v1/unsubscribe", "showUnsubscribe", true, (*Server).showUnsubscribe},
+		{"POST", "/v1/unsubscribe", "unsubscribe", true, (*Server).unsubscribe},
 	}
 }
 

@@ -34,14 +34,24 @@ type slackChannelView struct {
 	ChannelName      string    `json:"channel_name"`
 	ConfigurationURL string    `json:"configuration_url,omitempty"`
 	CreatedAt        time.Time `json:"created_at"`
+	// Status is "active", or "broken" once Slack refused posts for good; BrokenReason and
+	// BrokenAt say why and when. Connecting the channel again makes it active.
+	Status       string     `json:"status"`
+	BrokenReason string     `json:"broken_reason,omitempty"`
+	BrokenAt     *time.Time `json:"broken_at,omitempty"`
 }
 
 func slackChannelViewOf(ch slack.Channel) slackChannelView {
 	ch = ch.Public()
-	return slackChannelView{
+	v := slackChannelView{
 		ID: ch.ID, OwnerID: ch.OwnerID, TeamID: ch.TeamID, TeamName: ch.TeamName, ChannelID: ch.ChannelID,
-		ChannelName: ch.ChannelName, ConfigurationURL: ch.ConfigurationURL, CreatedAt: ch.CreatedAt.UTC(),
+		ChannelName: ch.ChannelName, ConfigurationURL: ch.ConfigurationURL, CreatedAt: ch.CreatedAt.UTC(), Status: "active",
 	}
+	if ch.BrokenReason != "" {
+		at := ch.BrokenAt.UTC()
+		v.Status, v.BrokenReason, v.BrokenAt = "broken", ch.BrokenReason, &at
+	}
+	return v
 }
 
 var errSlackNotConfigured = problem(http.StatusServiceUnavailable, "slack-not-configured", "Slack is not configured",

@@ -4,7 +4,11 @@
 // linked into a Lambda function that serves no API does not link the API with it.
 package idempotency
 
-import "net/http"
+import (
+	"context"
+	"fmt"
+	"net/http"
+)
 
 // StoredResponse is a create's response kept under its Idempotency-Key.
 type StoredResponse struct {
@@ -13,4 +17,45 @@ type StoredResponse struct {
 	Status      int
 	Header      http.Header
 	Body        []byte
+}
+
+// Store is what both runtimes' idempotency stores offer (see httpapi.IdempotencyStore).
+type Store interface {
+	Begin(ctx context.Context, tenant, key, fingerprint string) (prior StoredResponse, claimed bool, err error)
+	Finish(ctx context.Context, tenant, key string, resp StoredResponse) error
+	Abandon(ctx context.Context, tenant, key string) error
+}
+
+// PostClaims keeps the delivery path from posting one Slack message twice at once
+// (delivery.PostClaims) with the same records: a claim is a key whose time-to-live is the
+// lease a crashed poster holds it for.
+type PostClaims struct {
+	Store Store
+}
+
+func postKey(id string) string { return "slack-post:" + id }
+
+// Claim implements delivery.PostClaims.
+func (c PostClaims) Claim(ctx context.Context, tenant, id string) (claimed, done bool, err error) {
+	prior, claimed, err := c.Store.Begin(ctx, tenant, postKey(id), "slack-post")
+	if err != nil {
+		return false, false, fmt.Errorf("claim slack post %s: %w", id, err)
+	}
+	return claimed, prior.Done, nil
+}
+
+// Posted implements delivery.PostClaims.
+func (c PostClaims) Posted(ctx context.Context, tenant, id string) error {
+	if err := c.Store.Finish(ctx, tenant, postKey(id), StoredResponse{Status: http.StatusOK}); err != nil {
+		return fmt.Errorf("record slack post %s: %w", id, err)
+	}
+	return nil
+}
+
+// Release implements delivery.PostClaims.
+func (c PostClaims) Release(ctx context.Context, tenant, id string) error {
+	if err := c.Store.Abandon(ctx, tenant, postKey(id)); err != nil {
+		return fmt.Errorf("release slack post %s: %w", id, err)
+	}
+	return nil
 }

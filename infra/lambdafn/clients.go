@@ -24,9 +24,13 @@ func LoadAWS(ctx context.Context) (aws.Config, error) {
 type Clients struct {
 	DynamoDB *dynamodb.Client
 	SQS      *sqs.Client
+	// AWS is the configuration the clients were built from, for a function that needs a
+	// client of another service (the mailer's SES): building it here would link that
+	// service's SDK into every function.
+	AWS aws.Config
 }
 
 // NewClients builds the clients from one SDK configuration.
 func NewClients(awsCfg aws.Config) Clients {
-	return Clients{DynamoDB: dynamodb.NewFromConfig(awsCfg), SQS: sqs.NewFromConfig(awsCfg)}
+	return Clients{DynamoDB: dynamodb.NewFromConfig(awsCfg), SQS: sqs.NewFromConfig(awsCfg), AWS: awsCfg}
 }

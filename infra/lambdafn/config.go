@@ -25,6 +25,8 @@ const (
 	EnvAttemptTimeout   = "HERALD_ATTEMPT_TIMEOUT"
 	EnvAttemptRetention = "HERALD_ATTEMPT_RETENTION"
 	EnvConfigCacheTTL   = "HERALD_CONFIG_CACHE_TTL"
+	// EnvMailTable is the table of email lines waiting for the mailer.
+	EnvMailTable = "HERALD_MAIL_TABLE"
 	// EnvJWTTenantClaim names the JWT claim that carries the caller's organisation; API
 	// Gateway's authorizer has verified the token before the API function sees it.
 	EnvJWTTenantClaim = "HERALD_JWT_TENANT_CLAIM"
@@ -42,6 +44,7 @@ const DefaultConfigCacheTTL = 10 * time.Second
 type Config struct {
 	WebhooksTable    string
 	AttemptsTable    string
+	MailTable        string
 	DeliveryQueueURL string
 	DeliveryDLQURL   string
 	RetrySchedule    delivery.Schedule
@@ -57,6 +60,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
 		WebhooksTable:    getenv(EnvWebhooksTable),
 		AttemptsTable:    getenv(EnvAttemptsTable),
+		MailTable:        getenv(EnvMailTable),
 		DeliveryQueueURL: getenv(EnvDeliveryQueueURL),
 		DeliveryDLQURL:   getenv(EnvDeliveryDLQURL),
 		JWTTenantClaim:   getenv(EnvJWTTenantClaim),
@@ -97,7 +101,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 	return c, errors.Join(errs...)
 }
 
-func require(pairs ...string) error {
+// Require reports each named setting that is empty, as "NAME is required".
+func Require(pairs ...string) error {
 	var errs []error
 	for i := 0; i < len(pairs); i += 2 {
 		if pairs[i+1] == "" {
@@ -109,17 +114,22 @@ func require(pairs ...string) error {
 
 // ValidateRouter reports what the router function lacks.
 func (c Config) ValidateRouter() error {
-	return require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL)
+	return Require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL)
+}
+
+// ValidateNotify reports what the notification router function lacks.
+func (c Config) ValidateNotify() error {
+	return Require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL, EnvMailTable, c.MailTable)
 }
 
 // ValidateAPI reports what the configuration API function lacks.
 func (c Config) ValidateAPI() error {
-	return require(EnvWebhooksTable, c.WebhooksTable, EnvAttemptsTable, c.AttemptsTable, EnvDeliveryQueueURL, c.DeliveryQueueURL,
+	return Require(EnvWebhooksTable, c.WebhooksTable, EnvAttemptsTable, c.AttemptsTable, EnvDeliveryQueueURL, c.DeliveryQueueURL,
 		EnvJWTTenantClaim, c.JWTTenantClaim)
 }
 
 // ValidateDelivery reports what the delivery function lacks.
 func (c Config) ValidateDelivery() error {
-	return require(EnvWebhooksTable, c.WebhooksTable, EnvAttemptsTable, c.AttemptsTable,
+	return Require(EnvWebhooksTable, c.WebhooksTable, EnvAttemptsTable, c.AttemptsTable,
 		EnvDeliveryQueueURL, c.DeliveryQueueURL, EnvDeliveryDLQURL, c.DeliveryDLQURL)
 }

@@ -22,13 +22,15 @@ func TestEachFunctionLinksOnlyWhatItUses(t *testing.T) {
 	t.Parallel()
 	heavy := map[string]string{
 		"github.com/santhosh-tekuri/jsonschema/v6": "the JSON Schema library (only the router validates events)",
-		"github.com/slack-go/slack":                "Slack's client (only the API connects Slack channels)",
+		"github.com/slack-go/slack":                "Slack's client (the API connects channels, notify builds messages, delivery posts them)",
 		"github.com/heraldhq/herald/infra/httpapi": "the configuration API",
 		"modernc.org/sqlite":                       "SQLite (the embedded runtime's, never Lambda's)",
 	}
 	allowed := map[string][]string{
 		"router":   {"github.com/santhosh-tekuri/jsonschema/v6"},
-		"delivery": nil,
+		"notify":   {"github.com/santhosh-tekuri/jsonschema/v6", "github.com/slack-go/slack"},
+		"delivery": {"github.com/slack-go/slack"},
+		"mailer":   nil,
 		"api":      {"github.com/slack-go/slack", "github.com/heraldhq/herald/infra/httpapi"},
 	}
 	for fn, ok := range allowed {

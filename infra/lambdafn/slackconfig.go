@@ -62,7 +62,7 @@ func (c SlackConfig) Validate() error {
 	if !c.Configured() {
 		return nil
 	}
-	err := require(EnvSlackClientID, c.ClientID, EnvSlackClientSecret, c.ClientSecret,
+	err := Require(EnvSlackClientID, c.ClientID, EnvSlackClientSecret, c.ClientSecret,
 		EnvSlackRedirectURL, c.RedirectURL, EnvSlackStateKey, c.StateKey)
 	if c.StateKey != "" && len(c.StateKey) < MinSlackStateKey {
 		err = errors.Join(err, fmt.Errorf("%s has %d bytes, want at least %d", EnvSlackStateKey, len(c.StateKey), MinSlackStateKey))

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/heraldhq/herald/events/samples"
 	"github.com/heraldhq/herald/infra/localbus"
@@ -303,5 +304,41 @@ func TestAnEventOnTheWrongBusIsExplained(t *testing.T) {
 	putEvents(t, bus, requestBody(t, entry))
 	if len(sink.Invocations()) != 1 {
 		t.Fatalf("on the herald bus: %d invocations, want 1", len(sink.Invocations()))
+	}
+}
+
+// TestEachSampleReachesItsFunctions routes every sample through all of template.yaml's rules:
+// a stage transition reaches the router and the notification router, a label or assignment
+// event the notification router alone, an unmatched one nothing.
+func TestEachSampleReachesItsFunctions(t *testing.T) {
+	t.Parallel()
+	want := map[string][]string{
+		"router": {"NotifyFunction", "RouterFunction"}, "rejected": {"NotifyFunction", "RouterFunction"},
+		"notify": {"NotifyFunction"}, "notify-rejected": {"NotifyFunction"}, "unmatched": nil,
+	}
+	for folder, functions := range want {
+		names, err := samples.List(folder)
+		if err != nil || len(names) == 0 {
+			t.Fatalf("samples in %s: %v", folder, err)
+		}
+		for _, name := range names {
+			if strings.HasSuffix(name, "expected-reasons.json") || name == "rejected/detail-not-object.json" {
+				continue
+			}
+			sink := &recordingSink{}
+			bus := localbus.New(onDefaultBus(allTemplateRules(t)), sink, localbus.Options{NewID: sequentialIDs(), Now: func() time.Time { return fixedNow }})
+			status, body := putEvents(t, &testBus{Bus: bus, sink: sink}, requestBody(t, entryFromSample(t, readSample(t, name))))
+			if status != http.StatusOK {
+				t.Fatalf("%s: status %d: %s", name, status, body)
+			}
+			var got []string
+			for _, inv := range sink.Invocations() {
+				got = append(got, inv.Function)
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, functions) {
+				t.Errorf("%s reaches %v, want %v", name, got, functions)
+			}
+		}
 	}
 }

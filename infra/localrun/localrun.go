@@ -6,6 +6,7 @@
 package localrun
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -14,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -21,17 +23,22 @@ import (
 
 	"github.com/heraldhq/herald/infra/eventsource"
 	"github.com/heraldhq/herald/infra/httpapi"
+	"github.com/heraldhq/herald/infra/idempotency"
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/lambdafn/apifn"
 	"github.com/heraldhq/herald/infra/lambdafn/deliveryfn"
+	"github.com/heraldhq/herald/infra/lambdafn/mailerfn"
+	"github.com/heraldhq/herald/infra/lambdafn/notifyfn"
 	"github.com/heraldhq/herald/infra/lambdafn/routerfn"
 	"github.com/heraldhq/herald/infra/localbus"
 	"github.com/heraldhq/herald/infra/localqueue"
 	"github.com/heraldhq/herald/infra/localscheduler"
+	"github.com/heraldhq/herald/infra/outboxmail"
 	"github.com/heraldhq/herald/infra/samtemplate"
 	"github.com/heraldhq/herald/infra/slackoauth"
 	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/infra/sqlitestore"
+	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/shared/telemetry"
 )
 
@@ -54,6 +61,8 @@ type Config struct {
 	// (flows under way when the process restarts fail and are started again). Its URL
 	// fields point the flow at a stand-in of Slack.
 	Slack lambdafn.SlackConfig
+	// Mail is how notification emails leave this machine.
+	Mail MailConfig
 	// Synchronous is SQLite's durability setting (FULL or NORMAL).
 	Synchronous string
 	// Pollers is how many batches of each SQS-triggered function run at once, standing in
@@ -65,6 +74,19 @@ type Config struct {
 	// Counter receives the functions' metrics; nil counts in memory only.
 	Counter telemetry.Counter
 	Logger  *slog.Logger
+}
+
+// MailConfig is the local mailer's settings; the template's mailer parameters (MailFrom,
+// EmailSchedule) have no meaning on one machine.
+type MailConfig struct {
+	// From is the sender of every email; "Herald <herald@localhost>" when empty.
+	From string
+	// Interval is the send window, also under a minute (for tests and demos); the template's
+	// EmailSchedule when zero.
+	Interval time.Duration
+	// SMTP is the relay emails go through; nil keeps them in <data dir>/mail/outbox as .eml
+	// files.
+	SMTP *outboxmail.SMTPConfig
 }
 
 // Herald is a running single-machine Herald.
@@ -83,8 +105,16 @@ type Herald struct {
 	Rules     []localbus.Rule
 	Schedules []localscheduler.Schedule
 
-	db          *sql.DB
-	queues      map[string]*localqueue.Queue
+	db     *sql.DB
+	queues map[string]*localqueue.Queue
+	slack  *sqlitestore.SlackChannels
+	mail   *sqlitestore.MailLines
+	// unsubscribeKey signs the links of emails; kept in the database so that links in
+	// emails sent before a restart keep working.
+	unsubscribeKey []byte
+	// mailers are the template functions that send emails, whose schedules Mail.Interval
+	// overrides.
+	mailers     map[string]bool
 	idempotency *sqlitestore.Idempotency
 	server      *http.Server
 	api         *http.Server
@@ -98,6 +128,8 @@ type Herald struct {
 // whose code Herald does not know is an error at start rather than a silent gap.
 const (
 	codeRouter   = "functions/router"
+	codeNotify   = "functions/notify"
+	codeMailer   = "functions/mailer"
 	codeDelivery = "functions/delivery"
 	codeAPI      = "functions/api"
 )
@@ -155,6 +187,16 @@ func (h *Herald) wire(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	// The stores' prepared statements live as long as the database, which Close closes.
+	if h.slack, err = sqlitestore.NewSlackChannels(ctx, h.db); err != nil {
+		return err
+	}
+	if h.mail, err = sqlitestore.NewMailLines(ctx, h.db); err != nil {
+		return err
+	}
+	if h.unsubscribeKey, err = sqlitestore.LocalSecret(ctx, h.db, "unsubscribe-key", 32); err != nil {
+		return err
+	}
 
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.cancel = cancel
@@ -194,6 +236,11 @@ func (h *Herald) wire(ctx context.Context, cfg Config) error {
 
 	if h.Schedules, err = localscheduler.Load(cfg.Template); err != nil {
 		return fmt.Errorf("read schedules from the template: %w", err)
+	}
+	for i, sc := range h.Schedules {
+		if h.mailers[sc.Function] && cfg.Mail.Interval > 0 {
+			h.Schedules[i].Expression = localscheduler.Every(cfg.Mail.Interval)
+		}
 	}
 	sched := localscheduler.New(h.Schedules, func(ctx context.Context, function string, event []byte) error {
 		return h.invokeAsync(ctx, function, event)
@@ -250,21 +297,87 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 			return nil, err
 		}
 		return handler, nil
+	case codeNotify:
+		jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
+		if err != nil {
+			return nil, err
+		}
+		notifier := notifyfn.Over(notifyfn.Ports{Subscriptions: h.Store, Queue: jobs, Lines: h.mail}, counter, logger)
+		handler := asyncHandler(notifier.Handle)
+		if err := h.startInvokeQueue(ctx, runCtx, cfg, id, props, handler); err != nil {
+			return nil, err
+		}
+		return handler, nil
 	case codeDelivery:
 		jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
 		if err != nil {
 			return nil, err
 		}
-		d, err := deliveryfn.Over(fnCfg, deliveryfn.Ports{Endpoints: h.Store, Log: h.Store, Queue: jobs}, counter, logger)
+		claims, err := sqlitestore.NewIdempotency(ctx, h.db, deliveryfn.SlackPostLease)
+		if err != nil {
+			return nil, err
+		}
+		d, err := deliveryfn.Over(fnCfg, deliveryfn.Ports{
+			Endpoints: h.Store, SlackChannels: h.slack, Log: h.Store, Queue: jobs, SlackURLPrefix: cfg.Slack.WebhookURLPrefix,
+			PostClaims: idempotency.PostClaims{Store: claims},
+		}, counter, logger)
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)
 		}
 		return d.Handle, h.startSQSSources(ctx, runCtx, cfg, id, props, d.Handle)
+	case codeMailer:
+		mailer, err := h.localMailer(cfg, props, counter, logger)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w", id, err)
+		}
+		if h.mailers == nil {
+			h.mailers = map[string]bool{}
+		}
+		h.mailers[id] = true
+		handler := asyncHandler(mailer.Handle)
+		if err := h.startInvokeQueue(ctx, runCtx, cfg, id, props, handler); err != nil {
+			return nil, err
+		}
+		return handler, nil
 	case codeAPI:
 		return nil, h.serveAPI(ctx, cfg, fnCfg)
 	default:
 		return nil, fmt.Errorf("template function %s (CodeUri %q) has no handler in the local runner", id, codeURI)
 	}
+}
+
+// localMailer builds the mailer over the embedded line store and the outbox: the template's
+// rate, the local sender address, interval and SMTP relay, the machine's own unsubscribe key,
+// and links to the local API.
+func (h *Herald) localMailer(cfg Config, props map[string]any, counter telemetry.Counter, logger *slog.Logger) (*mailerfn.Handler, error) {
+	env := functionEnv(cfg.Template, props, cfg.Env)
+	mailCfg, err := lambdafn.LoadMailConfig(func(k string) string {
+		switch k {
+		case lambdafn.EnvMailFrom, lambdafn.EnvUnsubscribeKey, lambdafn.EnvPublicAPIURL:
+			return "" // the template's are AWS's; set below
+		}
+		return env[k]
+	})
+	if err != nil {
+		return nil, err
+	}
+	mailCfg.From = cfg.Mail.From
+	if mailCfg.From == "" {
+		mailCfg.From = "Herald <herald@localhost>"
+	}
+	if cfg.Mail.Interval > 0 {
+		mailCfg.Interval = cfg.Mail.Interval
+	}
+	mailCfg.UnsubscribeKey = string(h.unsubscribeKey)
+	mailCfg.PublicAPIURL = h.APIURL
+	if mailCfg.PublicAPIURL == "" {
+		mailCfg.PublicAPIURL = "http://" + cmp.Or(cfg.APIAddr, defaultAPIAddr)
+	}
+	sender, err := outboxmail.New(filepath.Join(cfg.DataDir, "mail"), outboxmail.Options{SMTP: cfg.Mail.SMTP})
+	if err != nil {
+		return nil, err
+	}
+	return mailerfn.Over(mailCfg, mailerfn.Ports{Store: h.mail, Sender: sender}, counter, logger)
 }
 
 // serveAPI serves the configuration API's handler on a local port, authenticating callers with
@@ -276,11 +389,6 @@ func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config
 	}
 	h.APIKeys = keys
 	jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
-	if err != nil {
-		return err
-	}
-	// The channels' prepared statements live as long as the database, which Close closes.
-	channels, err := sqlitestore.NewSlackChannels(ctx, h.db)
 	if err != nil {
 		return err
 	}
@@ -300,16 +408,14 @@ func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config
 		Endpoints:     h.Store,
 		Log:           h.Store,
 		Notifications: h.Store,
-		Slack:         channels,
+		Slack:         h.slack,
 		SlackOAuth:    slackOAuth,
 		Jobs:          jobs,
+		Unsubscribe:   mailbatch.Links{Key: h.unsubscribeKey},
 		URLs:          httpapi.URLPolicy{AllowInsecure: cfg.AllowLoopback, AllowLoopback: cfg.AllowLoopback},
 		Logger:        cfg.Logger.With("function", "api"),
 	})
-	addr := cfg.APIAddr
-	if addr == "" {
-		addr = "127.0.0.1:4012"
-	}
+	addr := cmp.Or(cfg.APIAddr, defaultAPIAddr)
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen for the configuration API on %s: %w", addr, err)
@@ -393,10 +499,19 @@ func localSlack(c lambdafn.SlackConfig, allowLoopback bool) (httpapi.SlackOAuth,
 	return flow, nil
 }
 
-// functionConfig is the function's environment as template.yaml sets it: literals as written,
+// defaultAPIAddr is where the configuration API listens unless told otherwise.
+const defaultAPIAddr = "127.0.0.1:4012"
+
+// functionConfig is the function's configuration from functionEnv.
+func functionConfig(t *samtemplate.Template, props map[string]any, overrides map[string]string) (lambdafn.Config, error) {
+	env := functionEnv(t, props, overrides)
+	return lambdafn.LoadConfig(func(k string) string { return env[k] })
+}
+
+// functionEnv is the function's environment as template.yaml sets it: literals as written,
 // parameters at their defaults, and each resource reference as the resource's logical ID, which
 // is the name of the local queue or table standing in for it.
-func functionConfig(t *samtemplate.Template, props map[string]any, overrides map[string]string) (lambdafn.Config, error) {
+func functionEnv(t *samtemplate.Template, props map[string]any, overrides map[string]string) map[string]string {
 	vars, _ := samtemplate.Lookup(props, "Environment", "Variables")
 	env := map[string]string{}
 	if m, ok := vars.(map[string]any); ok {
@@ -416,7 +531,7 @@ func functionConfig(t *samtemplate.Template, props map[string]any, overrides map
 	for k, v := range overrides {
 		env[k] = v
 	}
-	return lambdafn.LoadConfig(func(k string) string { return env[k] })
+	return env
 }
 
 // queue opens the local stand-in of the template's SQS queue logicalID, with its visibility
@@ -617,6 +732,9 @@ func (h *Herald) expireAll(ctx context.Context) {
 		if _, err := h.idempotency.Expire(ctx); err != nil {
 			warn("expire Idempotency-Key records", err)
 		}
+	}
+	if _, err := h.mail.Expire(ctx, time.Now()); err != nil {
+		warn("expire sent email lines", err)
 	}
 	for range 16 { // up to 256 MiB of free pages per round; the next round takes the rest
 		if err := sqlitedb.Reclaim(ctx, h.db); err != nil {

@@ -50,6 +50,13 @@ func (e Expression) String() string { return e.text }
 // Interval is a rate expression's interval, zero for the other forms.
 func (e Expression) Interval() time.Duration { return e.every }
 
+// Every is a rate that EventBridge cannot express: every d (under a minute allowed), aligned to
+// multiples of d. The local runner uses it when a setting shortens a template's rate for tests
+// and demos (herald -email-interval 5s); it never comes from a template.
+func Every(d time.Duration) Expression {
+	return Expression{text: "every " + d.String() + " (local setting)", kind: Rate, every: d}
+}
+
 // Parse reads rate(value unit), cron(six fields) or at(yyyy-mm-ddThh:mm:ss), with the rules of
 // the EventBridge and EventBridge Scheduler user guides (see the package documentation).
 func Parse(expr string) (Expression, error) {
@@ -167,6 +174,9 @@ func (e Expression) Next(after time.Time, loc *time.Location) (time.Time, bool) 
 	}
 	switch e.kind {
 	case Rate:
+		if e.every < time.Minute {
+			return after.Truncate(e.every).Add(e.every), true
+		}
 		return after.Truncate(time.Minute).Add(e.every), true
 	case At:
 		t, ok := e.at.resolve(loc)

@@ -101,10 +101,18 @@ func NewPoster(client *http.Client, webhookURLPrefix string) (*Poster, error) {
 // kinds). It uses slack-go's PostWebhookCustomHTTPContext rather than PostWebhookContext,
 // which would send through http.DefaultClient: no SSRF guard, and a connection pool of two.
 func (p *Poster) Post(ctx context.Context, ch slack.Channel, msg Message) error {
+	body := &slackgo.WebhookMessage{Text: msg.Text}
+	if len(msg.Blocks) > 0 {
+		body.Blocks = &slackgo.Blocks{BlockSet: msg.Blocks}
+	}
+	return p.post(ctx, ch, body)
+}
+
+func (p *Poster) post(ctx context.Context, ch slack.Channel, body *slackgo.WebhookMessage) error {
 	fail := func(kind error, status int, detail string) *PostError {
 		return &PostError{Kind: kind, ChannelID: ch.ID, StatusCode: status, channelName: ch.ChannelName, detail: detail}
 	}
-	if msg.Text == "" && len(msg.Blocks) == 0 {
+	if body.Text == "" && (body.Blocks == nil || len(body.Blocks.BlockSet) == 0) {
 		return fail(ErrRejected, 0, "the message has neither text nor blocks")
 	}
 	if ch.WebhookURL == "" || !strings.HasPrefix(ch.WebhookURL, p.prefix) {
@@ -112,10 +120,6 @@ func (p *Poster) Post(ctx context.Context, ch slack.Channel, msg Message) error 
 	}
 	ctx, cancel := context.WithTimeout(ctx, postTimeout)
 	defer cancel()
-	body := &slackgo.WebhookMessage{Text: msg.Text}
-	if len(msg.Blocks) > 0 {
-		body.Blocks = &slackgo.Blocks{BlockSet: msg.Blocks}
-	}
 	err := slackgo.PostWebhookCustomHTTPContext(ctx, ch.WebhookURL, p.client, body)
 	if err == nil {
 		return nil

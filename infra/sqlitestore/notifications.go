@@ -395,7 +395,7 @@ func (s *Store) UpdateNotification(ctx context.Context, n notifications.Notifica
 		return notifications.Notification{}, fmt.Errorf("update notification %s at version %d (stored %d): %w", n.ID, expectedVersion, old.Version, notifications.ErrVersionConflict)
 	}
 	next := old.Updated(n, s.now())
-	if err := next.Validate(); err != nil {
+	if err := next.ValidateStored(); err != nil {
 		return notifications.Notification{}, err
 	}
 	r, err := toNotificationRow(next)

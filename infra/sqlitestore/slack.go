@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"time"
 
 	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/shared/slack"
@@ -25,7 +26,7 @@ import (
 // SlackChannels keeps users' Slack channels in SQLite; the embedded counterpart of
 // dynamo.SlackChannels.
 type SlackChannels struct {
-	save, list, get, del *sql.Stmt
+	save, list, get, del, broken *sql.Stmt
 }
 
 // slackSchema follows the rules of schema in webhooks.go: idempotent statements, none
@@ -42,6 +43,8 @@ CREATE TABLE IF NOT EXISTS slack_channels (
 	webhook_url       TEXT NOT NULL,
 	configuration_url TEXT NOT NULL DEFAULT '',
 	created_at        TEXT NOT NULL,
+	broken_reason     TEXT NOT NULL DEFAULT '',
+	broken_at         TEXT NOT NULL DEFAULT '',
 	PRIMARY KEY (tenant_id, owner_id, id)
 ) STRICT
 `
@@ -49,7 +52,7 @@ CREATE TABLE IF NOT EXISTS slack_channels (
 // slackColumns is every column but webhook_url, which only GetChannels reads. They are
 // qualified because json_each, which GetChannels joins, has an id column too.
 const slackColumns = `c.id, c.tenant_id, c.owner_id, c.team_id, c.team_name, c.channel_id, c.channel_name,
-	c.configuration_url, c.created_at`
+	c.configuration_url, c.created_at, c.broken_reason, c.broken_at`
 
 // slackListSQL reads one user's channels, newest first: created_at has a fixed width, so
 // text order is time order.
@@ -76,7 +79,9 @@ func NewSlackChannels(ctx context.Context, db *sql.DB) (*SlackChannels, error) {
 			webhook_url, configuration_url, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (tenant_id, owner_id, id) DO UPDATE SET team_id = excluded.team_id, team_name = excluded.team_name,
 			channel_id = excluded.channel_id, channel_name = excluded.channel_name, webhook_url = excluded.webhook_url,
-			configuration_url = excluded.configuration_url, created_at = excluded.created_at`},
+			configuration_url = excluded.configuration_url, created_at = excluded.created_at,
+			broken_reason = '', broken_at = ''`},
+		{&s.broken, `UPDATE slack_channels SET broken_reason = ?, broken_at = ? WHERE tenant_id = ? AND owner_id = ? AND id = ?`},
 		{&s.list, slackListSQL},
 		{&s.get, slackGetSQL},
 		{&s.del, `DELETE FROM slack_channels WHERE tenant_id = ? AND owner_id = ? AND id = ?`},
@@ -94,7 +99,7 @@ func NewSlackChannels(ctx context.Context, db *sql.DB) (*SlackChannels, error) {
 // Close releases the prepared statements; it does not close the database.
 func (s *SlackChannels) Close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{s.save, s.list, s.get, s.del} {
+	for _, stmt := range []*sql.Stmt{s.save, s.list, s.get, s.del, s.broken} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
 		}
@@ -130,11 +135,11 @@ type slackRow interface{ Scan(dest ...any) error }
 
 func scanSlackChannel(rows slackRow, withURL bool) (slack.Channel, error) {
 	var (
-		ch      slack.Channel
-		created string
+		ch              slack.Channel
+		created, broken string
 	)
 	dest := []any{&ch.ID, &ch.TenantID, &ch.OwnerID, &ch.TeamID, &ch.TeamName, &ch.ChannelID, &ch.ChannelName,
-		&ch.ConfigurationURL, &created}
+		&ch.ConfigurationURL, &created, &ch.BrokenReason, &broken}
 	if withURL {
 		dest = append(dest, &ch.WebhookURL)
 	}
@@ -146,6 +151,11 @@ func scanSlackChannel(rows slackRow, withURL bool) (slack.Channel, error) {
 		return slack.Channel{}, fmt.Errorf("read slack channel %s: %w", ch.ID, err)
 	}
 	ch.CreatedAt = t
+	if broken != "" {
+		if ch.BrokenAt, err = parseTime("broken_at", broken); err != nil {
+			return slack.Channel{}, fmt.Errorf("read slack channel %s: %w", ch.ID, err)
+		}
+	}
 	return ch, nil
 }
 
@@ -220,6 +230,23 @@ func (s *SlackChannels) DeleteChannel(ctx context.Context, tenant, owner, id str
 	}
 	if n == 0 {
 		return fmt.Errorf("delete slack channel %s: %w", id, stagehooks.ErrNotFound)
+	}
+	return nil
+}
+
+// MarkBroken records that Slack refuses posts to one of owner's channels, and why; the
+// delivery path then stops posting to it. stagehooks.ErrNotFound when there is no such channel.
+func (s *SlackChannels) MarkBroken(ctx context.Context, tenant, owner, id, reason string, at time.Time) error {
+	when, err := formatTime(at)
+	if err != nil {
+		return fmt.Errorf("mark slack channel %s broken: %w", id, err)
+	}
+	res, err := s.broken.ExecContext(ctx, reason, when, tenant, owner, id)
+	if err != nil {
+		return fmt.Errorf("mark slack channel %s broken: %w", id, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		return fmt.Errorf("mark slack channel %s broken: %w", id, errors.Join(err, stagehooks.ErrNotFound))
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package delivery
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/heraldhq/herald/shared/ttlcache"
@@ -70,4 +71,40 @@ func (c *CachedEndpoints) Endpoints(ctx context.Context, refs []EndpointRef) (ma
 func (c *CachedEndpoints) DisableWebhook(ctx context.Context, ref EndpointRef, reason string) error {
 	c.cache.Delete(ref)
 	return c.next.DisableWebhook(ctx, ref, reason)
+}
+
+// EndpointsByKind looks up each ref in the store of its kind: webhooks in the webhook store,
+// Slack channels in the channel store. A ref of a kind it has no store for is not found.
+type EndpointsByKind map[Kind]EndpointStore
+
+// Endpoints implements EndpointSource with one lookup per kind present in refs.
+func (b EndpointsByKind) Endpoints(ctx context.Context, refs []EndpointRef) (map[EndpointRef]Endpoint, error) {
+	byKind := map[Kind][]EndpointRef{}
+	for _, ref := range refs {
+		byKind[ref.Kind] = append(byKind[ref.Kind], ref)
+	}
+	out := make(map[EndpointRef]Endpoint, len(refs))
+	for kind, group := range byKind {
+		store, ok := b[kind]
+		if !ok {
+			continue
+		}
+		found, err := store.Endpoints(ctx, group)
+		if err != nil {
+			return nil, err
+		}
+		for ref, ep := range found {
+			out[ref] = ep
+		}
+	}
+	return out, nil
+}
+
+// DisableWebhook implements WebhookDisabler through the store of ref's kind.
+func (b EndpointsByKind) DisableWebhook(ctx context.Context, ref EndpointRef, reason string) error {
+	store, ok := b[ref.Kind]
+	if !ok {
+		return fmt.Errorf("disable endpoint %s of kind %q: no store for the kind", ref.WebhookID, ref.Kind)
+	}
+	return store.DisableWebhook(ctx, ref, reason)
 }

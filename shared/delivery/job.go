@@ -15,9 +15,16 @@ import (
 // ID is the payload uid and the webhook-id header: it stays the same for every attempt and
 // every redelivery, so receivers can deduplicate.
 type Job struct {
-	ID        string          `json:"id"`
-	TenantID  string          `json:"tenant_id"`
-	WebhookID string          `json:"webhook_id"`
+	ID       string `json:"id"`
+	TenantID string `json:"tenant_id"`
+	// Kind is where the job goes: KindWebhook (the zero value) or KindSlack.
+	Kind Kind `json:"kind,omitempty"`
+	// WebhookID names the endpoint within the tenant: a webhook's id, or for KindSlack a Slack
+	// channel's id.
+	WebhookID string `json:"webhook_id"`
+	// OwnerID is the user whose Slack channel it is; set for KindSlack only, whose channels
+	// are kept per user.
+	OwnerID   string          `json:"owner_id,omitempty"`
 	EventType string          `json:"event_type"`
 	Payload   json.RawMessage `json:"payload"`
 	// Attempts is how many real attempts the job has had; the next one is number Attempts+1.
@@ -31,8 +38,23 @@ type Job struct {
 	NotBefore time.Time `json:"not_before,omitzero"`
 }
 
+// Kind is the sort of endpoint a job goes to.
+type Kind string
+
+// Endpoint kinds.
+const (
+	// KindWebhook is a signed POST to a stage or notification webhook; receivers deduplicate
+	// on its webhook-id.
+	KindWebhook Kind = ""
+	// KindSlack is a message posted to a Slack channel's incoming webhook. Slack cannot
+	// deduplicate, so the processor checks the attempt log before posting one again.
+	KindSlack Kind = "slack"
+)
+
 // Ref returns the endpoint the job goes to.
-func (j Job) Ref() EndpointRef { return EndpointRef{TenantID: j.TenantID, WebhookID: j.WebhookID} }
+func (j Job) Ref() EndpointRef {
+	return EndpointRef{TenantID: j.TenantID, Kind: j.Kind, WebhookID: j.WebhookID, OwnerID: j.OwnerID}
+}
 
 // Validate reports a job that can never be delivered.
 func (j Job) Validate() error {
@@ -61,6 +83,10 @@ func (j Job) validateFields() error {
 		return errors.New("delivery job has no payload")
 	case j.Attempts < 0:
 		return errors.New("delivery job attempts is negative")
+	case j.Kind != KindWebhook && j.Kind != KindSlack:
+		return fmt.Errorf("delivery job kind %q is unknown", j.Kind)
+	case j.Kind == KindSlack && j.OwnerID == "":
+		return errors.New("slack delivery job lacks owner_id")
 	}
 	return nil
 }
@@ -78,10 +104,13 @@ func DecodeJob(body []byte) (Job, error) {
 	return j, nil
 }
 
-// EndpointRef names a webhook within its tenant.
+// EndpointRef names an endpoint within its tenant.
 type EndpointRef struct {
 	TenantID  string
+	Kind      Kind
 	WebhookID string
+	// OwnerID is set for KindSlack (see Job.OwnerID).
+	OwnerID string
 }
 
 // Endpoint is what a delivery needs to know of a webhook at the moment of the attempt.

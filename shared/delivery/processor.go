@@ -66,6 +66,32 @@ type WebhookDisabler interface {
 	DisableWebhook(ctx context.Context, ref EndpointRef, reason string) error
 }
 
+// SlackPoster posts a KindSlack job's message to its channel and reports the outcome as an
+// attempt, classed as a webhook's would be: a revoked channel is ClassHTTPGone (with the
+// reason in the snippet), a 429 carries its Retry-After.
+type SlackPoster interface {
+	PostSlack(ctx context.Context, ep Endpoint, job Job) Result
+}
+
+// DeliveryHistory reads the attempts of one delivery. The processor asks it before posting a
+// KindSlack job: Slack cannot deduplicate, so a message already delivered (an inbound event or
+// a queue message handed out twice) is not posted again.
+type DeliveryHistory interface {
+	AttemptsOfDelivery(ctx context.Context, tenant, deliveryID string) ([]Attempt, error)
+}
+
+// PostClaims keeps one Slack message from being posted by two deliveries at once (an event or
+// a queue message handed out twice, attempted by two pollers together). A claim is held for a
+// lease; a poster that crashes loses it when the lease ends.
+type PostClaims interface {
+	// Claim takes the right to post delivery id. done is true when a post of it succeeded
+	// already; claimed and done both false mean another delivery is posting it now.
+	Claim(ctx context.Context, tenant, id string) (claimed, done bool, err error)
+	// Posted records that the post succeeded; Release gives the claim up after a failure.
+	Posted(ctx context.Context, tenant, id string) error
+	Release(ctx context.Context, tenant, id string) error
+}
+
 // AttemptLog keeps the record of every attempt.
 type AttemptLog interface {
 	RecordAttempts(ctx context.Context, attempts []Attempt) error
@@ -90,6 +116,8 @@ const (
 	ReasonAttemptsExhausted = "attempts_exhausted"
 	ReasonWebhookDeleted    = "webhook_deleted"
 	ReasonWebhookDisabled   = "webhook_disabled"
+	// ReasonAlreadyDelivered drops a KindSlack job whose delivery already succeeded.
+	ReasonAlreadyDelivered = "already_delivered"
 )
 
 // ownFaultWait is how long a job waits when our own store or queue failed it. 30 s lets a
@@ -110,11 +138,16 @@ const DefaultConcurrency = 10
 
 // Processor runs one batch of delivery jobs to completion.
 type Processor struct {
-	Endpoints   EndpointSource
-	Disabler    WebhookDisabler
-	Log         AttemptLog
-	Queue       RetryQueue
-	Sender      *Sender
+	Endpoints EndpointSource
+	Disabler  WebhookDisabler
+	Log       AttemptLog
+	Queue     RetryQueue
+	Sender    *Sender
+	// Slack posts KindSlack jobs, History keeps them from being posted twice; a runtime
+	// without them refuses such jobs as invalid.
+	Slack       SlackPoster
+	History     DeliveryHistory
+	Claims      PostClaims
 	Schedule    Schedule
 	Counter     telemetry.Counter
 	Logger      *slog.Logger
@@ -134,6 +167,9 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []st
 	var parked []Retry
 	for _, m := range msgs {
 		job, err := DecodeJob(m.Body)
+		if err == nil && job.Kind == KindSlack && (p.Slack == nil || p.History == nil || p.Claims == nil) {
+			err = errors.New("slack delivery job but this runtime posts to no Slack")
+		}
 		if err != nil {
 			p.logger().Error("delivery job rejected", "message_id", m.ID, "reason", ReasonInvalidJob, "error", err)
 			p.count(telemetry.DeadLettered, ReasonInvalidJob)
@@ -362,7 +398,40 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		p.deadLetter(ctx, w, ReasonAttemptsExhausted, ClassNone)
 		return
 	}
-	res := p.Sender.Send(ctx, ep, w.job)
+	if w.job.Kind == KindSlack {
+		done, err := p.deliveredBefore(ctx, w.job)
+		if err != nil {
+			p.logger().Error("read the attempts of a slack delivery", "delivery_id", w.job.ID, "error", err)
+			w.ownFault = "history_lookup"
+			return
+		}
+		if done {
+			p.drop(w, ReasonAlreadyDelivered)
+			return
+		}
+	}
+	var res Result
+	if w.job.Kind == KindSlack {
+		claimed, done, err := p.Claims.Claim(ctx, w.job.TenantID, w.job.ID)
+		switch {
+		case err != nil:
+			p.logger().Error("claim a slack post", "delivery_id", w.job.ID, "error", err)
+			w.ownFault = "claim"
+			return
+		case done:
+			p.drop(w, ReasonAlreadyDelivered)
+			return
+		case !claimed:
+			// Another delivery of the same message is posting it: this one comes back after
+			// its own-fault wait and finds it posted, or the claim lapsed.
+			w.ownFault = "claimed_elsewhere"
+			return
+		}
+		res = p.Slack.PostSlack(ctx, ep, w.job)
+		p.settleClaim(context.WithoutCancel(ctx), w.job, res.Class == ClassNone)
+	} else {
+		res = p.Sender.Send(ctx, ep, w.job)
+	}
 	if errors.Is(ctx.Err(), context.Canceled) {
 		// We were stopped mid-request: that is never the receiver's fault, and the job goes
 		// back without spending an attempt.
@@ -390,8 +459,12 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		p.logAttempt(ctx, slog.LevelInfo, "webhook delivered", &att, ep)
 	case res.Class == ClassHTTPGone:
 		att.Outcome = OutcomeDisabled
-		p.logAttempt(ctx, slog.LevelWarn, "receiver answered 410 Gone: disabling webhook", &att, ep)
-		if err := p.Disabler.DisableWebhook(context.WithoutCancel(ctx), w.job.Ref(), "receiver answered 410 Gone"); err != nil {
+		reason := "receiver answered 410 Gone"
+		if w.job.Kind == KindSlack {
+			reason = res.Snippet
+		}
+		p.logAttempt(ctx, slog.LevelWarn, "endpoint is gone: disabling it", &att, ep)
+		if err := p.Disabler.DisableWebhook(context.WithoutCancel(ctx), w.job.Ref(), reason); err != nil {
 			p.logger().Error("disable webhook", "webhook_id", w.job.WebhookID, "error", err)
 			w.returnToQueue = true
 		}
@@ -414,6 +487,34 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		w.resend = &Resend{Job: next, Delay: min(wait, MaxDelay)}
 		p.logAttempt(ctx, slog.LevelInfo, "attempt failed: retrying", &att, ep)
 	}
+}
+
+// settleClaim records a Slack post's outcome on its claim: posted, or released for a retry. A
+// failure to record it leaves the claim to lapse, and the history check then stops a repeat.
+func (p *Processor) settleClaim(ctx context.Context, job Job, posted bool) {
+	var err error
+	if posted {
+		err = p.Claims.Posted(ctx, job.TenantID, job.ID)
+	} else {
+		err = p.Claims.Release(ctx, job.TenantID, job.ID)
+	}
+	if err != nil {
+		p.logger().Warn("settle a slack post's claim", "delivery_id", job.ID, "posted", posted, "error", err)
+	}
+}
+
+// deliveredBefore reports whether an attempt of job's delivery already succeeded.
+func (p *Processor) deliveredBefore(ctx context.Context, job Job) (bool, error) {
+	attempts, err := p.History.AttemptsOfDelivery(ctx, job.TenantID, job.ID)
+	if err != nil {
+		return false, err
+	}
+	for _, a := range attempts {
+		if a.Outcome == OutcomeSucceeded && a.WebhookID == job.WebhookID {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // logAttempt builds its attributes only when the level is enabled: at thousands of deliveries

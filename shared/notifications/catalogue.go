@@ -28,7 +28,9 @@ type EventInfo struct {
 	// Source names the inbound events that produce it.
 	Source string
 	// Produced is false while no event the platform publishes produces it: notifications may
-	// subscribe to it, and it fires once the platform publishes its source.
+	// subscribe to it, and it fires once the platform publishes its source. Every event of
+	// the catalogue has a producer today; the field stays so that an API client can rely on
+	// it when one is added ahead of its source.
 	Produced bool
 }
 
@@ -46,30 +48,28 @@ var catalogue = []EventInfo{
 		Produced:    true,
 	},
 	{
+		Type:        LabelSubmitted,
+		Description: "An annotator submitted a label, new or edited, with the time spent on it.",
+		Source:      `"Label Submitted"`,
+		Produced:    true,
+	},
+	{
 		Type:        LabelApproved,
-		Description: "A reviewer approved a task's labels: it left a Review stage towards a later stage.",
-		Source:      `"Task Stage Transition" from a review, strict_review or consensus_review stage to any stage but an annotate, consensus_annotate or archive one`,
+		Description: "A reviewer approved a label.",
+		Source:      `"Label Reviewed" whose outcome is approved`,
 		Produced:    true,
 	},
 	{
 		Type:        LabelRejected,
-		Description: "A reviewer rejected a task's labels: it was returned from a Review stage to an Annotate stage.",
-		Source:      `"Task Stage Transition" from a review, strict_review or consensus_review stage to an annotate or consensus_annotate stage`,
+		Description: "A reviewer rejected a label, which goes back to its annotator.",
+		Source:      `"Label Reviewed" whose outcome is rejected`,
 		Produced:    true,
 	},
 	{
-		Type: LabelSubmitted,
-		Description: "A label was submitted outside a workflow stage transition. Not produced yet: the platform " +
-			"does not publish label events, so this trigger never fires until it does.",
-		Source:   "none yet: needs a label-submitted event the platform does not publish",
-		Produced: false,
-	},
-	{
-		Type: TaskAssigned,
-		Description: "A task was assigned to a user. Not produced yet: the platform does not publish " +
-			"assignment events, so this trigger never fires until it does.",
-		Source:   "none yet: needs a task-assigned event the platform does not publish",
-		Produced: false,
+		Type:        TaskAssigned,
+		Description: "A task of a workflow stage was assigned to a user.",
+		Source:      `"Task Assigned"`,
+		Produced:    true,
 	},
 }
 
@@ -86,28 +86,16 @@ func isAnnotate(s stagetransition.StageType) bool {
 	return s == stagetransition.Annotate || s == stagetransition.ConsensusAnnotate
 }
 
-func isReview(s stagetransition.StageType) bool {
-	return s == stagetransition.Review || s == stagetransition.StrictReview || s == stagetransition.ConsensusReview
-}
-
 // EventsOf returns the notification events one stage transition produces, as the catalogue
 // describes them. A task sent straight from Annotate to Complete is both submitted and
-// completed; one leaving Review for Complete is both approved and completed.
+// completed. Reviews are told by "Label Reviewed" events, per label with their reviewer and
+// annotator, not by the task's leaving a Review stage: one review would otherwise notify twice.
 func EventsOf(d stagetransition.Detail) []EventType {
 	var out []EventType
-	from, to := d.FromStage, d.ToStage.Type
-	if from != nil && isAnnotate(from.Type) {
+	if d.FromStage != nil && isAnnotate(d.FromStage.Type) {
 		out = append(out, TaskSubmitted)
 	}
-	if from != nil && isReview(from.Type) {
-		switch {
-		case isAnnotate(to):
-			out = append(out, LabelRejected)
-		case to != stagetransition.Archive:
-			out = append(out, LabelApproved)
-		}
-	}
-	if to == stagetransition.Complete {
+	if d.ToStage.Type == stagetransition.Complete {
 		out = append(out, TaskCompleted)
 	}
 	return out

@@ -70,6 +70,9 @@ type Notification struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+
+	// allowNoChannel is set by ValidateStored only.
+	allowNoChannel bool
 }
 
 // Channels are where a notification goes; at least one is required.
@@ -121,17 +124,19 @@ type Subscription struct {
 	TenantID       string
 	NotificationID string
 	OwnerID        string
-	Events         []EventType
-	Digests        []Digest
-	SlackChannels  []string
-	Emails         []string
-	WebhookIDs     []string
+	// Title names the notification in the messages it sends.
+	Title         string
+	Events        []EventType
+	Digests       []Digest
+	SlackChannels []string
+	Emails        []string
+	WebhookIDs    []string
 }
 
 // SubscriptionOf returns what the event path needs of n.
 func SubscriptionOf(n Notification) Subscription {
 	sub := Subscription{
-		TenantID: n.TenantID, NotificationID: n.ID, OwnerID: n.OwnerID, Events: n.Triggers.Events, Digests: n.Triggers.Digests,
+		TenantID: n.TenantID, NotificationID: n.ID, OwnerID: n.OwnerID, Title: n.Title, Events: n.Triggers.Events, Digests: n.Triggers.Digests,
 		SlackChannels: n.Channels.SlackChannels, Emails: n.Channels.Emails,
 	}
 	for _, w := range n.Channels.Webhooks {
@@ -217,6 +222,30 @@ var keyPart = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 
 var timeOfDay = regexp.MustCompile(`^([01][0-9]|2[0-3]):[0-5][0-9]$`)
 
+// ValidateStored is Validate as the stores apply it: a notification whose last channel was an
+// address that unsubscribed (WithoutEmail) is kept, inert, for its owner to change or delete,
+// so the stores accept one without channels. The API still refuses to create or save one.
+func (n Notification) ValidateStored() error {
+	n.allowNoChannel = true
+	return n.Validate()
+}
+
+// WithoutEmail returns n without address (compared ignoring case) among its emails, and
+// whether it was there.
+func (n Notification) WithoutEmail(address string) (Notification, bool) {
+	kept := make([]string, 0, len(n.Channels.Emails))
+	for _, e := range n.Channels.Emails {
+		if !strings.EqualFold(e, address) {
+			kept = append(kept, e)
+		}
+	}
+	if len(kept) == len(n.Channels.Emails) {
+		return n, false
+	}
+	n.Channels.Emails = kept
+	return n, true
+}
+
 // Validate checks every field and returns all the problems at once, joined: each is a
 // *stagehooks.FieldError whose Field is the JSON path of the API's body ("channels.emails[2]",
 // "triggers.digests[0].time_zone"); stagehooks.FieldErrors lists them. Webhook URL safety is
@@ -260,7 +289,7 @@ func (n Notification) Validate() error {
 	}, add)
 
 	c := n.Channels
-	if len(c.SlackChannels)+len(c.Emails)+len(c.Webhooks) == 0 {
+	if len(c.SlackChannels)+len(c.Emails)+len(c.Webhooks) == 0 && !n.allowNoChannel {
 		add("channels", "add at least one Slack channel, email address or webhook")
 	}
 	if len(c.SlackChannels) > MaxSlackChannels {

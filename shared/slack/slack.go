@@ -40,6 +40,11 @@ type Channel struct {
 	WebhookURL       string    `json:"-"`
 	ConfigurationURL string    `json:"configuration_url,omitempty"`
 	CreatedAt        time.Time `json:"created_at"`
+	// BrokenReason says why Herald stopped posting to the channel: Slack answered that it is
+	// gone (deleted or archived channel, app removed). Empty while the channel works;
+	// connecting the same channel again clears it.
+	BrokenReason string    `json:"broken_reason,omitempty"`
+	BrokenAt     time.Time `json:"broken_at,omitzero"`
 }
 
 // Public returns a copy without the webhook URL, for API responses and listings.
@@ -69,7 +74,7 @@ func (c Channel) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("id", c.ID), slog.String("tenant_id", c.TenantID), slog.String("owner_id", c.OwnerID),
 		slog.String("team_id", c.TeamID), slog.String("channel_id", c.ChannelID),
-		slog.String("channel_name", c.ChannelName),
+		slog.String("channel_name", c.ChannelName), slog.String("broken_reason", c.BrokenReason),
 	)
 }
 

@@ -23,6 +23,11 @@ const (
 	DeadLettered     = "DeadLettered"
 	OwnFaultRequeued = "OwnFaultRequeued"
 	AttemptLogLost   = "AttemptLogLost"
+	// NotificationItems counts what notifications produced, by channel (webhook, slack, email).
+	NotificationItems = "NotificationItems"
+	// EmailsSent and EmailsFailed count the mailer's messages, by outcome reason.
+	EmailsSent   = "EmailsSent"
+	EmailsFailed = "EmailsFailed"
 )
 
 // Memory is a Counter that keeps counts in memory. It is safe for concurrent use.

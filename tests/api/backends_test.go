@@ -30,6 +30,7 @@ import (
 	"github.com/heraldhq/herald/infra/sqlitestore"
 	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/shared/slack"
 	"github.com/heraldhq/herald/tests/awsfixture"
 	"github.com/heraldhq/herald/tests/slackstandin"
@@ -79,6 +80,16 @@ type backendOptions struct {
 	// slack is how the API's Slack app is configured: "" for the stand-in, "none" for not
 	// at all, "unreachable" for a Web API nothing listens on.
 	slack string
+}
+
+// unsubscribeKey signs the unsubscribe links of the tests' emails, on both backends.
+const unsubscribeKey = "0123456789abcdef0123456789abcdef"
+
+// unsubscribeToken is the token of the link that removes address from tenant's notifications.
+func unsubscribeToken(tenant, address string, ids ...string) string {
+	link := mailbatch.Links{BaseURL: "https://herald.example", Key: []byte(unsubscribeKey)}.URL(tenant, address, ids)
+	_, token, _ := strings.Cut(link, "token=")
+	return token
 }
 
 // The Slack app of the tests, registered with the stand-in.
@@ -156,7 +167,8 @@ func embedded(t *testing.T, opts backendOptions) backend {
 	deps := httpapi.Deps{
 		Auth: httpapi.APIKeyAuthenticator{Keys: keys}, Webhooks: store, Endpoints: store, Log: store, Jobs: queue,
 		Notifications: store, Slack: channels, Idempotency: idempotency,
-		URLs: httpapi.URLPolicy{Resolver: noDNS()},
+		URLs:        httpapi.URLPolicy{Resolver: noDNS()},
+		Unsubscribe: mailbatch.Links{Key: []byte(unsubscribeKey)},
 	}
 	if flow != nil {
 		deps.SlackOAuth = flow
@@ -237,7 +249,7 @@ func onAWS(t *testing.T, opts backendOptions) backend {
 	cfg := b.Config(t, "")
 	cfg.JWTTenantClaim = "org_id"
 	slackStandin := newSlackStandin(t)
-	handler, err := apifn.New(cfg, b.Admin(), nil, apifn.WithSlack(slackConfig(slackStandin, opts)))
+	handler, err := apifn.New(cfg, b.Admin(), nil, apifn.WithSlack(slackConfig(slackStandin, opts)), apifn.WithUnsubscribeKey(unsubscribeKey))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -383,7 +383,7 @@ func TestNotificationEventCatalogue(t *testing.T) {
 		for _, it := range items(t, res) {
 			byType[it["type"].(string)] = it
 		}
-		if len(byType) != 6 || byType["task_submitted"]["produced"] != true || byType["label_submitted"]["produced"] != false ||
+		if len(byType) != 6 || byType["task_submitted"]["produced"] != true || byType["label_submitted"]["produced"] != true || byType["task_assigned"]["produced"] != true ||
 			!strings.Contains(fmt.Sprint(byType["task_completed"]["source"]), "Task Stage Transition") || byType["label_rejected"]["description"] == "" {
 			t.Fatalf("catalogue %s", res.body)
 		}

@@ -131,6 +131,12 @@ func TestDrivenFromTheOpenAPIDocument(t *testing.T) {
 			"/v1/slack/channels/": connectChannel(t, be, "tenant-a", "user-1", "C0OPENAPI")}
 		// The callback needs what only a run of the flow gives: Slack's code and a fresh state.
 		queries := map[string]func() string{
+			"showUnsubscribe": func() string {
+				return "?token=" + unsubscribeToken("tenant-a", "nobody@example.com", notification["id"].(string))
+			},
+			"unsubscribe": func() string {
+				return "?token=" + unsubscribeToken("tenant-a", "nobody@example.com", notification["id"].(string))
+			},
 			"finishSlackOAuth": func() string {
 				be.slack.Choose(alertsGrant)
 				return "?" + consent(t, slackStart(t, func(method, path string) response {

@@ -31,6 +31,7 @@ import (
 type Backend struct {
 	WebhooksTable string
 	AttemptsTable string
+	MailTable     string
 	QueueURL      string
 	QueueARN      string
 	DLQURL        string
@@ -70,7 +71,7 @@ func New(t testing.TB, opts Options) *Backend {
 	if err != nil {
 		t.Fatalf("create tables from template.yaml: %v", err)
 	}
-	b.WebhooksTable, b.AttemptsTable = names["WebhooksTable"], names["AttemptsTable"]
+	b.WebhooksTable, b.AttemptsTable, b.MailTable = names["WebhooksTable"], names["AttemptsTable"], names["MailTable"]
 	if b.WebhooksTable == "" || b.AttemptsTable == "" {
 		t.Fatalf("template.yaml defines tables %v, want WebhooksTable and AttemptsTable", names)
 	}

@@ -497,11 +497,18 @@ func TestConfigStore(t *testing.T, newStore func(t *testing.T) ConfigStore) {
 		ok := NewNotification(t, "tenant-a", "notif_2", "user-1", "Fine")
 		mustCreateNotification(t, s, ok)
 		bad := ok
-		bad.Channels = notifications.Channels{}
+		bad.Title = ""
 		_, err := s.UpdateNotification(ctx, bad, 1)
-		wantKind(t, "update without channels", err, notifications.ErrInvalid)
+		wantKind(t, "update without a title", err, notifications.ErrInvalid)
 		if got, _ := s.GetNotification(ctx, "tenant-a", "notif_2"); got.Version != 1 || len(got.Channels.Emails) != 1 {
 			t.Fatalf("after the refused update: %+v", got)
+		}
+		// A notification whose last email address unsubscribed is kept, inert, for its owner
+		// (ValidateStored); the API refuses to save one without channels itself.
+		inert := ok
+		inert.Channels = notifications.Channels{}
+		if got, err := s.UpdateNotification(ctx, inert, 1); err != nil || got.Version != 2 || len(got.Channels.Emails) != 0 {
+			t.Fatalf("update to no channels (unsubscribed): %+v, %v", got, err)
 		}
 	})
 

@@ -17,6 +17,7 @@ type SlackChannelStore interface {
 	ListChannels(ctx context.Context, tenant, owner string) ([]slack.Channel, error)
 	GetChannels(ctx context.Context, tenant, owner string, ids []string) (map[string]slack.Channel, error)
 	DeleteChannel(ctx context.Context, tenant, owner, id string) error
+	MarkBroken(ctx context.Context, tenant, owner, id, reason string, at time.Time) error
 }
 
 // slackEpoch is a fixed time with a nanosecond part, so the stores must keep all nine digits.
@@ -251,6 +252,47 @@ func TestSlackChannelStore(t *testing.T, newStore func(t *testing.T) SlackChanne
 		list, err = s.ListChannels(ctx, "tenant-a", "user-1")
 		if err != nil || len(list) != 2 {
 			t.Fatalf("list after re-connecting a deleted channel: %+v, %v", list, err)
+		}
+	})
+
+	t.Run("a broken channel says why in get and list, alone; connecting it again mends it", func(t *testing.T) {
+		s := newStore(t)
+		gone := NewSlackChannel("tenant-a", "user-1", "T0ACME", "C0GONE", 0)
+		fine := NewSlackChannel("tenant-a", "user-1", "T0ACME", "C0FINE", 1)
+		rival := NewSlackChannel("tenant-b", "user-1", "T0ACME", "C0GONE", 2)
+		save(t, s, gone, fine, rival)
+		at := slackEpoch.Add(time.Hour)
+		if err := s.MarkBroken(ctx, "tenant-a", "user-1", gone.ID, "slack answered 404 channel_not_found", at); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.GetChannels(ctx, "tenant-a", "user-1", []string{gone.ID, fine.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := got[gone.ID]; g.BrokenReason != "slack answered 404 channel_not_found" || !g.BrokenAt.Equal(at) || g.WebhookURL != gone.WebhookURL {
+			t.Fatalf("broken channel read back as reason %q at %v", g.BrokenReason, g.BrokenAt)
+		}
+		if got[fine.ID].BrokenReason != "" || !got[fine.ID].BrokenAt.IsZero() {
+			t.Fatalf("the owner's other channel was touched: %+v", got[fine.ID])
+		}
+		list, _ := s.ListChannels(ctx, "tenant-a", "user-1")
+		for _, ch := range list {
+			if (ch.ID == gone.ID) != (ch.BrokenReason != "") {
+				t.Errorf("list shows %s with broken reason %q", ch.ChannelID, ch.BrokenReason)
+			}
+		}
+		if other, _ := s.GetChannels(ctx, "tenant-b", "user-1", []string{rival.ID}); other[rival.ID].BrokenReason != "" {
+			t.Fatal("marking a channel broken reached another tenant's channel")
+		}
+		for _, who := range [][2]string{{"tenant-a", "user-2"}, {"tenant-b", "user-1"}} {
+			if err := s.MarkBroken(ctx, who[0], who[1], gone.ID, "x", at); !errors.Is(err, stagehooks.ErrNotFound) {
+				t.Errorf("marking %s's channel as %v: %v, want ErrNotFound", gone.ID, who, err)
+			}
+		}
+		save(t, s, gone)
+		got, _ = s.GetChannels(ctx, "tenant-a", "user-1", []string{gone.ID})
+		if got[gone.ID].BrokenReason != "" || !got[gone.ID].BrokenAt.IsZero() {
+			t.Fatalf("re-connected channel still broken: %q", got[gone.ID].BrokenReason)
 		}
 	})
 }

@@ -65,6 +65,21 @@ var declaredEnv = []string{
 	lambdafn.EnvSlackClientSecret,
 	lambdafn.EnvSlackRedirectURL,
 	lambdafn.EnvSlackStateKey,
+	lambdafn.EnvMailTable,
+	lambdafn.EnvMailFrom,
+	lambdafn.EnvEmailInterval,
+	lambdafn.EnvEmailRate,
+	lambdafn.EnvUnsubscribeKey,
+	lambdafn.EnvPublicAPIURL,
+}
+
+// deployValues are values for the parameters that have no Default: a deploy must name them
+// (CloudFormation refuses one that does not), so the functions never see them unset. Each
+// value meets its parameter's constraints, which TestParameterDefaultsMatchTheirConstraints's
+// rules do not check for a missing Default.
+var deployValues = map[string]string{
+	"MailFrom":       "noreply@example.com",
+	"UnsubscribeKey": "0123456789abcdef0123456789abcdef",
 }
 
 // validators says which configuration check each function of the template must pass. A new
@@ -73,6 +88,8 @@ var validators = map[string]func(lambdafn.Config) error{
 	"RouterFunction":   lambdafn.Config.ValidateRouter,
 	"DeliveryFunction": lambdafn.Config.ValidateDelivery,
 	"ApiFunction":      lambdafn.Config.ValidateAPI,
+	"NotifyFunction":   lambdafn.Config.ValidateNotify,
+	"MailerFunction":   func(c lambdafn.Config) error { return lambdafn.Require(lambdafn.EnvMailTable, c.MailTable) },
 }
 
 const serverlessFunction = "AWS::Serverless::Function"
@@ -178,6 +195,11 @@ func (r resolver) value(v any) (string, error) {
 	if s, ok := samtemplate.String(v); ok {
 		return s, nil
 	}
+	if m, ok := v.(map[string]any); ok {
+		if sub, ok := m["Fn::Sub"].(string); ok {
+			return "sub:" + sub, nil // resolved by CloudFormation at deploy
+		}
+	}
 	target, fn, ok := samtemplate.RefTarget(v)
 	if !ok {
 		return "", fmt.Errorf("%v is neither a literal, a !Ref nor a !GetAtt", v)
@@ -185,6 +207,9 @@ func (r resolver) value(v any) (string, error) {
 	if fn == "Ref" {
 		if p, isParam := r.params[target]; isParam {
 			if !p.HasDefault {
+				if v, given := deployValues[target]; given {
+					return v, nil
+				}
 				return "", fmt.Errorf("parameter %s has no Default, so a plain deploy leaves it unset", target)
 			}
 			s, ok := samtemplate.String(p.Default)
@@ -249,6 +274,18 @@ func TestFunctionEnvironmentMatchesLambdafnConfig(t *testing.T) {
 			}
 			if _, err := lambdafn.LoadSlackConfig(func(k string) string { return values[k] }); err != nil {
 				t.Errorf("%s: lambdafn.LoadSlackConfig rejects the template's environment (parameter defaults applied): %v", id, err)
+			}
+			mailCfg, err := lambdafn.LoadMailConfig(func(k string) string { return values[k] })
+			if err != nil {
+				t.Errorf("%s: lambdafn.LoadMailConfig rejects the template's environment: %v", id, err)
+			}
+			if id == "MailerFunction" {
+				if err := mailCfg.ValidateMailer(); err != nil {
+					t.Errorf("%s: the template's environment lacks what the mailer needs: %v", id, err)
+				}
+				if mailCfg.Interval != 5*time.Minute {
+					t.Errorf("%s: email interval %s from the template, want the spec's 5 minutes by default", id, mailCfg.Interval)
+				}
 			}
 			if cfg.AllowLoopback {
 				t.Errorf("%s: loopback delivery is enabled", id)
@@ -978,7 +1015,12 @@ func resourceOf(t *testing.T, fnID string, v any) string {
 		return target
 	}
 	if m, isMap := v.(map[string]any); isMap {
-		if sub, ok := m["Fn::Sub"].(string); ok {
+		sub, ok := m["Fn::Sub"].(string)
+		if form, isList := m["Fn::Sub"].([]any); isList && len(form) == 2 {
+			// [string, variables]: the variables keep their names here.
+			sub, ok = form[0].(string)
+		}
+		if ok {
 			return subVar.ReplaceAllStringFunc(sub, func(m string) string {
 				name, _, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(m, "${"), "}"), ".")
 				return name
@@ -1049,6 +1091,23 @@ func TestPoliciesGrantWhatTheAdaptersCall(t *testing.T) {
 			{"sqs:DeleteMessage", "DeliveryQueue"},
 			{"sqs:GetQueueAttributes", "DeliveryQueue"},
 			{"logs:PutLogEvents", "DeliveryLogGroup"},
+			{"dynamodb:Query", "AttemptsTable/index/" + dynamo.DeliveryIndex},
+			{"dynamodb:PutItem", "AttemptsTable"},
+			{"dynamodb:GetItem", "AttemptsTable"},
+			{"dynamodb:DeleteItem", "AttemptsTable"},
+		},
+		"NotifyFunction": {
+			{"dynamodb:Query", "WebhooksTable"},
+			{"dynamodb:BatchGetItem", "WebhooksTable"},
+			{"dynamodb:PutItem", "MailTable"},
+			{"dynamodb:UpdateItem", "MailTable"},
+			{"sqs:SendMessageBatch", "DeliveryQueue"},
+		},
+		"MailerFunction": {
+			{"dynamodb:Query", "MailTable"},
+			{"dynamodb:Query", "MailTable/index/pending"},
+			{"dynamodb:UpdateItem", "MailTable"},
+			{"ses:SendEmail", "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/MailFrom"},
 		},
 	}
 	for _, id := range functionIDs(t) {

@@ -4,44 +4,23 @@
 package parse
 
 import (
-	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
-	"sync"
 
-	"github.com/santhosh-tekuri/jsonschema/v6"
-
+	"github.com/heraldhq/herald/events/internal/schemacheck"
 	"github.com/heraldhq/herald/events/stagetransition"
 )
 
 // compiledSchema compiles the schema on first use, not at package init: compiling took about 13
 // of the router's 22 ms of cold-start init, and a function that never sees an event (the API
 // function links this package for test events) should not pay it.
-var compiledSchema = sync.OnceValue(mustCompileSchema)
-
-func mustCompileSchema() *jsonschema.Schema {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(stagetransition.Schema()))
-	if err != nil {
-		panic(fmt.Sprintf("embedded schema.json does not parse: %v", err))
-	}
-	c := jsonschema.NewCompiler()
-	if err := c.AddResource("schema.json", doc); err != nil {
-		panic(fmt.Sprintf("embedded schema.json: %v", err))
-	}
-	s, err := c.Compile("schema.json")
-	if err != nil {
-		panic(fmt.Sprintf("embedded schema.json does not compile: %v", err))
-	}
-	return s
-}
+var compiledSchema = schemacheck.Lazy("schema.json", stagetransition.Schema())
 
 // Detail validates raw detail JSON against the schema and returns it decoded. Errors are
 // *InvalidError with the most specific reason available, so an operator can see at a glance
 // whether a producer sent an unknown stage kind or forgot the hashes.
 func Detail(raw []byte) (stagetransition.Detail, error) {
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(raw))
+	doc, err := schemacheck.Decode(raw)
 	if err != nil {
 		return stagetransition.Detail{}, invalid(stagetransition.ReasonMalformedJSON, "detail is not JSON: %v", err)
 	}
@@ -49,7 +28,7 @@ func Detail(raw []byte) (stagetransition.Detail, error) {
 		return stagetransition.Detail{}, invalid(reason, "%s", msg)
 	}
 	if err := compiledSchema().Validate(doc); err != nil {
-		return stagetransition.Detail{}, invalid(stagetransition.ReasonSchemaViolation, "%s", flattenSchemaError(err))
+		return stagetransition.Detail{}, invalid(stagetransition.ReasonSchemaViolation, "%s", schemacheck.Flatten(err))
 	}
 	var d stagetransition.Detail
 	if err := json.Unmarshal(raw, &d); err != nil {
@@ -95,28 +74,6 @@ func specificProblem(doc any) (stagetransition.Reason, string) {
 		}
 	}
 	return "", ""
-}
-
-func flattenSchemaError(err error) string {
-	var verr *jsonschema.ValidationError
-	if !errors.As(err, &verr) {
-		return err.Error()
-	}
-	var msgs []string
-	for _, unit := range verr.BasicOutput().Errors {
-		if unit.Error == nil {
-			continue
-		}
-		loc := unit.InstanceLocation
-		if loc == "" {
-			loc = "/"
-		}
-		msgs = append(msgs, fmt.Sprintf("at %s: %s", loc, unit.Error.String()))
-	}
-	if len(msgs) == 0 {
-		return verr.Error()
-	}
-	return strings.Join(msgs, "; ")
 }
 
 func invalid(reason stagetransition.Reason, format string, args ...any) error {

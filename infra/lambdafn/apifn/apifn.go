@@ -22,6 +22,7 @@ import (
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/slackoauth"
 	"github.com/heraldhq/herald/infra/sqsqueue"
+	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/shared/outbound"
 )
 
@@ -29,7 +30,14 @@ import (
 type Option func(*apiOptions)
 
 type apiOptions struct {
-	slack lambdafn.SlackConfig
+	slack          lambdafn.SlackConfig
+	unsubscribeKey string
+}
+
+// WithUnsubscribeKey gives the API the key that signs the unsubscribe links of notification
+// emails (the mailer's HERALD_UNSUBSCRIBE_KEY); without one the unsubscribe routes answer 503.
+func WithUnsubscribeKey(key string) Option {
+	return func(o *apiOptions) { o.unsubscribeKey = key }
 }
 
 // WithSlack gives the API a Slack app (LoadSlackConfig), for connecting Slack channels;
@@ -59,7 +67,12 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger, opt
 	if flow != nil {
 		slackOAuth = flow
 	}
+	var unsubscribe httpapi.UnsubscribeLinks
+	if o.unsubscribeKey != "" {
+		unsubscribe = mailbatch.Links{Key: []byte(o.unsubscribeKey)}
+	}
 	api := httpapi.New(httpapi.Deps{
+		Unsubscribe:   unsubscribe,
 		Auth:          httpapi.ClaimsAuthenticator{TenantClaim: cfg.JWTTenantClaim},
 		Webhooks:      webhooks,
 		Endpoints:     webhooks,

@@ -13,9 +13,12 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/heraldhq/herald/infra/dynamo"
+	"github.com/heraldhq/herald/infra/idempotency"
 	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/slackoauth"
 	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/shared/notify"
 	"github.com/heraldhq/herald/shared/outbound"
 	"github.com/heraldhq/herald/shared/telemetry"
 )
@@ -53,28 +56,59 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 		return nil, fmt.Errorf("delivery configuration: %w", err)
 	}
 	return Over(cfg, Ports{
-		Endpoints: dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
-		Log:       dynamo.NewAttemptLog(clients.DynamoDB, cfg.AttemptsTable, cfg.AttemptRetention),
-		Queue:     sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		Endpoints:     dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
+		SlackChannels: dynamo.NewSlackChannels(clients.DynamoDB, cfg.WebhooksTable),
+		Log:           dynamo.NewAttemptLog(clients.DynamoDB, cfg.AttemptsTable, cfg.AttemptRetention),
+		// Claims live beside the attempts they guard: the table whose items the function
+		// writes anyway, with the TTL that ends a lapsed claim.
+		PostClaims: idempotency.PostClaims{Store: dynamo.NewIdempotency(clients.DynamoDB, cfg.AttemptsTable, SlackPostLease)},
+		Queue:      sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
 	}, counter, logger)
 }
 
 // Ports are the adapters the delivery function runs on.
 type Ports struct {
-	Endpoints delivery.EndpointStore
-	Log       delivery.AttemptLog
-	Queue     delivery.RetryQueue
+	Endpoints     delivery.EndpointStore
+	SlackChannels notify.ChannelStore
+	Log           AttemptLog
+	PostClaims    delivery.PostClaims
+	Queue         delivery.RetryQueue
+	// SlackURLPrefix is where Slack's incoming webhooks live; Slack's own when empty, a
+	// stand-in's in tests.
+	SlackURLPrefix string
+}
+
+// SlackPostLease is how long a Slack post's claim outlives a poster that crashed mid-post: a
+// post takes at most slackoauth's 10 s, and the attempt log, which stops later repeats, is
+// written within the batch.
+const SlackPostLease = 2 * time.Minute
+
+// AttemptLog records attempts and reads a delivery's, which keeps Slack posts from repeating.
+type AttemptLog interface {
+	delivery.AttemptLog
+	delivery.DeliveryHistory
 }
 
 // Over builds the delivery handler over any adapters.
 func Over(cfg lambdafn.Config, ports Ports, counter telemetry.Counter, logger *slog.Logger) (*Handler, error) {
-	endpoints := delivery.NewCachedEndpoints(ports.Endpoints, cfg.ConfigCacheTTL)
+	client := outbound.NewClient(outbound.Options{AllowLoopback: cfg.AllowLoopback})
+	poster, err := slackoauth.NewPoster(client, ports.SlackURLPrefix)
+	if err != nil {
+		return nil, err
+	}
+	endpoints := delivery.NewCachedEndpoints(delivery.EndpointsByKind{
+		delivery.KindWebhook: ports.Endpoints,
+		delivery.KindSlack:   notify.SlackEndpoints{Channels: ports.SlackChannels},
+	}, cfg.ConfigCacheTTL)
 	p := &delivery.Processor{
 		Endpoints: endpoints,
 		Disabler:  endpoints,
 		Log:       ports.Log,
 		Queue:     ports.Queue,
-		Sender:    delivery.NewSender(outbound.NewClient(outbound.Options{AllowLoopback: cfg.AllowLoopback}), cfg.AttemptTimeout),
+		Sender:    delivery.NewSender(client, cfg.AttemptTimeout),
+		Slack:     poster,
+		History:   ports.Log,
+		Claims:    ports.PostClaims,
 		Schedule:  cfg.RetrySchedule,
 		Counter:   counter,
 		Logger:    logger,

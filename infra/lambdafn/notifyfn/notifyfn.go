@@ -1,0 +1,122 @@
+// Package notifyfn is the notification router function: EventBridge hands it every inbound
+// event a notification can react to (stage transitions, submitted and reviewed labels,
+// assignments), and it produces the items of the tenant's notifications that subscribe: webhook
+// deliveries and Slack posts on the delivery queue, and lines of the five-minute emails.
+package notifyfn
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/heraldhq/herald/events/activity"
+	activityparse "github.com/heraldhq/herald/events/activity/parse"
+	"github.com/heraldhq/herald/events/stagetransition"
+	"github.com/heraldhq/herald/events/stagetransition/parse"
+	"github.com/heraldhq/herald/infra/dynamo"
+	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/sqsqueue"
+	"github.com/heraldhq/herald/shared/notify"
+	"github.com/heraldhq/herald/shared/stagehooks"
+	"github.com/heraldhq/herald/shared/telemetry"
+)
+
+// Handler is the EventBridge-triggered notification router.
+type Handler struct {
+	Fanout  *notify.Fanout
+	Counter telemetry.Counter
+	Logger  *slog.Logger
+}
+
+// Handle routes one inbound event. A rejected event returns nil (logged and counted: the same
+// bytes would fail the same way on every retry); only our own failures return an error, which
+// Lambda retries and then parks in the function's failure queue.
+func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error {
+	log := h.Logger.With("event_id", ev.ID, "detail_type", ev.DetailType, "source", ev.Source)
+	occs, err := Occurrences(ev.DetailType, ev.Detail)
+	if reason := stagetransition.ReasonOf(err); reason != "" {
+		log.Warn("notification event rejected", "reason", string(reason), "detail", err.Error())
+		h.Counter.Count(telemetry.EventsRejected, string(reason))
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	sent, err := h.Fanout.Route(ctx, occs)
+	if err != nil {
+		log.Error("route notification event", "error", err)
+		return err
+	}
+	items := sent.Webhooks + sent.SlackPosts + sent.EmailLines
+	h.Counter.Count(telemetry.EventsRouted, strconv.FormatBool(items > 0))
+	log.Info("notification event routed", "occurrences", len(occs), "webhooks", sent.Webhooks,
+		"slack_posts", sent.SlackPosts, "email_lines", sent.EmailLines)
+	return nil
+}
+
+// DetailTypes are the inbound events the function takes; the EventBridge rule of template.yaml
+// names the same.
+func DetailTypes() []string {
+	return append([]string{stagetransition.DetailType}, activity.DetailTypes()...)
+}
+
+// Occurrences parses one inbound detail and returns the triggers it fires. Rejections are
+// *stagetransition.InvalidError.
+func Occurrences(detailType string, detail []byte) ([]notify.Occurrence, error) {
+	switch {
+	case detailType == stagetransition.DetailType:
+		d, err := parse.Detail(detail)
+		if err != nil {
+			return nil, err
+		}
+		return notify.FromTransition(d)
+	case slices.Contains(activity.DetailTypes(), detailType):
+		v, err := activityparse.Detail(detailType, detail)
+		if err != nil {
+			return nil, err
+		}
+		switch d := v.(type) {
+		case activity.LabelSubmitted:
+			return notify.FromLabelSubmitted(d), nil
+		case activity.LabelReviewed:
+			return notify.FromLabelReviewed(d), nil
+		case activity.TaskAssigned:
+			return notify.FromTaskAssigned(d), nil
+		}
+		return nil, fmt.Errorf("parse %s: unexpected %T", detailType, v)
+	}
+	return nil, &stagetransition.InvalidError{Reason: stagetransition.ReasonWrongDetailType,
+		Detail: fmt.Sprintf("detail-type %q is not one of %v", detailType, DetailTypes())}
+}
+
+// New wires the notification router to DynamoDB and SQS.
+func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counter, logger *slog.Logger) (*Handler, error) {
+	if err := cfg.ValidateNotify(); err != nil {
+		return nil, fmt.Errorf("notify configuration: %w", err)
+	}
+	return Over(Ports{
+		Subscriptions: dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
+		Queue:         sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		Lines:         dynamo.NewMailLines(clients.DynamoDB, cfg.MailTable),
+	}, counter, logger), nil
+}
+
+// Ports are the adapters the notification router runs on.
+type Ports struct {
+	Subscriptions notify.SubscriptionFinder
+	Queue         stagehooks.JobQueue
+	Lines         notify.LineStore
+}
+
+// Over builds the handler over any adapters; every runtime builds it here.
+func Over(ports Ports, counter telemetry.Counter, logger *slog.Logger) *Handler {
+	return &Handler{
+		Fanout:  &notify.Fanout{Subscriptions: ports.Subscriptions, Queue: ports.Queue, Lines: ports.Lines, Counter: counter, Logger: logger},
+		Counter: counter,
+		Logger:  logger,
+	}
+}
