@@ -5,8 +5,8 @@ package dynamo
 //	pk = "T#<tenant>#R#<address>"  sk = "STATE"       the recipient: seq (lines ever added),
 //	                                                  claimed_window, lease_until, and
 //	                                                  due_shard while a line is unsent
-//	pk = "T#<tenant>#R#<address>"  sk = "L#<line id>" one line; once sent, only its key,
-//	                                                  sent_at and expires_at (TTL) remain
+//	pk = "T#<tenant>#R#<address>"  sk = "L#<line id>" one line; once sent, kept without its
+//	                                                  text, with sent_at and expires_at (TTL)
 //
 // The sparse index "pending" (due_shard, pk) lists the recipients with unsent lines: the
 // mailer reads it with one paged Query per shard, never a Scan. Every key leads with the
@@ -20,6 +20,7 @@ import (
 	"iter"
 	"sort"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -213,26 +214,20 @@ func (s *MailLines) PendingLines(ctx context.Context, r mailbatch.Recipient, lim
 	return out, nil
 }
 
-// MarkSent implements mailbatch.Store: the lines are replaced by what refuses a repeat (key,
-// sent_at, expires_at), 25 to a BatchWriteItem, then the claim is settled.
+// MarkSent implements mailbatch.Store with UpdateItem only, the one write the mailer's role
+// may make: each line loses its text and gets sent_at and expires_at, a few lines at a time,
+// then the claim is settled.
 func (s *MailLines) MarkSent(ctx context.Context, c mailbatch.Claim, lineIDs []string, allSent bool, sentAt time.Time) error {
 	pk := recipientPK(c.Recipient.TenantID, c.Recipient.Address)
-	writes := make([]types.WriteRequest, 0, len(lineIDs))
-	for _, id := range lineIDs {
-		writes = append(writes, types.WriteRequest{PutRequest: &types.PutRequest{Item: map[string]types.AttributeValue{
-			"pk": stringValue(pk), "sk": stringValue(lineSKPrefix + id),
-			"sent_at": numberValue(sentAt.UnixMilli()), "expires_at": numberValue(sentAt.Add(mailbatch.SentRetention).Unix()),
-		}}})
-	}
-	if err := writeBatches(ctx, s.client, s.table, writes); err != nil {
+	if err := s.markLines(ctx, pk, lineIDs, sentAt); err != nil {
 		return fmt.Errorf("mark %d email lines sent: %w", len(lineIDs), err)
 	}
 	if allSent {
 		_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 			TableName: &s.table, Key: itemKey(pk, stateSK),
 			UpdateExpression:          aws.String("REMOVE lease_until, due_shard"),
-			ConditionExpression:       aws.String("seq = :seq"),
-			ExpressionAttributeValues: map[string]types.AttributeValue{":seq": numberValue(c.Seq)},
+			ConditionExpression:       aws.String("claimed_window = :w AND seq = :seq"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{":w": numberValue(c.Window), ":seq": numberValue(c.Seq)},
 		})
 		var ccf *types.ConditionalCheckFailedException
 		if err == nil {
@@ -241,18 +236,60 @@ func (s *MailLines) MarkSent(ctx context.Context, c mailbatch.Claim, lineIDs []s
 		if !errors.As(err, &ccf) {
 			return fmt.Errorf("settle a recipient's claim: %w", err)
 		}
-		// A line arrived since the claim: the recipient stays pending for it.
+		// A line arrived since the claim, or a later claim took over: the recipient stays
+		// pending, and the next claim that finds no line clears the mark.
 	}
 	return s.Release(ctx, c)
 }
 
-// Release implements mailbatch.Store.
+// markWorkers is how many lines MarkSent updates at once: UpdateItem has no batch form, and
+// one at a time an email of 500 lines would take 500 round trips.
+const markWorkers = 8
+
+func (s *MailLines) markLines(ctx context.Context, pk string, ids []string, sentAt time.Time) error {
+	values := map[string]types.AttributeValue{
+		":sent": numberValue(sentAt.UnixMilli()), ":expires": numberValue(sentAt.Add(mailbatch.SentRetention).Unix()),
+	}
+	work := make(chan string)
+	errs := make([]error, markWorkers)
+	var wg sync.WaitGroup
+	for w := range min(markWorkers, len(ids)) {
+		wg.Go(func() {
+			for id := range work {
+				if errs[w] != nil {
+					continue
+				}
+				_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+					TableName: &s.table, Key: itemKey(pk, lineSKPrefix+id),
+					UpdateExpression:          aws.String("SET sent_at = :sent, expires_at = :expires REMOVE #text"),
+					ExpressionAttributeNames:  map[string]string{"#text": "text"},
+					ExpressionAttributeValues: values,
+				})
+				if err != nil {
+					errs[w] = fmt.Errorf("line %s: %w", id, err)
+				}
+			}
+		})
+	}
+	for _, id := range ids {
+		work <- id
+	}
+	close(work)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Release implements mailbatch.Store. Only the claim's own lease ends: a claim whose lease
+// ran out, released after another run claimed a later window, leaves that run's lease alone.
 func (s *MailLines) Release(ctx context.Context, c mailbatch.Claim) error {
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: itemKey(recipientPK(c.Recipient.TenantID, c.Recipient.Address), stateSK),
-		UpdateExpression: aws.String("REMOVE lease_until"),
+		UpdateExpression:          aws.String("REMOVE lease_until"),
+		ConditionExpression:       aws.String("claimed_window = :w"),
+		ExpressionAttributeValues: map[string]types.AttributeValue{":w": numberValue(c.Window)},
 	})
-	if err != nil {
+	var ccf *types.ConditionalCheckFailedException
+	if err != nil && !errors.As(err, &ccf) {
 		return fmt.Errorf("release a recipient's claim: %w", err)
 	}
 	return nil

@@ -131,6 +131,12 @@ func (s *Server) listWebhookAttempts(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	s.writeAttempts(w, r, tenant, id)
+}
+
+// writeAttempts answers with a page of the attempts of one endpoint (a webhook or a Slack
+// channel) of tenant, filtered as the query asks.
+func (s *Server) writeAttempts(w http.ResponseWriter, r *http.Request, tenant, id string) {
 	q, prob := attemptQuery(r)
 	if prob != nil {
 		s.fail(w, r, prob)

@@ -103,6 +103,7 @@ func routes() []route {
 		{"GET", "/v1/slack/oauth/callback", "finishSlackOAuth", false, (*Server).slackOAuthCallback},
 		{"GET", "/v1/slack/channels", "listSlackChannels", false, (*Server).listSlackChannels},
 		{"DELETE", "/v1/slack/channels/{id}", "deleteSlackChannel", false, (*Server).deleteSlackChannel},
+		{"GET", "/v1/slack/channels/{id}/attempts", "listSlackChannelAttempts", false, (*Server).listSlackChannelAttempts},
 		{"GET", "/v1/unsubscribe", "showUnsubscribe", true, (*Server).showUnsubscribe},
 		{"POST", "/v1/unsubscribe", "unsubscribe", true, (*Server).unsubscribe},
 	}

@@ -150,3 +150,20 @@ func (s *Server) deleteSlackChannel(w http.ResponseWriter, r *http.Request) {
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
+
+// listSlackChannelAttempts is the delivery log of one of the caller's Slack channels: every
+// post to it, with Slack's answer.
+func (s *Server) listSlackChannelAttempts(w http.ResponseWriter, r *http.Request) {
+	p := principalOf(r.Context())
+	id := r.PathValue("id")
+	chs, err := s.Slack.GetChannels(r.Context(), p.TenantID, p.UserID, []string{id})
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("read slack channel %s: %w", id, err))
+		return
+	}
+	if _, ok := chs[id]; !ok {
+		s.fail(w, r, errNotFound)
+		return
+	}
+	s.writeAttempts(w, r, p.TenantID, id)
+}

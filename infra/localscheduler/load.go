@@ -63,7 +63,7 @@ func (s Schedule) Key() string {
 }
 
 func (s Schedule) String() string {
-	return fmt.Sprintf("%s %s %s (%s)", s.Function, s.Event, s.Expression, s.Location)
+	return fmt.Sprintf("%s.%s: %s (%s)", s.Function, s.Event, s.Expression, s.Location)
 }
 
 // Load reads every Schedule and ScheduleV2 event of the template's AWS::Serverless::Function

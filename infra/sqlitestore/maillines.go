@@ -13,6 +13,7 @@ package sqlitestore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"iter"
 	"time"
@@ -83,9 +84,11 @@ func NewMailLines(ctx context.Context, db *sql.DB) (*MailLines, error) {
 		{&s.lines, `SELECT id, notification_id, notification_title, project_hash, event_type, text, occurred_at FROM mail_lines
 			WHERE tenant_id = ? AND address = ? AND sent_at IS NULL ORDER BY occurred_at, id LIMIT ?`},
 		{&s.markLine, `UPDATE mail_lines SET sent_at = ?, expires_at = ?, text = '' WHERE tenant_id = ? AND address = ? AND id = ?`},
+		// A claim settles or releases only while it is the latest: one whose lease ran out
+		// leaves alone the lease of a run that claimed a later window since.
 		{&s.settle, `UPDATE mail_recipients SET lease_until = NULL, pending = CASE WHEN ? AND seq = ? THEN 0 ELSE pending END
-			WHERE tenant_id = ? AND address = ?`},
-		{&s.release, `UPDATE mail_recipients SET lease_until = NULL WHERE tenant_id = ? AND address = ?`},
+			WHERE tenant_id = ? AND address = ? AND claimed_window = ?`},
+		{&s.release, `UPDATE mail_recipients SET lease_until = NULL WHERE tenant_id = ? AND address = ? AND claimed_window = ?`},
 		{&s.expire, `DELETE FROM mail_lines WHERE expires_at IS NOT NULL AND expires_at <= ?`},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.query)
@@ -100,10 +103,14 @@ func NewMailLines(ctx context.Context, db *sql.DB) (*MailLines, error) {
 
 // Close releases the prepared statements; it does not close the database.
 func (s *MailLines) Close() error {
+	var errs []error
 	for _, stmt := range []*sql.Stmt{s.addLine, s.bumpRecipient, s.pendingPage, s.claim, s.lines, s.markLine, s.settle, s.release, s.expire} {
 		if stmt != nil {
-			stmt.Close()
+			errs = append(errs, stmt.Close())
 		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close email line statements: %w", err)
 	}
 	return nil
 }
@@ -187,7 +194,7 @@ func (s *MailLines) readPending(ctx context.Context, after mailbatch.Recipient) 
 func (s *MailLines) Claim(ctx context.Context, r mailbatch.Recipient, window int64, now, leaseUntil time.Time) (mailbatch.Claim, bool, error) {
 	var seq int64
 	err := s.claim.QueryRowContext(ctx, window, leaseUntil.UnixMilli(), r.TenantID, r.Address, window, now.UnixMilli()).Scan(&seq)
-	if err == sql.ErrNoRows {
+	if errors.Is(err, sql.ErrNoRows) {
 		return mailbatch.Claim{}, false, nil
 	}
 	if err != nil {
@@ -235,7 +242,7 @@ func (s *MailLines) MarkSent(ctx context.Context, c mailbatch.Claim, lineIDs []s
 			return fmt.Errorf("mark email line %s sent: %w", id, err)
 		}
 	}
-	if _, err := tx.StmtContext(ctx, s.settle).ExecContext(ctx, allSent, c.Seq, c.Recipient.TenantID, c.Recipient.Address); err != nil {
+	if _, err := tx.StmtContext(ctx, s.settle).ExecContext(ctx, allSent, c.Seq, c.Recipient.TenantID, c.Recipient.Address, c.Window); err != nil {
 		return fmt.Errorf("settle a recipient's claim: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -246,7 +253,7 @@ func (s *MailLines) MarkSent(ctx context.Context, c mailbatch.Claim, lineIDs []s
 
 // Release implements mailbatch.Store.
 func (s *MailLines) Release(ctx context.Context, c mailbatch.Claim) error {
-	if _, err := s.release.ExecContext(ctx, c.Recipient.TenantID, c.Recipient.Address); err != nil {
+	if _, err := s.release.ExecContext(ctx, c.Recipient.TenantID, c.Recipient.Address, c.Window); err != nil {
 		return fmt.Errorf("release a recipient's claim: %w", err)
 	}
 	return nil

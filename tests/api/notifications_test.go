@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -389,6 +390,56 @@ func TestNotificationEventCatalogue(t *testing.T) {
 		}
 		if res := be.call(t, "", "", "GET", "/v1/notification-events", nil, nil); res.status != 401 {
 			t.Errorf("catalogue without credentials: %d", res.status)
+		}
+	})
+}
+
+// TestNotificationWebhookTestSend: a notification's webhook can be sent a test event like a
+// stage webhook, queued for that webhook, and only by its own tenant.
+func TestNotificationWebhookTestSend(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		n := createNotification(t, be, "tenant-a", "user-1", `{"title":"Test send","projects":["p1"],
+			"channels":{"webhooks":[{"url":"https://8.8.8.8/test-send"}]},"triggers":{"events":["task_submitted"]}}`)
+		hookID := n["channels"].(map[string]any)["webhooks"].([]any)[0].(map[string]any)["id"].(string)
+		if res := be.call(t, "tenant-b", "user-1", "POST", "/v1/webhooks/"+hookID+"/test", nil, nil); res.status != http.StatusNotFound {
+			t.Fatalf("another tenant's test send: %d %s", res.status, res.body)
+		}
+		deliveryID := sendTestEvent(t, be, "tenant-a", hookID)
+		job := takeJobs(t, be, 1)[0]
+		if job.WebhookID != hookID || job.TenantID != "tenant-a" || job.ID != deliveryID || job.EventType != "task_submitted_event" {
+			t.Fatalf("queued %+v for delivery %s", job, deliveryID)
+		}
+		var env struct {
+			EventType string `json:"event_type"`
+			Payload   struct {
+				ProjectHash string `json:"project_hash"`
+			} `json:"payload"`
+		}
+		if err := json.Unmarshal(job.Payload, &env); err != nil || env.EventType != "task_submitted_event" || !strings.HasPrefix(env.Payload.ProjectHash, "test-") {
+			t.Fatalf("payload %s (%v)", job.Payload, err)
+		}
+	})
+}
+
+// TestSlackChannelAttempts: a Slack channel's delivery log is its owner's to read.
+func TestSlackChannelAttempts(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		channelID := connectChannel(t, be, "tenant-a", "user-1", "C0ATTEMPTS")
+		attempt := delivery.Attempt{
+			TenantID: "tenant-a", WebhookID: channelID, DeliveryID: "d-slack-1", EventType: "task_submitted_event", Number: 1,
+			At: time.Now().Add(-time.Minute).UTC(), StatusCode: 429, Outcome: delivery.OutcomeRetrying, Payload: []byte(`{"blocks":[]}`),
+		}
+		if err := be.attempts.RecordAttempts(context.Background(), []delivery.Attempt{attempt}); err != nil {
+			t.Fatal(err)
+		}
+		got := items(t, be.call(t, "tenant-a", "user-1", "GET", "/v1/slack/channels/"+channelID+"/attempts", nil, nil))
+		if len(got) != 1 || got[0]["delivery_id"] != "d-slack-1" || got[0]["status_code"] != float64(429) {
+			t.Fatalf("attempts %v", got)
+		}
+		for _, who := range [][2]string{{"tenant-a", "user-2"}, {"tenant-b", "user-1"}} {
+			if res := be.call(t, who[0], who[1], "GET", "/v1/slack/channels/"+channelID+"/attempts", nil, nil); res.status != http.StatusNotFound {
+				t.Fatalf("%v reads another's channel attempts: %d %s", who, res.status, res.body)
+			}
 		}
 	})
 }

@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -10,18 +11,35 @@ import (
 	"github.com/heraldhq/herald/shared/mailbatch"
 )
 
-// mailEpoch is a fixed time with a millisecond part, which every store keeps.
+// mailEpoch has a millisecond part, the precision every store keeps.
 var mailEpoch = time.Date(2026, 5, 1, 9, 0, 0, 123000000, time.UTC)
 
-// NewMailLine returns a line for tenant's address, minutes after a fixed time.
-func NewMailLine(tenant, address, id string, minutes int) mailbatch.Line {
+func newMailLine(r mailbatch.Recipient, id string, minutes int) mailbatch.Line {
 	return mailbatch.Line{
-		ID: id, TenantID: tenant, Recipient: address, NotificationID: "ntf_" + tenant, NotificationTitle: "QA « alerts »",
+		ID: id, TenantID: r.TenantID, Recipient: r.Address, NotificationID: "ntf_" + r.TenantID, NotificationTitle: "QA « alerts »",
 		ProjectHash: "proj-1", EventType: "task_submitted", Text: "annotator@example.com submitted task " + id + ".",
 		OccurredAt: mailEpoch.Add(time.Duration(minutes) * time.Minute),
 	}
 }
 
+// sameLine compares every field, times at millisecond precision and in UTC.
+func sameLine(t *testing.T, got, want mailbatch.Line) {
+	t.Helper()
+	if got.OccurredAt.Location() != time.UTC {
+		t.Errorf("line %s: occurred_at in %v, want UTC", got.ID, got.OccurredAt.Location())
+	}
+	if !got.OccurredAt.Truncate(time.Millisecond).Equal(want.OccurredAt.Truncate(time.Millisecond)) {
+		t.Errorf("line %s: occurred_at %v, want %v", got.ID, got.OccurredAt, want.OccurredAt)
+	}
+	got.OccurredAt, want.OccurredAt = time.Time{}, time.Time{}
+	if got != want {
+		t.Errorf("line\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func recipientKey(r mailbatch.Recipient) string { return r.TenantID + "\x00" + r.Address }
+
+// pendingOf drains PendingRecipients, sorted since the order is unspecified.
 func pendingOf(t *testing.T, s mailbatch.Store) []mailbatch.Recipient {
 	t.Helper()
 	var out []mailbatch.Recipient
@@ -31,20 +49,8 @@ func pendingOf(t *testing.T, s mailbatch.Store) []mailbatch.Recipient {
 		}
 		out = append(out, r)
 	}
-	slices.SortFunc(out, func(a, b mailbatch.Recipient) int {
-		return cmpStrings(a.TenantID+"\x00"+a.Address, b.TenantID+"\x00"+b.Address)
-	})
+	slices.SortFunc(out, func(a, b mailbatch.Recipient) int { return cmp.Compare(recipientKey(a), recipientKey(b)) })
 	return out
-}
-
-func cmpStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func lineIDsOf(lines []mailbatch.Line) []string {
@@ -67,7 +73,7 @@ func TestMailLineStore(t *testing.T, newStore func(t *testing.T) mailbatch.Store
 		}
 		return n
 	}
-	claim := func(t *testing.T, s mailbatch.Store, r mailbatch.Recipient, window int64, now time.Time) (mailbatch.Claim, bool) {
+	claimAt := func(t *testing.T, s mailbatch.Store, r mailbatch.Recipient, window int64, now time.Time) (mailbatch.Claim, bool) {
 		t.Helper()
 		c, ok, err := s.Claim(ctx, r, window, now, now.Add(time.Minute))
 		if err != nil {
@@ -75,164 +81,226 @@ func TestMailLineStore(t *testing.T, newStore func(t *testing.T) mailbatch.Store
 		}
 		return c, ok
 	}
-	a := mailbatch.Recipient{TenantID: "tenant-a", Address: "qa@example.com"}
-
-	t.Run("lines round-trip every field, oldest first, within the limit", func(t *testing.T) {
-		s := newStore(t)
-		l1, l2, l3 := NewMailLine("tenant-a", a.Address, "l-b", 2), NewMailLine("tenant-a", a.Address, "l-a", 1), NewMailLine("tenant-a", a.Address, "l-c", 3)
-		if n := add(t, s, l1, l2, l3); n != 3 {
-			t.Fatalf("added %d, want 3", n)
+	mustClaim := func(t *testing.T, s mailbatch.Store, r mailbatch.Recipient, window int64, now time.Time) mailbatch.Claim {
+		t.Helper()
+		c, ok := claimAt(t, s, r, window, now)
+		if !ok {
+			t.Fatalf("claim of window %d at %v refused", window, now)
 		}
-		got, err := s.PendingLines(ctx, a, 2)
+		return c
+	}
+	linesOf := func(t *testing.T, s mailbatch.Store, r mailbatch.Recipient, limit int) []mailbatch.Line {
+		t.Helper()
+		lines, err := s.PendingLines(ctx, r, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(got) != 2 || fmt.Sprint(got[0]) != fmt.Sprint(l2) || fmt.Sprint(got[1]) != fmt.Sprint(l1) {
-			t.Fatalf("got  %+v\nwant %+v, %+v", got, l2, l1)
+		return lines
+	}
+	markSent := func(t *testing.T, s mailbatch.Store, c mailbatch.Claim, ids []string, allSent bool) {
+		t.Helper()
+		if err := s.MarkSent(ctx, c, ids, allSent, mailEpoch); err != nil {
+			t.Fatal(err)
 		}
-		if got[0].OccurredAt.Location() != time.UTC {
-			t.Fatalf("occurred_at in %v", got[0].OccurredAt.Location())
+	}
+	wantPending := func(t *testing.T, s mailbatch.Store, want ...mailbatch.Recipient) {
+		t.Helper()
+		if got := pendingOf(t, s); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("pending %v, want %v", got, want)
+		}
+	}
+	a := mailbatch.Recipient{TenantID: "tenant-a", Address: "qa@example.com"}
+	b := mailbatch.Recipient{TenantID: "tenant-b", Address: a.Address}
+
+	t.Run("lines read back with every field, oldest first, then by id, within the limit", func(t *testing.T) {
+		s := newStore(t)
+		late, tieB, tieA, first := newMailLine(a, "l-0", 3), newMailLine(a, "l-b", 2), newMailLine(a, "l-a", 2), newMailLine(a, "l-z", 1)
+		first.OccurredAt = first.OccurredAt.Add(456 * time.Microsecond)
+		if n := add(t, s, late, tieB, tieA, first); n != 4 {
+			t.Fatalf("added %d, want 4", n)
+		}
+		got := linesOf(t, s, a, 3)
+		if fmt.Sprint(lineIDsOf(got)) != "[l-z l-a l-b]" {
+			t.Fatalf("read %v, want [l-z l-a l-b]", lineIDsOf(got))
+		}
+		for i, want := range []mailbatch.Line{first, tieA, tieB} {
+			sameLine(t, got[i], want)
+		}
+		if all := linesOf(t, s, a, 10); fmt.Sprint(lineIDsOf(all)) != "[l-z l-a l-b l-0]" {
+			t.Fatalf("read %v with room for all", lineIDsOf(all))
 		}
 	})
 
 	t.Run("a line is stored once, pending or sent", func(t *testing.T) {
 		s := newStore(t)
-		l := NewMailLine("tenant-a", a.Address, "l-1", 0)
-		add(t, s, l)
-		if n := add(t, s, l, l); n != 0 {
-			t.Fatalf("the same line added again: %d new", n)
+		l := newMailLine(a, "l-1", 0)
+		if n := add(t, s, l, l); n != 1 {
+			t.Fatalf("a line twice in one call: %d new, want 1", n)
 		}
-		c, ok := claim(t, s, a, 1, mailEpoch)
-		if !ok {
-			t.Fatal("claim refused")
+		if n := add(t, s, l); n != 0 {
+			t.Fatalf("a pending line added again: %d new", n)
 		}
-		if err := s.MarkSent(ctx, c, []string{"l-1"}, true, mailEpoch); err != nil {
-			t.Fatal(err)
+		c := mustClaim(t, s, a, 1, mailEpoch)
+		if c.Seq != 1 {
+			t.Fatalf("seq %d after one new line and two repeats", c.Seq)
 		}
+		markSent(t, s, c, []string{"l-1"}, true)
 		if n := add(t, s, l); n != 0 {
 			t.Fatalf("a sent line added again: %d new", n)
 		}
-		if p := pendingOf(t, s); len(p) != 0 {
-			t.Fatalf("pending after the repeat of a sent line: %v", p)
+		wantPending(t, s)
+		if lines := linesOf(t, s, a, 10); len(lines) != 0 {
+			t.Fatalf("a sent line is pending again: %v", lineIDsOf(lines))
 		}
-		if lines, _ := s.PendingLines(ctx, a, 10); len(lines) != 0 {
-			t.Fatalf("sent line still pending: %v", lines)
+		if _, ok := claimAt(t, s, a, 2, mailEpoch); !ok {
+			t.Fatal("claim refused")
 		}
 	})
 
 	t.Run("tenants are apart: lines, pending and claims", func(t *testing.T) {
 		s := newStore(t)
-		b := mailbatch.Recipient{TenantID: "tenant-b", Address: a.Address}
-		add(t, s, NewMailLine("tenant-a", a.Address, "same-id", 0), NewMailLine("tenant-b", b.Address, "same-id", 1))
-		if p := pendingOf(t, s); fmt.Sprint(p) != fmt.Sprint([]mailbatch.Recipient{a, b}) {
-			t.Fatalf("pending %v", p)
+		if n := add(t, s, newMailLine(a, "same-id", 0), newMailLine(b, "same-id", 1)); n != 2 {
+			t.Fatalf("the same line id in two tenants: %d new, want 2", n)
 		}
-		ca, ok := claim(t, s, a, 5, mailEpoch)
-		if !ok {
-			t.Fatal("claim of tenant-a refused")
-		}
-		if _, ok := claim(t, s, b, 5, mailEpoch); !ok {
+		wantPending(t, s, a, b)
+		ca := mustClaim(t, s, a, 5, mailEpoch)
+		if _, ok := claimAt(t, s, b, 5, mailEpoch); !ok {
 			t.Fatal("tenant-a's claim blocked tenant-b's recipient of the same address")
 		}
 		for _, r := range []mailbatch.Recipient{a, b} {
-			lines, _ := s.PendingLines(ctx, r, 10)
-			if len(lines) != 1 || lines[0].TenantID != r.TenantID {
+			lines := linesOf(t, s, r, 10)
+			if len(lines) != 1 || lines[0].TenantID != r.TenantID || lines[0].Recipient != r.Address {
 				t.Fatalf("%s reads %+v", r.TenantID, lines)
 			}
 		}
-		if err := s.MarkSent(ctx, ca, []string{"same-id"}, true, mailEpoch); err != nil {
-			t.Fatal(err)
-		}
-		if lines, _ := s.PendingLines(ctx, b, 10); len(lines) != 1 {
+		markSent(t, s, ca, []string{"same-id"}, true)
+		if lines := linesOf(t, s, b, 10); len(lines) != 1 {
 			t.Fatal("marking tenant-a's line sent touched tenant-b's")
 		}
-		if p := pendingOf(t, s); fmt.Sprint(p) != fmt.Sprint([]mailbatch.Recipient{b}) {
-			t.Fatalf("pending after tenant-a's email: %v", p)
+		if lines := linesOf(t, s, a, 10); len(lines) != 0 {
+			t.Fatalf("tenant-a still has %v", lineIDsOf(lines))
+		}
+		wantPending(t, s, b)
+		if n := add(t, s, newMailLine(a, "same-id", 0)); n != 0 {
+			t.Fatal("tenant-a's sent line was taken for new")
 		}
 	})
 
-	t.Run("one claim per window; a live lease blocks the next window until it ends", func(t *testing.T) {
+	t.Run("pending lists exactly the recipients with unsent lines", func(t *testing.T) {
 		s := newStore(t)
-		add(t, s, NewMailLine("tenant-a", a.Address, "l-1", 0))
-		if _, ok := claim(t, s, mailbatch.Recipient{TenantID: "tenant-a", Address: "nobody@example.com"}, 1, mailEpoch); ok {
-			t.Fatal("claimed a recipient without lines")
-		}
-		c, ok := claim(t, s, a, 7, mailEpoch)
-		if !ok || c.Seq != 1 || c.Window != 7 {
-			t.Fatalf("claim %+v %v", c, ok)
-		}
-		if _, ok := claim(t, s, a, 7, mailEpoch); ok {
-			t.Fatal("the same window claimed twice")
-		}
-		if _, ok := claim(t, s, a, 8, mailEpoch.Add(30*time.Second)); ok {
-			t.Fatal("the next window claimed while the lease is live")
-		}
-		if _, ok := claim(t, s, a, 6, mailEpoch.Add(2*time.Minute)); ok {
-			t.Fatal("an earlier window claimed")
-		}
-		if _, ok := claim(t, s, a, 8, mailEpoch.Add(2*time.Minute)); !ok {
-			t.Fatal("the next window refused after the lease ended")
-		}
-	})
-
-	t.Run("release ends the lease, not the window", func(t *testing.T) {
-		s := newStore(t)
-		add(t, s, NewMailLine("tenant-a", a.Address, "l-1", 0))
-		c, _ := claim(t, s, a, 3, mailEpoch)
-		if err := s.Release(ctx, c); err != nil {
-			t.Fatal(err)
-		}
-		if _, ok := claim(t, s, a, 3, mailEpoch); ok {
-			t.Fatal("a released window claimed again: a second email in one window")
-		}
-		if _, ok := claim(t, s, a, 4, mailEpoch); !ok {
-			t.Fatal("the next window refused after a release")
-		}
-		if lines, _ := s.PendingLines(ctx, a, 10); len(lines) != 1 {
-			t.Fatal("a release lost the lines")
-		}
+		wantPending(t, s)
+		c := mailbatch.Recipient{TenantID: "tenant-a", Address: "ops@example.com"}
+		add(t, s, newMailLine(a, "l-1", 0), newMailLine(a, "l-2", 1), newMailLine(c, "l-1", 0))
+		wantPending(t, s, c, a)
+		claim := mustClaim(t, s, c, 1, mailEpoch)
+		markSent(t, s, claim, []string{"l-1"}, false)
+		wantPending(t, s, c, a)
+		claim = mustClaim(t, s, c, 2, mailEpoch)
+		markSent(t, s, claim, nil, true)
+		wantPending(t, s, a)
+		claim = mustClaim(t, s, a, 1, mailEpoch)
+		markSent(t, s, claim, []string{"l-1", "l-2"}, true)
+		wantPending(t, s)
+		add(t, s, newMailLine(a, "l-3", 2))
+		wantPending(t, s, a)
 	})
 
 	t.Run("a line added after the claim keeps its recipient pending", func(t *testing.T) {
 		s := newStore(t)
-		add(t, s, NewMailLine("tenant-a", a.Address, "l-1", 0))
-		c, _ := claim(t, s, a, 1, mailEpoch)
-		lines, _ := s.PendingLines(ctx, a, 10)
-		add(t, s, NewMailLine("tenant-a", a.Address, "l-2", 1))
-		if err := s.MarkSent(ctx, c, lineIDsOf(lines), true, mailEpoch); err != nil {
+		add(t, s, newMailLine(a, "l-1", 0))
+		c := mustClaim(t, s, a, 1, mailEpoch)
+		lines := linesOf(t, s, a, 10)
+		add(t, s, newMailLine(a, "l-2", 1))
+		markSent(t, s, c, lineIDsOf(lines), true)
+		wantPending(t, s, a)
+		if left := linesOf(t, s, a, 10); fmt.Sprint(lineIDsOf(left)) != "[l-2]" {
+			t.Fatalf("left %v, want [l-2]", lineIDsOf(left))
+		}
+		c2 := mustClaim(t, s, a, 2, mailEpoch) // MarkSent ended the lease
+		if c2.Seq != 2 {
+			t.Fatalf("seq %d after two lines", c2.Seq)
+		}
+		markSent(t, s, c2, []string{"l-2"}, false)
+		wantPending(t, s, a) // allSent false: more lines may wait
+		markSent(t, s, mustClaim(t, s, a, 3, mailEpoch), nil, true)
+		wantPending(t, s)
+	})
+
+	t.Run("one claim per window; a live lease blocks the next window until it ends", func(t *testing.T) {
+		s := newStore(t)
+		add(t, s, newMailLine(a, "l-1", 0))
+		if _, ok := claimAt(t, s, mailbatch.Recipient{TenantID: a.TenantID, Address: "nobody@example.com"}, 1, mailEpoch); ok {
+			t.Fatal("claimed a recipient without lines")
+		}
+		c := mustClaim(t, s, a, 7, mailEpoch)
+		if c.Recipient != a || c.Window != 7 || c.Seq != 1 || !c.LeaseUntil.Equal(mailEpoch.Add(time.Minute)) {
+			t.Fatalf("claim %+v", c)
+		}
+		if _, ok := claimAt(t, s, a, 7, mailEpoch); ok {
+			t.Fatal("the same window claimed twice")
+		}
+		if _, ok := claimAt(t, s, a, 7, mailEpoch.Add(2*time.Minute)); ok {
+			t.Fatal("the same window claimed again once the lease ended")
+		}
+		if _, ok := claimAt(t, s, a, 8, mailEpoch.Add(30*time.Second)); ok {
+			t.Fatal("the next window claimed while the lease is live")
+		}
+		if _, ok := claimAt(t, s, a, 6, mailEpoch.Add(2*time.Minute)); ok {
+			t.Fatal("an earlier window claimed")
+		}
+		mustClaim(t, s, a, 8, mailEpoch.Add(time.Minute)) // the lease ends at its time
+	})
+
+	t.Run("release ends the lease, not the window", func(t *testing.T) {
+		s := newStore(t)
+		add(t, s, newMailLine(a, "l-1", 0))
+		c := mustClaim(t, s, a, 3, mailEpoch)
+		if err := s.Release(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		if p := pendingOf(t, s); len(p) != 1 {
-			t.Fatalf("pending %v: the line that came during the send would wait forever", p)
+		if _, ok := claimAt(t, s, a, 3, mailEpoch); ok {
+			t.Fatal("a released window claimed again: a second email in one window")
 		}
-		if left, _ := s.PendingLines(ctx, a, 10); fmt.Sprint(lineIDsOf(left)) != "[l-2]" {
-			t.Fatalf("left %v", lineIDsOf(left))
+		mustClaim(t, s, a, 4, mailEpoch)
+		if lines := linesOf(t, s, a, 10); len(lines) != 1 {
+			t.Fatal("a release lost the lines")
 		}
-		c2, ok := claim(t, s, a, 2, mailEpoch)
-		if !ok {
-			t.Fatal("MarkSent did not end the lease")
-		}
-		if err := s.MarkSent(ctx, c2, []string{"l-2"}, false, mailEpoch); err != nil {
+		wantPending(t, s, a)
+	})
+
+	t.Run("a claim whose lease ran out does not end a later claim's lease", func(t *testing.T) {
+		s := newStore(t)
+		add(t, s, newMailLine(a, "l-1", 0))
+		stale := mustClaim(t, s, a, 1, mailEpoch)
+		later := mailEpoch.Add(2 * time.Minute)
+		mustClaim(t, s, a, 2, later)
+		if err := s.Release(ctx, stale); err != nil {
 			t.Fatal(err)
 		}
-		if p := pendingOf(t, s); len(p) != 1 {
-			t.Fatal("allSent false cleared the pending mark")
+		markSent(t, s, stale, []string{"l-1"}, true)
+		if _, ok := claimAt(t, s, a, 3, later); ok {
+			t.Fatal("a stale claim ended the lease of window 2's run")
 		}
 	})
 
 	t.Run("pending lists every recipient, page after page", func(t *testing.T) {
 		s := newStore(t)
 		const n = 1_200
-		var lines []mailbatch.Line
+		lines := make([]mailbatch.Line, n)
 		for i := range n {
-			lines = append(lines, NewMailLine("tenant-a", fmt.Sprintf("user%04d@example.com", i), "l", 0))
+			lines[i] = newMailLine(mailbatch.Recipient{TenantID: a.TenantID, Address: fmt.Sprintf("user%04d@example.com", i)}, "l", 0)
 		}
 		if got := add(t, s, lines...); got != n {
-			t.Fatalf("added %d", got)
+			t.Fatalf("added %d, want %d", got, n)
 		}
 		p := pendingOf(t, s)
-		if len(p) != n || p[0].Address != "user0000@example.com" || p[n-1].Address != "user1199@example.com" {
+		if len(p) != n {
 			t.Fatalf("%d pending, want %d", len(p), n)
+		}
+		for i, r := range p {
+			if want := fmt.Sprintf("user%04d@example.com", i); r.TenantID != a.TenantID || r.Address != want {
+				t.Fatalf("pending[%d] = %+v, want %s", i, r, want)
+			}
 		}
 	})
 }
