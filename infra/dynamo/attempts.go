@@ -62,6 +62,8 @@ type attemptItem struct {
 	DeliveryKey   string `dynamodbav:"delivery_key"`
 	Attempt       int    `dynamodbav:"attempt"`
 	TenantID      string `dynamodbav:"tenant_id"`
+	Kind          string `dynamodbav:"kind,omitempty"`
+	OwnerID       string `dynamodbav:"owner_id,omitempty"`
 	WebhookID     string `dynamodbav:"webhook_id"`
 	DeliveryID    string `dynamodbav:"delivery_id"`
 	EventType     string `dynamodbav:"event_type"`
@@ -113,8 +115,9 @@ func (l *AttemptLog) toItem(a delivery.Attempt) attemptItem {
 		PK:          attemptsPartition(a.TenantID, a.WebhookID),
 		SK:          sortKey(a.Key()),
 		DeliveryKey: deliveryKey(a.TenantID, a.DeliveryID),
-		Attempt:     a.Number, TenantID: a.TenantID, WebhookID: a.WebhookID, DeliveryID: a.DeliveryID,
-		EventType: a.EventType, At: a.At.UTC().Format(time.RFC3339Nano), StatusCode: a.StatusCode,
+		Attempt:     a.Number, TenantID: a.TenantID, Kind: string(a.Kind), OwnerID: a.OwnerID, WebhookID: a.WebhookID,
+		DeliveryID: a.DeliveryID,
+		EventType:  a.EventType, At: a.At.UTC().Format(time.RFC3339Nano), StatusCode: a.StatusCode,
 		LatencyMS: a.Latency.Milliseconds(), ErrorClass: string(a.ErrorClass), Snippet: a.ResponseSnippet,
 		Outcome: string(a.Outcome), ExpiresAt: a.At.Add(l.retention).Unix(), Payload: a.Payload,
 	}
@@ -155,8 +158,8 @@ func fromAttemptItem(it attemptItem) delivery.Attempt {
 	at, _ := time.Parse(time.RFC3339Nano, it.At)
 	next, _ := time.Parse(time.RFC3339Nano, it.NextAttemptAt)
 	return delivery.Attempt{
-		TenantID: it.TenantID, WebhookID: it.WebhookID, DeliveryID: it.DeliveryID, EventType: it.EventType,
-		Number: it.Attempt, At: at, StatusCode: it.StatusCode, Latency: time.Duration(it.LatencyMS) * time.Millisecond,
+		TenantID: it.TenantID, Kind: delivery.Kind(it.Kind), OwnerID: it.OwnerID, WebhookID: it.WebhookID,
+		DeliveryID: it.DeliveryID, EventType: it.EventType, Number: it.Attempt, At: at, StatusCode: it.StatusCode, Latency: time.Duration(it.LatencyMS) * time.Millisecond,
 		ErrorClass: delivery.Class(it.ErrorClass), ResponseSnippet: it.Snippet, Outcome: delivery.Outcome(it.Outcome),
 		NextAttemptAt: next, Payload: it.Payload,
 	}

@@ -218,3 +218,39 @@ func Migrate(ctx context.Context, db *sql.DB, name, schema string) error {
 	}
 	return nil
 }
+
+// AddMissingColumns adds to table each column (a column definition, "name TYPE ...") that it
+// lacks: a table created by an earlier Herald gains the columns added since, with their
+// defaults, so an existing data directory keeps working. CREATE TABLE IF NOT EXISTS leaves
+// such a table as it was; ALTER TABLE ADD COLUMN cannot say IF NOT EXISTS, hence the check.
+func AddMissingColumns(ctx context.Context, db *sql.DB, table string, columns ...string) error {
+	rows, err := db.QueryContext(ctx, `SELECT name FROM pragma_table_info(?)`, table)
+	if err != nil {
+		return fmt.Errorf("read the columns of %s: %w", table, err)
+	}
+	have := map[string]bool{}
+	for rows.Next() {
+		var name string
+		if err := rows.Scan(&name); err != nil {
+			rows.Close()
+			return fmt.Errorf("read the columns of %s: %w", table, err)
+		}
+		have[name] = true
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("read the columns of %s: %w", table, err)
+	}
+	if len(have) == 0 {
+		return fmt.Errorf("add columns to %s: no such table", table)
+	}
+	for _, def := range columns {
+		name, _, _ := strings.Cut(strings.TrimSpace(def), " ")
+		if have[name] {
+			continue
+		}
+		if _, err := db.ExecContext(ctx, `ALTER TABLE `+table+` ADD COLUMN `+def); err != nil {
+			return fmt.Errorf("add column %s to %s: %w", name, table, err)
+		}
+	}
+	return nil
+}

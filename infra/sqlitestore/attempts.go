@@ -24,15 +24,15 @@ import (
 
 // insertPayloadAttemptSQL overwrites a record with the same key, as DynamoDB's PutItem does,
 // so a batch replayed after a crash between commit and acknowledgement is harmless.
-const insertPayloadAttemptSQL = `INSERT INTO attempts (tenant_id, webhook_id, at, delivery_id, attempt, event_type,
+const insertPayloadAttemptSQL = `INSERT INTO attempts (tenant_id, kind, owner_id, webhook_id, at, delivery_id, attempt, event_type,
 	status_code, latency_ms, error_class, response_snippet, outcome, next_attempt_at, expires_at, payload)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 	ON CONFLICT (tenant_id, webhook_id, at, delivery_id, attempt) DO UPDATE SET
-	event_type = excluded.event_type, status_code = excluded.status_code, latency_ms = excluded.latency_ms,
+	kind = excluded.kind, owner_id = excluded.owner_id, event_type = excluded.event_type, status_code = excluded.status_code, latency_ms = excluded.latency_ms,
 	error_class = excluded.error_class, response_snippet = excluded.response_snippet, outcome = excluded.outcome,
 	next_attempt_at = excluded.next_attempt_at, expires_at = excluded.expires_at, payload = excluded.payload`
 
-const attemptColumnsSQL = `tenant_id, webhook_id, delivery_id, event_type, attempt, at, status_code, latency_ms,
+const attemptColumnsSQL = `tenant_id, kind, owner_id, webhook_id, delivery_id, event_type, attempt, at, status_code, latency_ms,
 	error_class, response_snippet, outcome, next_attempt_at, payload`
 
 // attemptsOfDeliveryByTimeSQL reads one delivery through attempts_by_delivery; ordering its
@@ -105,7 +105,7 @@ func (s *Store) RecordAttempts(ctx context.Context, attempts []delivery.Attempt)
 		if len(a.Payload) > 0 {
 			payload = []byte(a.Payload)
 		}
-		if _, err := insert.ExecContext(ctx, a.TenantID, a.WebhookID, rows[i].at, a.DeliveryID, a.Number, a.EventType,
+		if _, err := insert.ExecContext(ctx, a.TenantID, string(a.Kind), a.OwnerID, a.WebhookID, rows[i].at, a.DeliveryID, a.Number, a.EventType,
 			a.StatusCode, a.Latency.Milliseconds(), string(a.ErrorClass), a.ResponseSnippet, string(a.Outcome),
 			next, rows[i].expires, payload); err != nil {
 			return fmt.Errorf("record attempt %d of %s: %w", a.Number, a.DeliveryID, err)
@@ -189,14 +189,14 @@ func scanAttempts(rows *sql.Rows) ([]delivery.Attempt, error) {
 	var out []delivery.Attempt
 	for rows.Next() {
 		var (
-			a                   delivery.Attempt
-			at                  string
-			latencyMS           int64
-			errorClass, outcome string
-			next                sql.NullString
-			payload             []byte
+			a                         delivery.Attempt
+			at                        string
+			latencyMS                 int64
+			kind, errorClass, outcome string
+			next                      sql.NullString
+			payload                   []byte
 		)
-		if err := rows.Scan(&a.TenantID, &a.WebhookID, &a.DeliveryID, &a.EventType, &a.Number, &at, &a.StatusCode,
+		if err := rows.Scan(&a.TenantID, &kind, &a.OwnerID, &a.WebhookID, &a.DeliveryID, &a.EventType, &a.Number, &at, &a.StatusCode,
 			&latencyMS, &errorClass, &a.ResponseSnippet, &outcome, &next, &payload); err != nil {
 			return nil, err
 		}
@@ -210,7 +210,7 @@ func scanAttempts(rows *sql.Rows) ([]delivery.Attempt, error) {
 			}
 		}
 		a.Latency = time.Duration(latencyMS) * time.Millisecond
-		a.ErrorClass, a.Outcome, a.Payload = delivery.Class(errorClass), delivery.Outcome(outcome), payload
+		a.Kind, a.ErrorClass, a.Outcome, a.Payload = delivery.Kind(kind), delivery.Class(errorClass), delivery.Outcome(outcome), payload
 		out = append(out, a)
 	}
 	return out, rows.Err()

@@ -70,6 +70,10 @@ func NewSlackChannels(ctx context.Context, db *sql.DB) (*SlackChannels, error) {
 	if err := sqlitedb.Migrate(ctx, db, "sqlitestore slack channels", slackSchema); err != nil {
 		return nil, err
 	}
+	// Columns added after the table's first release.
+	if err := sqlitedb.AddMissingColumns(ctx, db, "slack_channels", "broken_reason TEXT NOT NULL DEFAULT ''", "broken_at TEXT NOT NULL DEFAULT ''"); err != nil {
+		return nil, err
+	}
 	s := &SlackChannels{}
 	for _, p := range []struct {
 		stmt  **sql.Stmt

@@ -339,3 +339,48 @@ func TestQueriesUseTheirIndexes(t *testing.T) {
 		}
 	}
 }
+
+// TestADataDirectoryFromAnEarlierReleaseKeepsWorking: tables created before a column was added
+// gain it at start, and what they held reads back with the column's default.
+func TestADataDirectoryFromAnEarlierReleaseKeepsWorking(t *testing.T) {
+	ctx := context.Background()
+	db := openDB(t, t.TempDir())
+	for _, stmt := range []string{
+		`CREATE TABLE attempts (tenant_id TEXT NOT NULL, webhook_id TEXT NOT NULL, at TEXT NOT NULL, delivery_id TEXT NOT NULL,
+			attempt INTEGER NOT NULL, event_type TEXT NOT NULL, status_code INTEGER NOT NULL, latency_ms INTEGER NOT NULL,
+			error_class TEXT NOT NULL DEFAULT '', response_snippet TEXT NOT NULL DEFAULT '', outcome TEXT NOT NULL,
+			next_attempt_at TEXT, expires_at INTEGER NOT NULL, payload BLOB,
+			PRIMARY KEY (tenant_id, webhook_id, at, delivery_id, attempt)) STRICT`,
+		`INSERT INTO attempts VALUES ('tenant-a', 'wh_1', '2026-11-28T12:00:00.000000000Z', 'd-old', 1, 'task_submitted_event',
+			200, 12, '', '', 'succeeded', NULL, 4102444800, NULL)`,
+		`CREATE TABLE slack_channels (tenant_id TEXT NOT NULL, owner_id TEXT NOT NULL, id TEXT NOT NULL, team_id TEXT NOT NULL,
+			team_name TEXT NOT NULL DEFAULT '', channel_id TEXT NOT NULL, channel_name TEXT NOT NULL DEFAULT '',
+			webhook_url TEXT NOT NULL, configuration_url TEXT NOT NULL DEFAULT '', created_at TEXT NOT NULL,
+			PRIMARY KEY (tenant_id, owner_id, id)) STRICT`,
+		`INSERT INTO slack_channels VALUES ('tenant-a', 'user-1', 'slk_1', 'T0', 'Acme', 'C0', '#alerts',
+			'https://hooks.slack.com/services/T0/B0/x', '', '2026-11-28T12:00:00Z')`,
+	} {
+		if _, err := db.Exec(stmt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newStore(t, db, Options{})
+	got, err := s.AttemptsOfDelivery(ctx, "tenant-a", "d-old")
+	if err != nil || len(got) != 1 || got[0].Kind != delivery.KindWebhook {
+		t.Fatalf("old attempt %+v, %v", got, err)
+	}
+	channels, err := NewSlackChannels(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer channels.Close()
+	chs, err := channels.GetChannels(ctx, "tenant-a", "user-1", []string{"slk_1"})
+	if err != nil || chs["slk_1"].ChannelName != "#alerts" || chs["slk_1"].BrokenReason != "" {
+		t.Fatalf("old channel %+v, %v", chs, err)
+	}
+	if err := channels.MarkBroken(ctx, "tenant-a", "user-1", "slk_1", "channel_not_found", base); err != nil {
+		t.Fatalf("mark an old channel broken: %v", err)
+	}
+	// A second start finds the columns there and changes nothing.
+	newStore(t, db, Options{})
+}

@@ -93,6 +93,8 @@ CREATE INDEX IF NOT EXISTS webhooks_by_tenant_stage ON webhooks (tenant_id, proj
 CREATE UNIQUE INDEX IF NOT EXISTS webhooks_url ON webhooks (tenant_id, project_hash, stage_uuid, url) WHERE notification_id = '';
 CREATE TABLE IF NOT EXISTS attempts (
 	tenant_id        TEXT    NOT NULL,
+	kind             TEXT    NOT NULL DEFAULT '',
+	owner_id         TEXT    NOT NULL DEFAULT '',
 	webhook_id       TEXT    NOT NULL,
 	at               TEXT    NOT NULL,
 	delivery_id      TEXT    NOT NULL,
@@ -136,6 +138,10 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		opts.AttemptRetention = DefaultAttemptRetention
 	}
 	if err := sqlitedb.Migrate(ctx, db, "sqlitestore", schema); err != nil {
+		return nil, err
+	}
+	// Columns added after the table's first release.
+	if err := sqlitedb.AddMissingColumns(ctx, db, "attempts", "kind TEXT NOT NULL DEFAULT ''", "owner_id TEXT NOT NULL DEFAULT ''"); err != nil {
 		return nil, err
 	}
 	if err := sqlitedb.Migrate(ctx, db, "sqlitestore notifications", notificationSchema); err != nil {

@@ -56,6 +56,15 @@ func (j Job) Ref() EndpointRef {
 	return EndpointRef{TenantID: j.TenantID, Kind: j.Kind, WebhookID: j.WebhookID, OwnerID: j.OwnerID}
 }
 
+// attempt is the log record of attempt number of j, made at at; the caller fills in how it
+// went.
+func (j Job) attempt(number int, at time.Time) Attempt {
+	return Attempt{
+		TenantID: j.TenantID, Kind: j.Kind, OwnerID: j.OwnerID, WebhookID: j.WebhookID, DeliveryID: j.ID,
+		EventType: j.EventType, Number: number, At: at, Payload: j.Payload,
+	}
+}
+
 // Validate reports a job that can never be delivered.
 func (j Job) Validate() error {
 	if err := j.validateFields(); err != nil {
@@ -134,7 +143,11 @@ const (
 
 // Attempt is the record of one HTTP attempt, kept for the delivery log.
 type Attempt struct {
-	TenantID   string
+	TenantID string
+	// Kind and OwnerID are the job's: they say which endpoint WebhookID names (a webhook, or
+	// a user's Slack channel), so that a redelivery goes where the delivery went.
+	Kind       Kind
+	OwnerID    string
 	WebhookID  string
 	DeliveryID string
 	EventType  string

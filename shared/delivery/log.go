@@ -307,8 +307,8 @@ func jobOf(attempts []Attempt) (Job, error) {
 	if from == nil {
 		return Job{}, ErrPayloadNotRecorded
 	}
-	job := Job{ID: from.DeliveryID, TenantID: from.TenantID, WebhookID: from.WebhookID, EventType: from.EventType,
-		Payload: from.Payload}
+	job := Job{ID: from.DeliveryID, TenantID: from.TenantID, Kind: from.Kind, WebhookID: from.WebhookID, OwnerID: from.OwnerID,
+		EventType: from.EventType, Payload: from.Payload}
 	if err := job.Validate(); err != nil {
 		return Job{}, fmt.Errorf("rebuild job from attempt %d: %w", from.Number, err)
 	}

@@ -366,11 +366,9 @@ func (p *Processor) attemptAll(ctx context.Context, work []pending, endpoints ma
 // again once the webhook is enabled. No request was made; the record says so with its class.
 func (p *Processor) recordDisabled(w *pending) {
 	w.recordOnly = true
-	w.attempt = &Attempt{
-		TenantID: w.job.TenantID, WebhookID: w.job.WebhookID, DeliveryID: w.job.ID, EventType: w.job.EventType,
-		Number: w.job.Attempts + 1, At: p.now(), ErrorClass: ClassWebhookDisabled, Outcome: OutcomeDeadLettered,
-		Payload: w.job.Payload,
-	}
+	att := w.job.attempt(w.job.Attempts+1, p.now())
+	att.ErrorClass, att.Outcome = ClassWebhookDisabled, OutcomeDeadLettered
+	w.attempt = &att
 	if len(w.attempt.Payload) > MaxLoggedPayload {
 		w.attempt.Payload = nil
 	}
@@ -438,11 +436,8 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		w.ownFault = "stopped"
 		return
 	}
-	att := Attempt{
-		TenantID: w.job.TenantID, WebhookID: w.job.WebhookID, DeliveryID: w.job.ID, EventType: w.job.EventType,
-		Number: number, At: p.now(), StatusCode: res.StatusCode, Latency: res.Latency,
-		ErrorClass: res.Class, ResponseSnippet: res.Snippet, Payload: w.job.Payload,
-	}
+	att := w.job.attempt(number, p.now())
+	att.StatusCode, att.Latency, att.ErrorClass, att.ResponseSnippet = res.StatusCode, res.Latency, res.Class, res.Snippet
 	if len(att.Payload) > MaxLoggedPayload {
 		// The attempt is still worth its log record; only its redelivery is lost.
 		p.logger().Warn("payload too large for the attempt log: recording the attempt without it",

@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -96,7 +97,8 @@ func BenchmarkMailerRecipients(b *testing.B) {
 			sender := &countingSender{}
 			m := &mailbatch.Mailer{
 				Store: store, Sender: sender, From: "Herald <herald@localhost>", Rate: 1e6, Interval: time.Minute,
-				Links: mailbatch.Links{BaseURL: "http://127.0.0.1:4012", Key: make([]byte, 32)},
+				Links:  mailbatch.Links{BaseURL: "http://127.0.0.1:4012", Key: make([]byte, 32)},
+				Logger: slog.New(slog.DiscardHandler),
 			}
 			runtime.GC()
 			watch := watchHeap()

@@ -221,6 +221,23 @@ func TestAttemptQueries(t *testing.T, newLog func(t *testing.T) AttemptQueryLog)
 		}
 	})
 
+	t.Run("a Slack post's attempts keep where it went, and redeliver goes there again", func(t *testing.T) {
+		l := newLog(t)
+		post := logAttempt("tenant-a", "slk_1", "d-slack", 1, base, delivery.OutcomeDeadLettered)
+		post.Kind, post.OwnerID = delivery.KindSlack, "user-1"
+		record(ctx, t, l, []delivery.Attempt{post})
+		got, err := l.AttemptsOfDelivery(ctx, "tenant-a", "d-slack")
+		if err != nil || len(got) != 1 || got[0].Kind != delivery.KindSlack || got[0].OwnerID != "user-1" {
+			t.Fatalf("attempts %+v, %v; want the Slack channel's kind and owner back", got, err)
+		}
+		q := &recordingQueue{}
+		r := &delivery.Redeliverer{Log: l, Queue: q, Now: func() time.Time { return base.Add(time.Hour) }}
+		job, err := r.Redeliver(ctx, "tenant-a", "d-slack")
+		if err != nil || job.Kind != delivery.KindSlack || job.OwnerID != "user-1" || job.WebhookID != "slk_1" || job.ID != "d-slack" {
+			t.Fatalf("redelivered %+v, %v", job, err)
+		}
+	})
+
 	t.Run("a redelivered delivery's attempts come back in time order", func(t *testing.T) {
 		l := newLog(t)
 		first := logAttempt("tenant-a", "wh_1", "d-1", 1, base, delivery.OutcomeRetrying)

@@ -13,25 +13,37 @@ import (
 )
 
 func TestSqliteMailLineStore(t *testing.T) {
-	contract.TestMailLineStore(t, func(t *testing.T) mailbatch.Store {
-		ctx := context.Background()
-		db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		s, err := sqlitestore.NewMailLines(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		return s
-	})
+	contract.TestMailLineStore(t, func(t *testing.T) mailbatch.Store { return newSqliteMailLines(t) })
 }
 
 func TestDynamoMailLineStore(t *testing.T) {
-	contract.TestMailLineStore(t, func(t *testing.T) mailbatch.Store {
-		b := awsfixture.New(t, awsfixture.Options{})
-		return dynamo.NewMailLines(b.Admin().DynamoDB, b.MailTable)
-	})
+	contract.TestMailLineStore(t, newDynamoMailLines)
+}
+
+func newSqliteMailLines(t *testing.T) *sqlitestore.MailLines {
+	ctx := context.Background()
+	db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	s, err := sqlitestore.NewMailLines(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func newDynamoMailLines(t *testing.T) mailbatch.Store {
+	b := awsfixture.New(t, awsfixture.Options{})
+	return dynamo.NewMailLines(b.Admin().DynamoDB, b.MailTable)
+}
+
+func TestSqliteMailer(t *testing.T) {
+	contract.TestMailer(t, func(t *testing.T) mailbatch.Store { return newSqliteMailLines(t) })
+}
+
+func TestDynamoMailer(t *testing.T) {
+	contract.TestMailer(t, newDynamoMailLines)
 }

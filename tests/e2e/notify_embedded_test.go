@@ -339,6 +339,31 @@ func TestEmbeddedNotificationReachesEveryChannel(t *testing.T) {
 	time.Sleep(1500 * time.Millisecond)
 	rig.slack.Restore(qaGrant.ChannelID)
 	waitUntil(t, 20*time.Second, "the throttled message", func() bool { return len(rig.slack.Messages(qaGrant.ChannelID)) == 4 })
+	// The channel's delivery log shows the 429 and then the post; redelivering the post that
+	// landed posts nothing twice, since Slack cannot deduplicate.
+	var throttled string
+	waitUntil(t, 10*time.Second, "the Slack attempts in the channel's log", func() bool {
+		_, log := rig.call(t, "GET", "/v1/slack/channels/"+rig.channel+"/attempts?limit=100", nil)
+		items, _ := log["items"].([]any)
+		codes := map[string][]float64{}
+		for _, it := range items {
+			a := it.(map[string]any)
+			codes[a["delivery_id"].(string)] = append(codes[a["delivery_id"].(string)], a["status_code"].(float64))
+		}
+		for id, c := range codes {
+			if len(c) >= 2 && c[0] == 200 && slices.Contains(c[1:], 429) { // newest first
+				throttled = id
+			}
+		}
+		return throttled != ""
+	})
+	if status, res := rig.call(t, "POST", "/v1/deliveries/"+throttled+"/redeliver", nil); status != http.StatusAccepted {
+		t.Fatalf("redeliver the Slack post: %d %v", status, res)
+	}
+	time.Sleep(2 * time.Second)
+	if n := len(rig.slack.Messages(qaGrant.ChannelID)); n != 4 {
+		t.Fatalf("a redelivered Slack post was posted again: %d messages", n)
+	}
 
 	rig.slack.Revoke(qaGrant.ChannelID)
 	rig.publish(t, sampleEntryOf(t, "label-edited.json", nil))

@@ -93,8 +93,8 @@ func TestAttemptTimeoutFitsTheFunctionTimeout(t *testing.T) {
 }
 
 // Every new dead letter alarms, not only the first while the queue holds any, and so do the
-// delivery function's errors and throttles, the lost attempt log, our own faults and a stalled
-// delivery queue.
+// delivery function's errors and throttles, the lost attempt log, our own faults, a stalled
+// delivery queue, failed mailer runs and emails that keep failing.
 func TestAlarmsWatchWhatGoesWrong(t *testing.T) {
 	t.Parallel()
 	type watch struct{ namespace, metric, dimension string }
@@ -118,6 +118,8 @@ func TestAlarmsWatchWhatGoesWrong(t *testing.T) {
 		{"Herald", "OwnFaultRequeued", ""},
 		{"Herald", "DeadLettered", ""},
 		{"AWS/SQS", "ApproximateAgeOfOldestMessage", "DeliveryQueue"},
+		{"AWS/Lambda", "Errors", "MailerFunction"},
+		{"Herald", "EmailsFailed", ""},
 	}
 	for _, q := range deadLetterQueues(t) {
 		want = append(want, watch{"AWS/SQS", "NumberOfMessagesSent", q})
