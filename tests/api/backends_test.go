@@ -249,7 +249,10 @@ func onAWS(t *testing.T, opts backendOptions) backend {
 	cfg := b.Config(t, "")
 	cfg.JWTTenantClaim = "org_id"
 	slackStandin := newSlackStandin(t)
-	handler, err := apifn.New(cfg, b.Admin(), nil, apifn.WithSlack(slackConfig(slackStandin, opts)), apifn.WithUnsubscribeKey(unsubscribeKey))
+	// The deployed URL policy (https, public addresses), although the stand-ins' loopback
+	// addresses are allowed for the calls to Slack.
+	handler, err := apifn.New(cfg, b.Admin(), nil, apifn.WithSlack(slackConfig(slackStandin, opts)), apifn.WithUnsubscribeKey(unsubscribeKey),
+		apifn.WithURLPolicy(httpapi.URLPolicy{Resolver: noDNS()}))
 	if err != nil {
 		t.Fatal(err)
 	}

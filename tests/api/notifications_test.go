@@ -418,6 +418,14 @@ func TestNotificationWebhookTestSend(t *testing.T) {
 		if err := json.Unmarshal(job.Payload, &env); err != nil || env.EventType != "task_submitted_event" || !strings.HasPrefix(env.Payload.ProjectHash, "test-") {
 			t.Fatalf("payload %s (%v)", job.Payload, err)
 		}
+		// Its delivery log and recover are a stage webhook's.
+		if got := items(t, be.call(t, "tenant-a", "user-1", "GET", "/v1/webhooks/"+hookID+"/attempts", nil, nil)); len(got) != 0 {
+			t.Fatalf("attempts before any delivery: %v", got)
+		}
+		res := be.call(t, "tenant-a", "user-1", "POST", "/v1/webhooks/"+hookID+"/recover", []byte(`{"since":"`+time.Now().Add(-time.Hour).UTC().Format(time.RFC3339)+`"}`), jsonHeader)
+		if res.status != http.StatusAccepted || res.json(t)["queued"] != float64(0) {
+			t.Fatalf("recover: %d %s", res.status, res.body)
+		}
 	})
 }
 

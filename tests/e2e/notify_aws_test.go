@@ -22,13 +22,12 @@ import (
 	"github.com/heraldhq/herald/infra/eventsource"
 	"github.com/heraldhq/herald/infra/idempotency"
 	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/lambdafn/apifn"
 	"github.com/heraldhq/herald/infra/lambdafn/deliveryfn"
 	"github.com/heraldhq/herald/infra/lambdafn/mailerfn"
 	"github.com/heraldhq/herald/infra/lambdafn/notifyfn"
 	"github.com/heraldhq/herald/infra/sesmail"
 	"github.com/heraldhq/herald/infra/sqsqueue"
-	"github.com/heraldhq/herald/shared/notifications"
-	"github.com/heraldhq/herald/shared/slack"
 	"github.com/heraldhq/herald/shared/telemetry"
 	"github.com/heraldhq/herald/tests/awsfixture"
 	"github.com/heraldhq/herald/tests/contract"
@@ -60,41 +59,52 @@ func (f *failingRecipients) middleware(st *middleware.Stack) error {
 	}), middleware.Before)
 }
 
-// connectStandinChannel gets an incoming webhook from the Slack stand-in as the OAuth flow
-// would (a code, then oauth.v2.access) and stores it as owner's channel.
-func connectStandinChannel(t *testing.T, s *slackstandin.Server, store *dynamo.SlackChannels, tenant, owner string, g slackstandin.Grant) string {
-	t.Helper()
-	form := url.Values{"client_id": {notifySlackClientID}, "client_secret": {notifySlackSecret}, "code": {s.IssueCode(g)}}
-	res, err := http.PostForm(s.APIURL()+"oauth.v2.access", form)
-	if err != nil {
-		t.Fatal(err)
+// lambdaAPI calls the API function's Lambda handler as API Gateway's HTTP API does, as user
+// of tenant with the claims its JWT authorizer would have verified (none when tenant is
+// empty, as on the public unsubscribe routes), and decodes a JSON answer.
+func lambdaAPI(t *testing.T, handler func(context.Context, events.APIGatewayV2HTTPRequest) (events.APIGatewayV2HTTPResponse, error),
+	tenant, user string) func(method, path string, body any) (int, map[string]any) {
+	return func(method, path string, body any) (int, map[string]any) {
+		t.Helper()
+		u, err := url.Parse(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := events.APIGatewayV2HTTPRequest{
+			Version: "2.0", RouteKey: method + " " + u.Path, RawPath: u.Path, RawQueryString: u.RawQuery,
+			Headers: map[string]string{"content-type": "application/json"},
+		}
+		if body != nil {
+			raw, _ := json.Marshal(body)
+			req.Body = string(raw)
+		}
+		req.RequestContext.HTTP.Method, req.RequestContext.HTTP.Path = method, u.Path
+		req.RequestContext.DomainName = "api.herald.example"
+		if tenant != "" {
+			req.RequestContext.Authorizer = &events.APIGatewayV2HTTPRequestContextAuthorizerDescription{
+				JWT: &events.APIGatewayV2HTTPRequestContextAuthorizerJWTDescription{
+					Claims: map[string]string{"org_id": tenant, "sub": user, "iss": "https://auth.example.com/"},
+				},
+			}
+		}
+		res, err := handler(context.Background(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		_ = json.Unmarshal([]byte(res.Body), &out)
+		return res.StatusCode, out
 	}
-	defer res.Body.Close()
-	var out struct {
-		OK              bool `json:"ok"`
-		IncomingWebhook struct {
-			URL string `json:"url"`
-		} `json:"incoming_webhook"`
-	}
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || !out.OK {
-		t.Fatalf("oauth.v2.access: %+v %v", out, err)
-	}
-	ch := slack.Channel{
-		ID: slack.NewChannelID(tenant, owner, g.TeamID, g.ChannelID), TenantID: tenant, OwnerID: owner, TeamID: g.TeamID,
-		TeamName: g.TeamName, ChannelID: g.ChannelID, ChannelName: g.ChannelName, WebhookURL: out.IncomingWebhook.URL, CreatedAt: time.Now().UTC(),
-	}
-	if err := store.SaveChannel(context.Background(), ch); err != nil {
-		t.Fatal(err)
-	}
-	return ch.ID
 }
 
-// The spec's notification on the AWS adapters and the stand-ins (DynamoDB Local, SQS, SES v2):
-// the notification router as EventBridge invokes it, the delivery function behind an event
-// source poller, and the mailer fired twice at once as a schedule that fires twice would. The
-// Slack stand-in gets the blocks, the webhook verifies with the Standard Webhooks library, each
-// address gets one email per window, read back from the SES stand-in's store with its
-// unsubscribe headers; one recipient whose sends fail gets its email in a later window.
+// The spec's notification on the AWS adapters and the stand-ins (DynamoDB Local, SQS, SES v2),
+// configured through the API function as API Gateway invokes it (Slack connected through the
+// OAuth flow): the notification router as EventBridge invokes it, the delivery function behind
+// an event source poller, and the mailer fired twice at once as a schedule that fires twice
+// would. The Slack stand-in gets the blocks, the webhook verifies with the Standard Webhooks
+// library, each address gets one email per window, read back from the SES stand-in's store
+// with its unsubscribe headers; one recipient whose sends fail gets its email in a later
+// window; the one-click unsubscribe link, served without a login, takes an address off.
 func TestNotificationsOnTheStandIns(t *testing.T) {
 	b := awsfixture.New(t, awsfixture.Options{VisibilityTimeout: 20 * time.Second})
 	cfg := b.Config(t, "1s,1s,1s")
@@ -102,11 +112,19 @@ func TestNotificationsOnTheStandIns(t *testing.T) {
 	cfg.AttemptTimeout = 3 * time.Second
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	counts := telemetry.NewMemory()
-	admin := b.Admin()
-	store := dynamo.NewWebhookStore(admin.DynamoDB, b.WebhooksTable)
-	channels := dynamo.NewSlackChannels(admin.DynamoDB, b.WebhooksTable)
 	slackSrv := slackstandin.New(t, slackstandin.Config{ClientID: notifySlackClientID, ClientSecret: notifySlackSecret, RedirectURL: notifySlackRedirectURL})
 	hook := newReceiver(t, nil)
+	const unsubscribeKey = "0123456789abcdef0123456789abcdef"
+	cfg.JWTTenantClaim = "org_id"
+	api, err := apifn.New(cfg, b.Clients(nil), logger, apifn.WithUnsubscribeKey(unsubscribeKey), apifn.WithSlack(lambdafn.SlackConfig{
+		ClientID: notifySlackClientID, ClientSecret: notifySlackSecret, RedirectURL: notifySlackRedirectURL,
+		StateKey:     "0123456789abcdef0123456789abcdef",
+		AuthorizeURL: slackSrv.AuthorizeURL(), APIURL: slackSrv.APIURL(), WebhookURLPrefix: slackSrv.WebhookPrefix(),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, public := lambdaAPI(t, api, sampleTenant, "alice"), lambdaAPI(t, api, "", "")
 
 	notify, err := notifyfn.New(cfg, b.Clients(nil), counts, logger)
 	if err != nil {
@@ -128,7 +146,7 @@ func TestNotificationsOnTheStandIns(t *testing.T) {
 	failing := &failingRecipients{}
 	mailer, err := mailerfn.Over(lambdafn.MailConfig{
 		From: "Herald <noreply@herald.example>", Interval: 2 * time.Second, Rate: 50,
-		UnsubscribeKey: "0123456789abcdef0123456789abcdef", PublicAPIURL: "https://api.herald.example",
+		UnsubscribeKey: unsubscribeKey, PublicAPIURL: "https://api.herald.example",
 	}, mailerfn.Ports{
 		Store:  dynamo.NewMailLines(clients.DynamoDB, b.MailTable),
 		Sender: sesmail.New(standin.SESv2(t, func(o *sesv2.Options) { o.APIOptions = append(o.APIOptions, failing.middleware) }), sesmail.Options{}),
@@ -137,17 +155,19 @@ func TestNotificationsOnTheStandIns(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	channelID := connectStandinChannel(t, slackSrv, channels, sampleTenant, "alice", qaGrant)
+	// The spec's notification, configured through the API function as a user would.
+	channelID := connectSlackThroughAPI(t, slackSrv, func(method, path string) (int, map[string]any) { return alice(method, path, nil) }, qaGrant)
 	lead, qa := standin.UniqueName("lead")+"@example.com", standin.UniqueName("qa")+"@example.com"
-	wh := contract.NewNotificationWebhook(t, "nwh_qa", hook.url())
-	hook.secret = wh.Secrets[0]
-	n := contract.NewNotification(t, sampleTenant, "ntf_qa", "alice", "QA alerts", wh)
-	n.Projects = []string{sampleProject}
-	n.Channels.SlackChannels, n.Channels.Emails = []string{channelID}, []string{lead, qa}
-	n.Triggers.Events = []notifications.EventType{notifications.TaskSubmitted, notifications.LabelRejected}
-	if err := store.CreateNotification(context.Background(), n); err != nil {
-		t.Fatal(err)
+	status, n := alice("POST", "/v1/notifications", map[string]any{
+		"title": "QA alerts", "description": "Rejected labels and submitted tasks", "projects": []string{sampleProject},
+		"channels": map[string]any{"slack_channels": []string{channelID}, "emails": []string{lead, qa}, "webhooks": []any{map[string]string{"url": hook.url()}}},
+		"triggers": map[string]any{"events": []string{"task_submitted", "label_rejected"}},
+	})
+	if status != http.StatusCreated {
+		t.Fatalf("create the notification: %d %v", status, n)
 	}
+	notificationID := n["id"].(string)
+	hook.secret = n["channels"].(map[string]any)["webhooks"].([]any)[0].(map[string]any)["secret"].(string)
 
 	invoke := func(sample string, edit func(string) string) error {
 		raw, err := samples.Read(sample)
@@ -248,6 +268,31 @@ func TestNotificationsOnTheStandIns(t *testing.T) {
 	}
 	if n := len(sentTo(lead)); n != 1 {
 		t.Fatalf("%s got %d emails, want still 1", lead, n)
+	}
+
+	// One-click unsubscribe from lead's email, without a login: lead leaves the notification,
+	// and the next window mails only qa.
+	link, err := url.Parse(strings.Trim(m.Headers["List-Unsubscribe"], "<>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, res := public("POST", link.RequestURI(), nil); status != http.StatusOK {
+		t.Fatalf("one-click unsubscribe: %d %v", status, res)
+	}
+	_, n = alice("GET", "/v1/notifications/"+notificationID, nil)
+	if emails := n["channels"].(map[string]any)["emails"].([]any); len(emails) != 1 || emails[0] != qa {
+		t.Fatalf("after unsubscribing %s: emails %v", lead, emails)
+	}
+	if err := invoke("router/task-submitted.json", func(s string) string { return strings.Replace(s, "0c7e5a52", "2c7e5a52", 1) }); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(2 * time.Second)
+	runMailerTwice()
+	if n := len(sentTo(lead)); n != 1 {
+		t.Fatalf("the unsubscribed %s got %d emails", lead, n)
+	}
+	if got := sentTo(qa); len(got) != 2 || !strings.Contains(got[1].Subject, "1 update") {
+		t.Fatalf("%s got %+v, want a second email with the new update", qa, got)
 	}
 }
 

@@ -110,8 +110,15 @@ func (rig *notifyRig) call(t *testing.T, method, path string, body any) (int, ma
 // connectSlack runs "Add to Slack" against the stand-in and returns Herald's channel id.
 func (rig *notifyRig) connectSlack(t *testing.T, g slackstandin.Grant) string {
 	t.Helper()
-	rig.slack.Choose(g)
-	status, start := rig.call(t, "GET", "/v1/slack/oauth/start", nil)
+	return connectSlackThroughAPI(t, rig.slack, func(method, path string) (int, map[string]any) { return rig.call(t, method, path, nil) }, g)
+}
+
+// connectSlackThroughAPI runs "Add to Slack" through the configuration API (call) against the
+// Slack stand-in and returns Herald's channel id.
+func connectSlackThroughAPI(t *testing.T, s *slackstandin.Server, call func(method, path string) (int, map[string]any), g slackstandin.Grant) string {
+	t.Helper()
+	s.Choose(g)
+	status, start := call("GET", "/v1/slack/oauth/start")
 	target, _ := start["url"].(string)
 	if status != 200 || target == "" {
 		t.Fatalf("slack start: %d %v", status, start)
@@ -123,7 +130,7 @@ func (rig *notifyRig) connectSlack(t *testing.T, g slackstandin.Grant) string {
 	}
 	res.Body.Close()
 	back, _ := url.Parse(res.Header.Get("Location"))
-	status, ch := rig.call(t, "GET", "/v1/slack/oauth/callback?"+back.Query().Encode(), nil)
+	status, ch := call("GET", "/v1/slack/oauth/callback?"+back.Query().Encode())
 	id, _ := ch["id"].(string)
 	if status != 200 && status != 201 || id == "" {
 		t.Fatalf("slack callback: %d %v", status, ch)

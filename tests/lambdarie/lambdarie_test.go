@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -25,7 +26,10 @@ import (
 
 	"github.com/heraldhq/herald/events/samples"
 	"github.com/heraldhq/herald/infra/dynamo"
+	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/shared/mailbatch"
+	"github.com/heraldhq/herald/shared/notifications"
 	"github.com/heraldhq/herald/shared/stagehooks"
 	"github.com/heraldhq/herald/tests/awsfixture"
 	"github.com/heraldhq/herald/tests/contract"
@@ -254,5 +258,98 @@ func TestAPIBootstrapAnswersItsSampleEvents(t *testing.T) {
 	}
 	if strings.Contains(res.Body, "whsec_") {
 		t.Fatal("the list shows a signing secret")
+	}
+}
+
+func TestNotifyBootstrapAnswersItsSampleEvents(t *testing.T) {
+	t.Parallel()
+	b := awsfixture.New(t, awsfixture.Options{})
+	ctx := context.Background()
+	address := standin.UniqueName("qa") + "@example.com"
+	n := contract.NewNotification(t, "acme", "ntf_rie", "alice", "Labels in",
+		contract.NewNotificationWebhook(t, "nwh_rie", "https://hooks.example.com/labels"))
+	n.Projects = []string{"751a3a3e-46b6-4aad-b0b8-19b169f91266"}
+	n.Channels.Emails = []string{address}
+	n.Triggers.Events = []notifications.EventType{notifications.LabelSubmitted}
+	if err := dynamo.NewWebhookStore(b.Admin().DynamoDB, b.WebhooksTable).CreateNotification(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	env := b.Env("")
+	env[lambdafn.EnvMailTable] = b.MailTable
+	e := startEmulator(t, buildBootstrap(t, "notify"), env)
+
+	// The same event twice (EventBridge delivers at least once) and one it must reject.
+	for _, name := range []string{"notify/label-submitted.json", "notify/label-submitted.json", "notify-rejected/submitted-bad-kind.json"} {
+		if got := e.invoke(t, sample(t, name)); string(got) != "null" {
+			t.Fatalf("%s: response %s, want null", name, got)
+		}
+	}
+	lines, err := dynamo.NewMailLines(b.Admin().DynamoDB, b.MailTable).PendingLines(ctx, mailbatch.Recipient{TenantID: "acme", Address: address}, 10)
+	if err != nil || len(lines) != 1 || lines[0].NotificationID != "ntf_rie" || lines[0].EventType != "label_submitted" {
+		t.Fatalf("email lines %+v, %v; want the one line of the event delivered twice", lines, err)
+	}
+	out, err := b.Admin().SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl: aws.String(b.QueueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 2,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := map[string]bool{}
+	for _, m := range out.Messages {
+		var job struct {
+			ID        string `json:"id"`
+			WebhookID string `json:"webhook_id"`
+		}
+		if err := json.Unmarshal([]byte(aws.ToString(m.Body)), &job); err != nil || job.WebhookID != "nwh_rie" {
+			t.Fatalf("queued %s (%v), want jobs for nwh_rie", aws.ToString(m.Body), err)
+		}
+		ids[job.ID] = true
+	}
+	if len(out.Messages) == 0 || len(ids) != 1 {
+		t.Fatalf("%d jobs with ids %v: want the event's one job, the same id each time it came", len(out.Messages), ids)
+	}
+	if logs := e.logs.String(); !strings.Contains(logs, `"EventsRejected":1`) {
+		t.Fatalf("the bad event was not counted as an embedded metric:\n%s", logs)
+	}
+}
+
+func TestMailerBootstrapSendsThroughSES(t *testing.T) {
+	t.Parallel()
+	b := awsfixture.New(t, awsfixture.Options{})
+	ctx := context.Background()
+	address := standin.UniqueName("lead") + "@example.com"
+	line := mailbatch.Line{
+		ID: "line-1", TenantID: "acme", Recipient: address, NotificationID: "ntf_rie", NotificationTitle: "Labels in",
+		ProjectHash: "751a3a3e-46b6-4aad-b0b8-19b169f91266", EventType: "label_submitted",
+		Text: "annotator@example.com submitted a new label.", OccurredAt: time.Now().UTC(),
+	}
+	store := dynamo.NewMailLines(b.Admin().DynamoDB, b.MailTable)
+	if _, err := store.AddLines(ctx, []mailbatch.Line{line}); err != nil {
+		t.Fatal(err)
+	}
+	env := b.Env("")
+	env[lambdafn.EnvMailTable] = b.MailTable
+	env[lambdafn.EnvMailFrom] = "noreply@herald.example"
+	env[lambdafn.EnvEmailInterval] = "rate(5 minutes)"
+	env[lambdafn.EnvUnsubscribeKey] = strings.Repeat("u", 32)
+	env[lambdafn.EnvPublicAPIURL] = "https://api.herald.example"
+	env["AWS_ENDPOINT_URL_SESV2"] = standin.Endpoint(t, "ses")
+	e := startEmulator(t, buildBootstrap(t, "mailer"), env)
+
+	// The schedule fires twice in one window: one email.
+	for range 2 {
+		e.invoke(t, sample(t, "mailer/scheduled.json"))
+	}
+	var got []standin.SentEmail
+	for _, m := range standin.SentEmails(t) {
+		if slices.Contains(m.Destination.To, address) {
+			got = append(got, m)
+		}
+	}
+	if len(got) != 1 || got[0].Subject != "Herald: 1 update from Labels in" || !strings.Contains(got[0].Body.Text, line.Text) {
+		t.Fatalf("SES got %+v, want one email with the line", got)
+	}
+	if lines, err := store.PendingLines(ctx, mailbatch.Recipient{TenantID: "acme", Address: address}, 10); err != nil || len(lines) != 0 {
+		t.Fatalf("after the run %d lines still pending (%v)", len(lines), err)
 	}
 }

@@ -32,6 +32,15 @@ type Option func(*apiOptions)
 type apiOptions struct {
 	slack          lambdafn.SlackConfig
 	unsubscribeKey string
+	urls           *httpapi.URLPolicy
+}
+
+// WithURLPolicy replaces the policy for webhook URLs the API accepts, which by default follows
+// HERALD_ALLOW_LOOPBACK as deliveries do (template.yaml never sets it, so deployed, only https
+// to public addresses). Tests of the deployed behaviour use it to keep the default policy while
+// the Slack stand-in they reach sits on loopback.
+func WithURLPolicy(p httpapi.URLPolicy) Option {
+	return func(o *apiOptions) { o.urls = &p }
 }
 
 // WithUnsubscribeKey gives the API the key that signs the unsubscribe links of notification
@@ -71,6 +80,12 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger, opt
 	if o.unsubscribeKey != "" {
 		unsubscribe = mailbatch.Links{Key: []byte(o.unsubscribeKey)}
 	}
+	// The same local-only escape hatch as the delivery function's, so that what the API
+	// accepts is what deliveries may reach.
+	urls := httpapi.URLPolicy{AllowInsecure: cfg.AllowLoopback, AllowLoopback: cfg.AllowLoopback}
+	if o.urls != nil {
+		urls = *o.urls
+	}
 	api := httpapi.New(httpapi.Deps{
 		Unsubscribe:   unsubscribe,
 		Auth:          httpapi.ClaimsAuthenticator{TenantClaim: cfg.JWTTenantClaim},
@@ -81,6 +96,7 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger, opt
 		Slack:         dynamo.NewSlackChannels(clients.DynamoDB, cfg.WebhooksTable),
 		SlackOAuth:    slackOAuth,
 		Jobs:          sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		URLs:          urls,
 		// Shared by every instance, so a retried create that lands elsewhere still replays.
 		Idempotency: dynamo.NewIdempotency(clients.DynamoDB, cfg.WebhooksTable, httpapi.IdempotencyTTL),
 		Logger:      logger,
