@@ -21,11 +21,12 @@ const (
 	LabelApproved  = "label_approved_event"
 	LabelRejected  = "label_rejected_event"
 	TaskAssigned   = "task_assigned_event"
+	Digest         = "digest_event"
 )
 
 // EventTypes lists every event type of this package.
 func EventTypes() []string {
-	return []string{TaskSubmitted, TaskCompleted, LabelSubmitted, LabelApproved, LabelRejected, TaskAssigned}
+	return []string{TaskSubmitted, TaskCompleted, LabelSubmitted, LabelApproved, LabelRejected, TaskAssigned, Digest}
 }
 
 // Version is the major version of the format; it changes only with a backwards-incompatible
@@ -117,6 +118,54 @@ type TaskAssignedPayload struct {
 	Assignee    User   `json:"assignee"`
 	// AssignedBy is null when the platform assigned the task by itself.
 	AssignedBy *User `json:"assigned_by"`
+}
+
+// DigestPayload is the payload of digest_event: the activity of a notification's projects over
+// one period.
+type DigestPayload struct {
+	Period        Period         `json:"period"`
+	ProjectsStats []ProjectStats `json:"projects_stats"`
+}
+
+// Period is a span of time, start included and end excluded, in the envelope's timestamp
+// format.
+type Period struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
+}
+
+// NewPeriod renders [start, end).
+func NewPeriod(start, end time.Time) Period {
+	return Period{Start: start.UTC().Format(timestampLayout), End: end.UTC().Format(timestampLayout)}
+}
+
+// ProjectStats is one project's activity in a digest; a project without activity has empty
+// lists.
+type ProjectStats struct {
+	ProjectHash    string           `json:"project_hash"`
+	AnnotatorStats []AnnotatorStats `json:"annotator_stats"`
+	ReviewerStats  []ReviewerStats  `json:"reviewer_stats"`
+}
+
+// AnnotatorStats is one annotator's labels in a period. Times are milliseconds; a pointer is
+// null when there was nothing to average.
+type AnnotatorStats struct {
+	UserEmail       string   `json:"user_email"`
+	SubmittedLabels int      `json:"submitted_labels"`
+	AcceptedLabels  int      `json:"accepted_labels"`
+	RejectedLabels  int      `json:"rejected_labels"`
+	AvgTimeForAdd   *int64   `json:"avg_time_for_add"`
+	AvgTimeForEdit  *int64   `json:"avg_time_for_edit"`
+	RejectionRate   *float64 `json:"rejection_rate"`
+}
+
+// ReviewerStats is one reviewer's reviews in a period.
+type ReviewerStats struct {
+	UserEmail        string `json:"user_email"`
+	ReviewedLabels   int    `json:"reviewed_labels"`
+	ApprovedLabels   int    `json:"approved_labels"`
+	RejectedLabels   int    `json:"rejected_labels"`
+	AvgTimeForReview *int64 `json:"avg_time_for_review"`
 }
 
 //go:embed *.schema.json

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/shared/digest"
 	"github.com/heraldhq/herald/shared/stagehooks"
 )
 
@@ -55,6 +56,8 @@ type Deps struct {
 	// Unsubscribe checks the signed links of notification emails; nil when the installation
 	// sends none, and the unsubscribe routes then answer 503.
 	Unsubscribe UnsubscribeLinks
+	// Activity is what digests summarise; the digest preview reads it.
+	Activity    digest.ActivityStore
 	Idempotency IdempotencyStore
 	URLs        URLPolicy
 	Now         func() time.Time
@@ -104,6 +107,7 @@ func routes() []route {
 		{"GET", "/v1/slack/channels", "listSlackChannels", false, (*Server).listSlackChannels},
 		{"DELETE", "/v1/slack/channels/{id}", "deleteSlackChannel", false, (*Server).deleteSlackChannel},
 		{"GET", "/v1/slack/channels/{id}/attempts", "listSlackChannelAttempts", false, (*Server).listSlackChannelAttempts},
+		{"GET", "/v1/notifications/{id}/digest-preview", "previewDigest", false, (*Server).previewDigest},
 		{"GET", "/v1/unsubscribe", "showUnsubscribe", true, (*Server).showUnsubscribe},
 		{"POST", "/v1/unsubscribe", "unsubscribe", true, (*Server).unsubscribe},
 	}

@@ -27,6 +27,8 @@ const (
 	EnvConfigCacheTTL   = "HERALD_CONFIG_CACHE_TTL"
 	// EnvMailTable is the table of email lines waiting for the mailer.
 	EnvMailTable = "HERALD_MAIL_TABLE"
+	// EnvActivityTable is the table of activity that digests summarise.
+	EnvActivityTable = "HERALD_ACTIVITY_TABLE"
 	// EnvJWTTenantClaim names the JWT claim that carries the caller's organisation; API
 	// Gateway's authorizer has verified the token before the API function sees it.
 	EnvJWTTenantClaim = "HERALD_JWT_TENANT_CLAIM"
@@ -45,6 +47,7 @@ type Config struct {
 	WebhooksTable    string
 	AttemptsTable    string
 	MailTable        string
+	ActivityTable    string
 	DeliveryQueueURL string
 	DeliveryDLQURL   string
 	RetrySchedule    delivery.Schedule
@@ -61,6 +64,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		WebhooksTable:    getenv(EnvWebhooksTable),
 		AttemptsTable:    getenv(EnvAttemptsTable),
 		MailTable:        getenv(EnvMailTable),
+		ActivityTable:    getenv(EnvActivityTable),
 		DeliveryQueueURL: getenv(EnvDeliveryQueueURL),
 		DeliveryDLQURL:   getenv(EnvDeliveryDLQURL),
 		JWTTenantClaim:   getenv(EnvJWTTenantClaim),
@@ -119,13 +123,14 @@ func (c Config) ValidateRouter() error {
 
 // ValidateNotify reports what the notification router function lacks.
 func (c Config) ValidateNotify() error {
-	return Require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL, EnvMailTable, c.MailTable)
+	return Require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL, EnvMailTable, c.MailTable,
+		EnvActivityTable, c.ActivityTable)
 }
 
 // ValidateAPI reports what the configuration API function lacks.
 func (c Config) ValidateAPI() error {
 	return Require(EnvWebhooksTable, c.WebhooksTable, EnvAttemptsTable, c.AttemptsTable, EnvDeliveryQueueURL, c.DeliveryQueueURL,
-		EnvJWTTenantClaim, c.JWTTenantClaim)
+		EnvActivityTable, c.ActivityTable, EnvJWTTenantClaim, c.JWTTenantClaim)
 }
 
 // ValidateDelivery reports what the delivery function lacks.

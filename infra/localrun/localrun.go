@@ -109,6 +109,8 @@ type Herald struct {
 	queues map[string]*localqueue.Queue
 	slack  *sqlitestore.SlackChannels
 	mail   *sqlitestore.MailLines
+	// activity is what digests summarise.
+	activity *sqlitestore.Activity
 	// unsubscribeKey signs the links of emails; kept in the database so that links in
 	// emails sent before a restart keep working.
 	unsubscribeKey []byte
@@ -192,6 +194,9 @@ func (h *Herald) wire(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if h.mail, err = sqlitestore.NewMailLines(ctx, h.db); err != nil {
+		return err
+	}
+	if h.activity, err = sqlitestore.NewActivity(ctx, h.db); err != nil {
 		return err
 	}
 	if h.unsubscribeKey, err = sqlitestore.LocalSecret(ctx, h.db, "unsubscribe-key", 32); err != nil {
@@ -302,7 +307,7 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 		if err != nil {
 			return nil, err
 		}
-		notifier := notifyfn.Over(notifyfn.Ports{Subscriptions: h.Store, Queue: jobs, Lines: h.mail}, counter, logger)
+		notifier := notifyfn.Over(notifyfn.Ports{Subscriptions: h.Store, Queue: jobs, Lines: h.mail, Activity: h.activity}, counter, logger)
 		handler := asyncHandler(notifier.Handle)
 		if err := h.startInvokeQueue(ctx, runCtx, cfg, id, props, handler); err != nil {
 			return nil, err
@@ -412,6 +417,7 @@ func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config
 		SlackOAuth:    slackOAuth,
 		Jobs:          jobs,
 		Unsubscribe:   mailbatch.Links{Key: h.unsubscribeKey},
+		Activity:      h.activity,
 		URLs:          httpapi.URLPolicy{AllowInsecure: cfg.AllowLoopback, AllowLoopback: cfg.AllowLoopback},
 		Logger:        cfg.Logger.With("function", "api"),
 	})
@@ -735,6 +741,9 @@ func (h *Herald) expireAll(ctx context.Context) {
 	}
 	if _, err := h.mail.Expire(ctx, time.Now()); err != nil {
 		warn("expire sent email lines", err)
+	}
+	if _, err := h.activity.Expire(ctx, time.Now()); err != nil {
+		warn("expire digest activity", err)
 	}
 	for range 16 { // up to 256 MiB of free pages per round; the next round takes the rest
 		if err := sqlitedb.Reclaim(ctx, h.db); err != nil {

@@ -51,7 +51,7 @@ const (
 
 	DefaultDigestPeriod = 24 * time.Hour
 	MinDigestPeriod     = time.Hour
-	MaxDigestPeriod     = 31 * 24 * time.Hour
+	MaxDigestPeriod     = 7 * 24 * time.Hour
 )
 
 // Notification is one Manual QA notification of a tenant.
@@ -372,7 +372,7 @@ func (n Notification) Validate() error {
 			}
 		}
 		if d.Period != 0 && (d.Period < MinDigestPeriod || d.Period > MaxDigestPeriod) {
-			add(path+".period", "must be between 1 hour and 31 days")
+			add(path+".period", "must be between 1 hour and 7 days")
 		}
 		key := digestKey(d)
 		if j, dup := digests[key]; dup {

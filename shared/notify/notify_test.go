@@ -36,7 +36,7 @@ func occurrencesOfSamples(t *testing.T) map[string][]notify.Occurrence {
 			if err := json.Unmarshal(raw, &ev); err != nil {
 				t.Fatal(err)
 			}
-			occs, err := notifyfn.Occurrences(ev.DetailType, ev.Detail)
+			occs, _, err := notifyfn.Interpret(ev.DetailType, ev.Detail)
 			if err != nil {
 				t.Fatalf("%s: %v", name, err)
 			}

@@ -30,6 +30,7 @@ import (
 	"github.com/heraldhq/herald/infra/sqlitestore"
 	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/shared/digest"
 	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/shared/slack"
 	"github.com/heraldhq/herald/tests/awsfixture"
@@ -69,6 +70,8 @@ type backend struct {
 	slack *slackstandin.Server
 	// idempotencyRecords returns every stored Idempotency-Key record, whole, as text.
 	idempotencyRecords func(t *testing.T) []string
+	// activity is where the notification router records what digests summarise.
+	activity digest.ActivityStore
 }
 
 type channelSaver interface {
@@ -164,11 +167,16 @@ func embedded(t *testing.T, opts backendOptions) backend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	activity, err := sqlitestore.NewActivity(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deps := httpapi.Deps{
 		Auth: httpapi.APIKeyAuthenticator{Keys: keys}, Webhooks: store, Endpoints: store, Log: store, Jobs: queue,
 		Notifications: store, Slack: channels, Idempotency: idempotency,
 		URLs:        httpapi.URLPolicy{Resolver: noDNS()},
 		Unsubscribe: mailbatch.Links{Key: []byte(unsubscribeKey)},
+		Activity:    activity,
 	}
 	if flow != nil {
 		deps.SlackOAuth = flow
@@ -177,7 +185,8 @@ func embedded(t *testing.T, opts backendOptions) backend {
 	t.Cleanup(srv.Close)
 	apiKeys := map[string]string{}
 	return backend{
-		name: "embedded",
+		name:     "embedded",
+		activity: activity,
 		call: func(t *testing.T, tenant, user, method, path string, body []byte, header http.Header) response {
 			t.Helper()
 			req, err := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
@@ -308,6 +317,7 @@ func onAWS(t *testing.T, opts backendOptions) backend {
 		endpoints: dynamoEndpoints(b),
 		attempts:  dynamo.NewAttemptLog(b.Admin().DynamoDB, b.AttemptsTable, 0),
 		channels:  dynamo.NewSlackChannels(b.Admin().DynamoDB, b.WebhooksTable),
+		activity:  dynamo.NewActivity(b.Admin().DynamoDB, b.ActivityTable),
 		slack:     slackStandin,
 		idempotencyRecords: func(t *testing.T) []string {
 			t.Helper()

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -9,8 +10,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/events/payloads"
 	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/shared/digest"
 	"github.com/heraldhq/herald/shared/slack"
+	"github.com/heraldhq/herald/tests/contract"
+	"github.com/santhosh-tekuri/jsonschema/v6"
 )
 
 func createNotification(t *testing.T, be backend, tenant, user, body string) map[string]any {
@@ -448,6 +453,65 @@ func TestSlackChannelAttempts(t *testing.T) {
 			if res := be.call(t, who[0], who[1], "GET", "/v1/slack/channels/"+channelID+"/attempts", nil, nil); res.status != http.StatusNotFound {
 				t.Fatalf("%v reads another's channel attempts: %d %s", who, res.status, res.body)
 			}
+		}
+	})
+}
+
+// TestDigestPreview: the digest_event payload a notification would send now, from the
+// activity recorded for its projects and its tenant only, in its documented schema.
+func TestDigestPreview(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		n := createNotification(t, be, "tenant-a", "user-1", `{"title":"Daily","projects":["p1","p2"],
+			"channels":{"emails":["lead@example.com"]},"triggers":{"digests":[{"times_of_day":["09:00"],"time_zone":"Europe/London"}]}}`)
+		id := n["id"].(string)
+		now := time.Now().UTC()
+		at := func(ago time.Duration) time.Time { return now.Add(-ago) }
+		err := be.activity.RecordActivity(context.Background(), []digest.Activity{
+			{ID: "a1", TenantID: "tenant-a", ProjectHash: "p1", At: at(time.Hour), Kind: digest.KindLabelSubmitted, User: "ann@example.com", TimeSpentMS: 1200},
+			{ID: "a2", TenantID: "tenant-a", ProjectHash: "p1", At: at(50 * time.Minute), Kind: digest.KindLabelReviewed, User: "rev@example.com", Annotator: "ann@example.com", TimeSpentMS: 300},
+			{ID: "a3", TenantID: "tenant-a", ProjectHash: "p1", At: at(3 * 24 * time.Hour), Kind: digest.KindLabelSubmitted, User: "old@example.com", TimeSpentMS: 1},
+			{ID: "a4", TenantID: "tenant-b", ProjectHash: "p2", At: at(time.Hour), Kind: digest.KindLabelSubmitted, User: "rival@example.com", TimeSpentMS: 1},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+id+"/digest-preview", nil, nil)
+		if res.status != http.StatusOK {
+			t.Fatalf("preview: %d %s", res.status, res.body)
+		}
+		var p payloads.DigestPayload
+		if err := json.Unmarshal(res.body, &p); err != nil {
+			t.Fatal(err)
+		}
+		if len(p.ProjectsStats) != 2 || p.ProjectsStats[0].ProjectHash != "p1" || len(p.ProjectsStats[1].AnnotatorStats) != 0 {
+			t.Fatalf("preview %s", res.body)
+		}
+		ann := p.ProjectsStats[0].AnnotatorStats
+		if len(ann) != 1 || ann[0].UserEmail != "ann@example.com" || ann[0].SubmittedLabels != 1 || ann[0].AcceptedLabels != 0 ||
+			ann[0].RejectedLabels != 1 || ann[0].AvgTimeForAdd == nil || *ann[0].AvgTimeForAdd != 1200 || *ann[0].RejectionRate != 1 {
+			t.Fatalf("annotators %s", res.body)
+		}
+		start, _ := time.Parse(time.RFC3339, p.Period.Start)
+		end, _ := time.Parse(time.RFC3339, p.Period.End)
+		if end.Sub(start) != 24*time.Hour || end.Before(now.Add(-time.Minute)) {
+			t.Fatalf("period %+v, want the 24 h ending now", p.Period)
+		}
+		body, _ := payloads.Marshal("00000000-0000-4000-8000-000000000000", payloads.Digest, end, p)
+		doc, _ := jsonschema.UnmarshalJSON(bytes.NewReader(body))
+		if err := contract.DigestSchema(t).Validate(doc); err != nil {
+			t.Fatalf("preview does not fit digest_event: %v", err)
+		}
+		week := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+id+"/digest-preview?period=7d", nil, nil)
+		if !strings.Contains(string(week.body), "old@example.com") {
+			t.Fatalf("7-day preview lacks the activity of 3 days ago: %s", week.body)
+		}
+		for _, bad := range []string{"0h", "8d", "soon", "-1h"} {
+			if res := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+id+"/digest-preview?period="+bad, nil, nil); res.status != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), `"period"`) {
+				t.Errorf("period=%s: %d %s", bad, res.status, res.body)
+			}
+		}
+		if res := be.call(t, "tenant-b", "user-1", "GET", "/v1/notifications/"+id+"/digest-preview", nil, nil); res.status != http.StatusNotFound {
+			t.Fatalf("another tenant's preview: %d %s", res.status, res.body)
 		}
 	})
 }

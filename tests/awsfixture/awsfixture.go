@@ -32,6 +32,7 @@ type Backend struct {
 	WebhooksTable string
 	AttemptsTable string
 	MailTable     string
+	ActivityTable string
 	QueueURL      string
 	QueueARN      string
 	DLQURL        string
@@ -72,6 +73,7 @@ func New(t testing.TB, opts Options) *Backend {
 		t.Fatalf("create tables from template.yaml: %v", err)
 	}
 	b.WebhooksTable, b.AttemptsTable, b.MailTable = names["WebhooksTable"], names["AttemptsTable"], names["MailTable"]
+	b.ActivityTable = names["ActivityTable"]
 	if b.WebhooksTable == "" || b.AttemptsTable == "" {
 		t.Fatalf("template.yaml defines tables %v, want WebhooksTable and AttemptsTable", names)
 	}
@@ -154,6 +156,7 @@ func (b *Backend) Env(schedule string) map[string]string {
 	return map[string]string{
 		lambdafn.EnvWebhooksTable:    b.WebhooksTable,
 		lambdafn.EnvAttemptsTable:    b.AttemptsTable,
+		lambdafn.EnvActivityTable:    b.ActivityTable,
 		lambdafn.EnvDeliveryQueueURL: b.QueueURL,
 		lambdafn.EnvDeliveryDLQURL:   b.DLQURL,
 		lambdafn.EnvRetrySchedule:    schedule,

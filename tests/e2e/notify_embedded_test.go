@@ -391,4 +391,18 @@ func TestEmbeddedNotificationReachesEveryChannel(t *testing.T) {
 	if got := len(emailsTo(t, rig.emails(t), "lead@example.com")); got != 1 {
 		t.Fatalf("the unsubscribed address got %d emails", got)
 	}
+
+	// The label events were recorded for digests: a submission made now shows in the preview.
+	rig.publish(t, sampleEntryOf(t, "label-submitted.json", func(d string) string {
+		return strings.Replace(d, "2024-03-25T15:18:50.112233+00:00", time.Now().UTC().Format("2006-01-02T15:04:05.000000+00:00"), 1)
+	}))
+	waitUntil(t, 10*time.Second, "the submission in the digest preview", func() bool {
+		_, p := rig.call(t, "GET", "/v1/notifications/"+notifID+"/digest-preview", nil)
+		stats, _ := p["projects_stats"].([]any)
+		if len(stats) == 0 {
+			return false
+		}
+		annotators, _ := stats[0].(map[string]any)["annotator_stats"].([]any)
+		return len(annotators) == 1 && annotators[0].(map[string]any)["submitted_labels"] == float64(1)
+	})
 }

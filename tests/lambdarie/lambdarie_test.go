@@ -28,6 +28,7 @@ import (
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/shared/digest"
 	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/shared/notifications"
 	"github.com/heraldhq/herald/shared/stagehooks"
@@ -279,9 +280,13 @@ func TestNotifyBootstrapAnswersItsSampleEvents(t *testing.T) {
 	e := startEmulator(t, buildBootstrap(t, "notify"), env)
 
 	// The same event twice (EventBridge delivers at least once) and one it must reject.
-	for _, name := range []string{"notify/label-submitted.json", "notify/label-submitted.json", "notify-rejected/submitted-bad-kind.json"} {
-		if got := e.invoke(t, sample(t, name)); string(got) != "null" {
-			t.Fatalf("%s: response %s, want null", name, got)
+	// The sample happened in 2024; moved to now, its digest activity is not already past its
+	// retention (DynamoDB Local's TTL deletes such items at once).
+	recent := bytes.ReplaceAll(sample(t, "notify/label-submitted.json"), []byte("2024-03-25T15:18:50.112233+00:00"),
+		[]byte(time.Now().UTC().Format("2006-01-02T15:04:05.000000+00:00")))
+	for i, event := range [][]byte{recent, recent, sample(t, "notify-rejected/submitted-bad-kind.json")} {
+		if got := e.invoke(t, event); string(got) != "null" {
+			t.Fatalf("event %d: response %s, want null", i, got)
 		}
 	}
 	lines, err := dynamo.NewMailLines(b.Admin().DynamoDB, b.MailTable).PendingLines(ctx, mailbatch.Recipient{TenantID: "acme", Address: address}, 10)
@@ -310,6 +315,17 @@ func TestNotifyBootstrapAnswersItsSampleEvents(t *testing.T) {
 	}
 	if logs := e.logs.String(); !strings.Contains(logs, `"EventsRejected":1`) {
 		t.Fatalf("the bad event was not counted as an embedded metric:\n%s", logs)
+	}
+	// The digests' activity: one record for the event that came twice.
+	var recorded []digest.Activity
+	for a, err := range dynamo.NewActivity(b.Admin().DynamoDB, b.ActivityTable).ProjectActivity(ctx, "acme", n.Projects[0], time.Time{}, time.Now().Add(time.Hour)) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		recorded = append(recorded, a)
+	}
+	if len(recorded) != 1 || recorded[0].Kind != digest.KindLabelSubmitted || recorded[0].User != "annotator@example.com" {
+		t.Fatalf("activity %+v, want the one label submission", recorded)
 	}
 }
 

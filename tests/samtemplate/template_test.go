@@ -53,6 +53,7 @@ func tpl(t *testing.T) *samtemplate.Template {
 var declaredEnv = []string{
 	lambdafn.EnvWebhooksTable,
 	lambdafn.EnvAttemptsTable,
+	lambdafn.EnvActivityTable,
 	lambdafn.EnvDeliveryQueueURL,
 	lambdafn.EnvDeliveryDLQURL,
 	lambdafn.EnvRetrySchedule,

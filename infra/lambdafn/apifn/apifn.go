@@ -88,6 +88,7 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger, opt
 	}
 	api := httpapi.New(httpapi.Deps{
 		Unsubscribe:   unsubscribe,
+		Activity:      dynamo.NewActivity(clients.DynamoDB, cfg.ActivityTable),
 		Auth:          httpapi.ClaimsAuthenticator{TenantClaim: cfg.JWTTenantClaim},
 		Webhooks:      webhooks,
 		Endpoints:     webhooks,

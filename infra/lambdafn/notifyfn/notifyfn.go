@@ -20,6 +20,7 @@ import (
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/sqsqueue"
+	"github.com/heraldhq/herald/shared/digest"
 	"github.com/heraldhq/herald/shared/notify"
 	"github.com/heraldhq/herald/shared/stagehooks"
 	"github.com/heraldhq/herald/shared/telemetry"
@@ -27,9 +28,11 @@ import (
 
 // Handler is the EventBridge-triggered notification router.
 type Handler struct {
-	Fanout  *notify.Fanout
-	Counter telemetry.Counter
-	Logger  *slog.Logger
+	Fanout *notify.Fanout
+	// Activity keeps what digests summarise.
+	Activity digest.ActivityStore
+	Counter  telemetry.Counter
+	Logger   *slog.Logger
 }
 
 // Handle routes one inbound event. A rejected event returns nil (logged and counted: the same
@@ -37,13 +40,19 @@ type Handler struct {
 // Lambda retries and then parks in the function's failure queue.
 func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error {
 	log := h.Logger.With("event_id", ev.ID, "detail_type", ev.DetailType, "source", ev.Source)
-	occs, err := Occurrences(ev.DetailType, ev.Detail)
+	occs, acts, err := Interpret(ev.DetailType, ev.Detail)
 	if reason := stagetransition.ReasonOf(err); reason != "" {
 		log.Warn("notification event rejected", "reason", string(reason), "detail", err.Error())
 		h.Counter.Count(telemetry.EventsRejected, string(reason))
 		return nil
 	}
 	if err != nil {
+		return err
+	}
+	// Activity first: an error here is retried with the whole event, and recording it again
+	// is harmless.
+	if err := h.Activity.RecordActivity(ctx, acts); err != nil {
+		log.Error("record activity", "error", err)
 		return err
 	}
 	sent, err := h.Fanout.Route(ctx, occs)
@@ -64,36 +73,37 @@ func DetailTypes() []string {
 	return append([]string{stagetransition.DetailType}, activity.DetailTypes()...)
 }
 
-// Occurrences parses one inbound detail and returns the triggers it fires. Rejections are
+// Interpret parses one inbound detail and returns the triggers it fires and the activity it
+// adds to digests (a label submitted or reviewed). Rejections are
 // *stagetransition.InvalidError.
-func Occurrences(detailType string, detail []byte) ([]notify.Occurrence, error) {
+func Interpret(detailType string, detail []byte) ([]notify.Occurrence, []digest.Activity, error) {
 	switch {
 	case detailType == stagetransition.DetailType:
 		d, err := parse.Detail(detail)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return notify.FromTransition(d)
+		occs, err := notify.FromTransition(d)
+		return occs, nil, err
 	case slices.Contains(activity.DetailTypes(), detailType):
 		v, err := activityparse.Detail(detailType, detail)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch d := v.(type) {
 		case activity.LabelSubmitted:
-			return notify.FromLabelSubmitted(d), nil
+			return notify.FromLabelSubmitted(d), []digest.Activity{digest.FromLabelSubmitted(d)}, nil
 		case activity.LabelReviewed:
-			return notify.FromLabelReviewed(d), nil
+			return notify.FromLabelReviewed(d), []digest.Activity{digest.FromLabelReviewed(d)}, nil
 		case activity.TaskAssigned:
-			return notify.FromTaskAssigned(d), nil
+			return notify.FromTaskAssigned(d), nil, nil
 		}
-		return nil, fmt.Errorf("parse %s: unexpected %T", detailType, v)
+		return nil, nil, fmt.Errorf("parse %s: unexpected %T", detailType, v)
 	}
-	return nil, &stagetransition.InvalidError{Reason: stagetransition.ReasonWrongDetailType,
+	return nil, nil, &stagetransition.InvalidError{Reason: stagetransition.ReasonWrongDetailType,
 		Detail: fmt.Sprintf("detail-type %q is not one of %v", detailType, DetailTypes())}
 }
 
-// New wires the notification router to DynamoDB and SQS.
 func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counter, logger *slog.Logger) (*Handler, error) {
 	if err := cfg.ValidateNotify(); err != nil {
 		return nil, fmt.Errorf("notify configuration: %w", err)
@@ -102,6 +112,7 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 		Subscriptions: dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
 		Queue:         sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
 		Lines:         dynamo.NewMailLines(clients.DynamoDB, cfg.MailTable),
+		Activity:      dynamo.NewActivity(clients.DynamoDB, cfg.ActivityTable),
 	}, counter, logger), nil
 }
 
@@ -110,13 +121,15 @@ type Ports struct {
 	Subscriptions notify.SubscriptionFinder
 	Queue         stagehooks.JobQueue
 	Lines         notify.LineStore
+	Activity      digest.ActivityStore
 }
 
 // Over builds the handler over any adapters; every runtime builds it here.
 func Over(ports Ports, counter telemetry.Counter, logger *slog.Logger) *Handler {
 	return &Handler{
-		Fanout:  &notify.Fanout{Subscriptions: ports.Subscriptions, Queue: ports.Queue, Lines: ports.Lines, Counter: counter, Logger: logger},
-		Counter: counter,
-		Logger:  logger,
+		Fanout:   &notify.Fanout{Subscriptions: ports.Subscriptions, Queue: ports.Queue, Lines: ports.Lines, Counter: counter, Logger: logger},
+		Activity: ports.Activity,
+		Counter:  counter,
+		Logger:   logger,
 	}
 }

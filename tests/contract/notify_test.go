@@ -7,6 +7,7 @@ import (
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/infra/sqlitestore"
+	"github.com/heraldhq/herald/shared/digest"
 	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/tests/awsfixture"
 	"github.com/heraldhq/herald/tests/contract"
@@ -46,4 +47,28 @@ func TestSqliteMailer(t *testing.T) {
 
 func TestDynamoMailer(t *testing.T) {
 	contract.TestMailer(t, newDynamoMailLines)
+}
+
+func TestSqliteActivityStore(t *testing.T) {
+	contract.TestActivityStore(t, func(t *testing.T) digest.ActivityStore {
+		ctx := context.Background()
+		db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		s, err := sqlitestore.NewActivity(ctx, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	})
+}
+
+func TestDynamoActivityStore(t *testing.T) {
+	contract.TestActivityStore(t, func(t *testing.T) digest.ActivityStore {
+		b := awsfixture.New(t, awsfixture.Options{})
+		return dynamo.NewActivity(b.Admin().DynamoDB, b.ActivityTable)
+	})
 }

@@ -1,0 +1,67 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/heraldhq/herald/shared/digest"
+	"github.com/heraldhq/herald/shared/notifications"
+)
+
+// previewDigest answers the digest_event payload the notification would send for the period
+// ending now: its projects' activity, per annotator and reviewer. The period is the query's
+// (?period=24h, 7d), or the notification's first digest's, or a day.
+func (s *Server) previewDigest(w http.ResponseWriter, r *http.Request) {
+	n, err := s.notificationOfTenant(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	period := notifications.DefaultDigestPeriod
+	if len(n.Triggers.Digests) > 0 && n.Triggers.Digests[0].Period > 0 {
+		period = n.Triggers.Digests[0].Period
+	}
+	if q := r.URL.Query().Get("period"); q != "" {
+		if period, err = parsePeriod(q); err != nil {
+			s.fail(w, r, validation(FieldIssue{Field: "period", Reason: err.Error()}))
+			return
+		}
+	}
+	if s.Activity == nil {
+		s.fail(w, r, problem(http.StatusServiceUnavailable, "digests-not-configured", "Digests not configured",
+			"this installation records no activity for digests"))
+		return
+	}
+	end := s.Now().UTC()
+	p, err := digest.Summarise(r.Context(), s.Activity, n.TenantID, n.Projects, end.Add(-period), end)
+	if err != nil {
+		s.fail(w, r, fmt.Errorf("preview the digest of notification %s: %w", n.ID, err))
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// parsePeriod reads a digest period: a Go duration (24h, 90m) or a number of days (7d),
+// between MinDigestPeriod and MaxDigestPeriod.
+func parsePeriod(q string) (time.Duration, error) {
+	var d time.Duration
+	if days, ok := strings.CutSuffix(q, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil {
+			return 0, fmt.Errorf("%q is not a period such as 24h or 7d", q)
+		}
+		d = time.Duration(n) * 24 * time.Hour
+	} else {
+		var err error
+		if d, err = time.ParseDuration(q); err != nil {
+			return 0, fmt.Errorf("%q is not a period such as 24h or 7d", q)
+		}
+	}
+	if d < notifications.MinDigestPeriod || d > notifications.MaxDigestPeriod {
+		return 0, fmt.Errorf("must be between %s and %s", notifications.MinDigestPeriod, notifications.MaxDigestPeriod)
+	}
+	return d, nil
+}
