@@ -19,6 +19,12 @@ const (
 // that a title cannot @-mention a channel or forge a link.
 var mrkdwnEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
 
+// EscapeMrkdwn makes s literal text in a Slack mrkdwn field.
+func EscapeMrkdwn(s string) string { return mrkdwnEscaper.Replace(s) }
+
+// Truncate keeps at most n characters of s, the last an ellipsis when it was longer.
+func Truncate(s string, n int) string { return truncate(s, n) }
+
 func truncate(s string, n int) string {
 	if utf8.RuneCountInString(s) <= n {
 		return s
