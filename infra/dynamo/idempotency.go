@@ -99,7 +99,11 @@ func (s *Idempotency) Finish(ctx context.Context, tenant, key string, resp idemp
 	item["fingerprint"] = &types.AttributeValueMemberS{Value: resp.Fingerprint}
 	item["status"] = &types.AttributeValueMemberN{Value: strconv.Itoa(resp.Status)}
 	item["header"] = &types.AttributeValueMemberS{Value: string(header)}
-	item["body"] = &types.AttributeValueMemberB{Value: resp.Body}
+	// A nil binary value is no value at all to DynamoDB, which refuses the whole item: a
+	// claim's record (a Slack post, a digest email) has no body.
+	if len(resp.Body) > 0 {
+		item["body"] = &types.AttributeValueMemberB{Value: resp.Body}
+	}
 	item["expires_at"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(s.now().Add(s.ttl).Unix(), 10)}
 	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
 		return fmt.Errorf("store idempotent response: %w", err)

@@ -56,7 +56,8 @@ type digestItem struct {
 	TimesOfDay []string `dynamodbav:"times_of_day"`
 	TimeZone   string   `dynamodbav:"time_zone"`
 	// PeriodNS is the period in nanoseconds, exact whatever its unit.
-	PeriodNS int64 `dynamodbav:"period_ns"`
+	PeriodNS  int64 `dynamodbav:"period_ns"`
+	SkipEmpty bool  `dynamodbav:"skip_empty,omitempty"`
 }
 
 func toNotificationItem(n notifications.Notification) notificationItem {
@@ -73,7 +74,7 @@ func toNotificationItem(n notifications.Notification) notificationItem {
 		it.Events = append(it.Events, string(e))
 	}
 	for _, d := range n.Triggers.Digests {
-		it.Digests = append(it.Digests, digestItem{TimesOfDay: d.TimesOfDay, TimeZone: d.TimeZone, PeriodNS: int64(d.Period)})
+		it.Digests = append(it.Digests, digestItem{TimesOfDay: d.TimesOfDay, TimeZone: d.TimeZone, PeriodNS: int64(d.Period), SkipEmpty: d.SkipEmpty})
 	}
 	return it
 }
@@ -97,7 +98,7 @@ func fromNotificationItem(it notificationItem, hooks map[string]webhookItem) not
 		n.Triggers.Events = append(n.Triggers.Events, notifications.EventType(e))
 	}
 	for _, d := range it.Digests {
-		n.Triggers.Digests = append(n.Triggers.Digests, notifications.Digest{TimesOfDay: d.TimesOfDay, TimeZone: d.TimeZone, Period: time.Duration(d.PeriodNS)})
+		n.Triggers.Digests = append(n.Triggers.Digests, notifications.Digest{TimesOfDay: d.TimesOfDay, TimeZone: d.TimeZone, Period: time.Duration(d.PeriodNS), SkipEmpty: d.SkipEmpty})
 	}
 	return n
 }

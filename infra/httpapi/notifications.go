@@ -69,7 +69,8 @@ type digestInput struct {
 	TimesOfDay []string `json:"times_of_day"`
 	TimeZone   string   `json:"time_zone"`
 	// Period is a Go duration such as "24h"; empty means notifications.DefaultDigestPeriod.
-	Period string `json:"period"`
+	Period    string `json:"period"`
+	SkipEmpty bool   `json:"skip_empty"`
 }
 
 // notificationView is a notification as the API shows it. Its webhooks' secrets appear only
@@ -111,6 +112,7 @@ type digestView struct {
 	TimesOfDay []string `json:"times_of_day"`
 	TimeZone   string   `json:"time_zone"`
 	Period     string   `json:"period"`
+	SkipEmpty  bool     `json:"skip_empty"`
 }
 
 // notificationViewOf shows n; newSecrets are the secrets of webhooks this request created, by
@@ -139,7 +141,7 @@ func notificationViewOf(n notifications.Notification, newSecrets map[string]stri
 		if period == 0 {
 			period = notifications.DefaultDigestPeriod
 		}
-		v.Triggers.Digests = append(v.Triggers.Digests, digestView{TimesOfDay: orEmpty(d.TimesOfDay), TimeZone: d.TimeZone, Period: formatPeriod(period)})
+		v.Triggers.Digests = append(v.Triggers.Digests, digestView{TimesOfDay: orEmpty(d.TimesOfDay), TimeZone: d.TimeZone, Period: formatPeriod(period), SkipEmpty: d.SkipEmpty})
 	}
 	return v
 }
@@ -207,7 +209,7 @@ func (s *Server) apply(r *http.Request, p Principal, base notifications.Notifica
 		if t.Digests != nil {
 			next.Triggers.Digests = make([]notifications.Digest, 0, len(*t.Digests))
 			for i, d := range *t.Digests {
-				digest := notifications.Digest{TimesOfDay: d.TimesOfDay, TimeZone: d.TimeZone}
+				digest := notifications.Digest{TimesOfDay: d.TimesOfDay, TimeZone: d.TimeZone, SkipEmpty: d.SkipEmpty}
 				if d.Period != "" {
 					period, err := time.ParseDuration(d.Period)
 					if err != nil {

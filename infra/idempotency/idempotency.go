@@ -28,34 +28,43 @@ type Store interface {
 
 // PostClaims keeps the delivery path from posting one Slack message twice at once
 // (delivery.PostClaims) with the same records: a claim is a key whose time-to-live is the
-// lease a crashed poster holds it for.
+// lease a crashed poster holds it for. Digests claim their emails the same way.
 type PostClaims struct {
 	Store Store
+	// Kind names what is claimed, in the keys and records: "slack-post" when empty.
+	Kind string
 }
 
-func postKey(id string) string { return "slack-post:" + id }
+func (c PostClaims) kind() string {
+	if c.Kind == "" {
+		return "slack-post"
+	}
+	return c.Kind
+}
+
+func (c PostClaims) key(id string) string { return c.kind() + ":" + id }
 
 // Claim implements delivery.PostClaims.
 func (c PostClaims) Claim(ctx context.Context, tenant, id string) (claimed, done bool, err error) {
-	prior, claimed, err := c.Store.Begin(ctx, tenant, postKey(id), "slack-post")
+	prior, claimed, err := c.Store.Begin(ctx, tenant, c.key(id), c.kind())
 	if err != nil {
-		return false, false, fmt.Errorf("claim slack post %s: %w", id, err)
+		return false, false, fmt.Errorf("claim %s %s: %w", c.kind(), id, err)
 	}
 	return claimed, prior.Done, nil
 }
 
 // Posted implements delivery.PostClaims.
 func (c PostClaims) Posted(ctx context.Context, tenant, id string) error {
-	if err := c.Store.Finish(ctx, tenant, postKey(id), StoredResponse{Status: http.StatusOK}); err != nil {
-		return fmt.Errorf("record slack post %s: %w", id, err)
+	if err := c.Store.Finish(ctx, tenant, c.key(id), StoredResponse{Status: http.StatusOK}); err != nil {
+		return fmt.Errorf("record %s %s: %w", c.kind(), id, err)
 	}
 	return nil
 }
 
 // Release implements delivery.PostClaims.
 func (c PostClaims) Release(ctx context.Context, tenant, id string) error {
-	if err := c.Store.Abandon(ctx, tenant, postKey(id)); err != nil {
-		return fmt.Errorf("release slack post %s: %w", id, err)
+	if err := c.Store.Abandon(ctx, tenant, c.key(id)); err != nil {
+		return fmt.Errorf("release %s %s: %w", c.kind(), id, err)
 	}
 	return nil
 }

@@ -94,7 +94,8 @@ type digestRow struct {
 	TimesOfDay []string `json:"times_of_day"`
 	TimeZone   string   `json:"time_zone"`
 	// PeriodNS is the period in nanoseconds, exact whatever its unit.
-	PeriodNS int64 `json:"period_ns"`
+	PeriodNS  int64 `json:"period_ns"`
+	SkipEmpty bool  `json:"skip_empty,omitempty"`
 }
 
 // notificationRow is a notification's column values as stored.
@@ -135,7 +136,7 @@ func toNotificationRow(n notifications.Notification) (notificationRow, error) {
 		ids = append(ids, w.ID)
 	}
 	for _, d := range n.Triggers.Digests {
-		ds = append(ds, digestRow{TimesOfDay: d.TimesOfDay, TimeZone: d.TimeZone, PeriodNS: int64(d.Period)})
+		ds = append(ds, digestRow{TimesOfDay: d.TimesOfDay, TimeZone: d.TimeZone, PeriodNS: int64(d.Period), SkipEmpty: d.SkipEmpty})
 	}
 	for _, f := range []struct {
 		dst  *string
@@ -233,7 +234,7 @@ func fillNotification(n *notifications.Notification, r notificationRow) ([]strin
 		return nil, err
 	}
 	for _, d := range ds {
-		n.Triggers.Digests = append(n.Triggers.Digests, notifications.Digest{TimesOfDay: d.TimesOfDay, TimeZone: d.TimeZone, Period: time.Duration(d.PeriodNS)})
+		n.Triggers.Digests = append(n.Triggers.Digests, notifications.Digest{TimesOfDay: d.TimesOfDay, TimeZone: d.TimeZone, Period: time.Duration(d.PeriodNS), SkipEmpty: d.SkipEmpty})
 	}
 	if n.CreatedAt, err = parseTime("created_at", r.created); err != nil {
 		return nil, err

@@ -1,8 +1,12 @@
 package digest
 
 import (
+	"context"
 	"fmt"
+	"iter"
 	"time"
+
+	"github.com/heraldhq/herald/shared/notifications"
 )
 
 // NextAt returns the first instant after `after` at which the wall clock of loc reads
@@ -60,4 +64,116 @@ func ParseTimeOfDay(s string) (hour, minute int, err error) {
 		return 0, 0, fmt.Errorf("time of day %q is not HH:MM", s)
 	}
 	return t.Hour(), t.Minute(), nil
+}
+
+// Schedule is when a notification's digests are next due: one entry per slot (a time of day
+// of one digest trigger), and the earliest of them, which the store indexes so that a run
+// finds every due notification with one Query.
+type Schedule struct {
+	TenantID       string
+	NotificationID string
+	NextDue        time.Time
+	// Slots maps SlotKey to the slot's next due instant.
+	Slots map[string]time.Time
+}
+
+// ScheduleStore keeps the schedules of notifications with digests.
+type ScheduleStore interface {
+	// GetSchedule reads one schedule; found is false when the notification has none.
+	GetSchedule(ctx context.Context, tenant, notificationID string) (s Schedule, found bool, err error)
+	// PutSchedule writes a schedule's slots and NextDue, leaving a run's lease alone; a
+	// schedule without slots is deleted.
+	PutSchedule(ctx context.Context, s Schedule) error
+	// DeleteSchedule removes a notification's schedule.
+	DeleteSchedule(ctx context.Context, tenant, notificationID string) error
+	// Due yields every schedule whose NextDue is at or before now, a page at a time.
+	Due(ctx context.Context, now time.Time) iter.Seq2[Schedule, error]
+	// Claim leases s to owner until `until`: ok only while its NextDue is still s.NextDue and
+	// no other owner's lease runs past now.
+	Claim(ctx context.Context, s Schedule, owner string, now, until time.Time) (ok bool, err error)
+	// Advance writes s's slots and NextDue and ends owner's lease, if owner still holds it;
+	// ok is false when the lease was lost (ran out and was taken).
+	Advance(ctx context.Context, s Schedule, owner string) (ok bool, err error)
+}
+
+// SlotKey names one time of day of one digest trigger; it stays the same while the trigger
+// does, so editing a notification's other fields keeps its digests' due times.
+func SlotKey(d notifications.Digest, timeOfDay string) string {
+	period := d.Period
+	if period == 0 {
+		period = notifications.DefaultDigestPeriod
+	}
+	return fmt.Sprintf("%s %s %s %t", d.TimeZone, timeOfDay, period, d.SkipEmpty)
+}
+
+// Slot is one time of day of one of a notification's digest triggers.
+type Slot struct {
+	Key    string
+	Digest notifications.Digest
+	Hour   int
+	Minute int
+	Loc    *time.Location
+}
+
+// Period is the span the slot's digest covers.
+func (s Slot) Period() time.Duration {
+	if s.Digest.Period == 0 {
+		return notifications.DefaultDigestPeriod
+	}
+	return s.Digest.Period
+}
+
+// SlotsOf lists a notification's slots; a time of day named twice is one slot.
+func SlotsOf(n notifications.Notification) ([]Slot, error) {
+	var out []Slot
+	seen := map[string]bool{}
+	for _, d := range n.Triggers.Digests {
+		loc, err := time.LoadLocation(d.TimeZone)
+		if err != nil {
+			return nil, fmt.Errorf("digest time zone %q: %w", d.TimeZone, err)
+		}
+		for _, tod := range d.TimesOfDay {
+			h, m, err := ParseTimeOfDay(tod)
+			if err != nil {
+				return nil, err
+			}
+			key := SlotKey(d, tod)
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			out = append(out, Slot{Key: key, Digest: d, Hour: h, Minute: m, Loc: loc})
+		}
+	}
+	return out, nil
+}
+
+// Plan is n's schedule as of now: a slot it had keeps its next due instant, a new slot is
+// next due at its first time of day after now, and slots n no longer has are dropped.
+func Plan(n notifications.Notification, prev Schedule, now time.Time) (Schedule, error) {
+	slots, err := SlotsOf(n)
+	if err != nil {
+		return Schedule{}, err
+	}
+	s := Schedule{TenantID: n.TenantID, NotificationID: n.ID, Slots: map[string]time.Time{}}
+	for _, sl := range slots {
+		next, ok := prev.Slots[sl.Key]
+		if !ok {
+			next = NextAt(sl.Hour, sl.Minute, sl.Loc, now)
+		}
+		s.Slots[sl.Key] = next
+	}
+	s.NextDue = Earliest(s.Slots)
+	return s, nil
+}
+
+// Earliest is the first of the slots' due instants; zero when there are none.
+func Earliest(slots map[string]time.Time) time.Time {
+	var first time.Time
+	for _, t := range slots {
+		if first.IsZero() || t.Before(first) {
+			first = t
+		}
+	}
+	return first
 }

@@ -115,6 +115,9 @@ type Digest struct {
 	TimeZone string
 	// Period is the span each summary covers; zero means DefaultDigestPeriod.
 	Period time.Duration
+	// SkipEmpty sends nothing for a period without activity; by default such a digest says
+	// there was none.
+	SkipEmpty bool
 }
 
 // Subscription is what the event path needs of a notification that covers a project: whom to
@@ -420,5 +423,5 @@ func digestKey(d Digest) string {
 	if period == 0 {
 		period = DefaultDigestPeriod
 	}
-	return fmt.Sprintf("%s|%s|%d", strings.Join(times, ","), d.TimeZone, period)
+	return fmt.Sprintf("%s|%s|%d|%t", strings.Join(times, ","), d.TimeZone, period, d.SkipEmpty)
 }

@@ -28,6 +28,8 @@ const (
 	// EmailsSent and EmailsFailed count the mailer's messages, by outcome reason.
 	EmailsSent   = "EmailsSent"
 	EmailsFailed = "EmailsFailed"
+	// DigestsSent counts digests by outcome: sent, or skipped_empty.
+	DigestsSent = "DigestsSent"
 )
 
 // Memory is a Counter that keeps counts in memory. It is safe for concurrent use.

@@ -43,4 +43,18 @@ func TestIdempotencyStore(t *testing.T, newStore func(t *testing.T) httpapi.Idem
 			t.Fatal("an abandoned key was not free again")
 		}
 	})
+
+	t.Run("a claim finished without a body (a Slack post, a digest email) reads back as done", func(t *testing.T) {
+		s := newStore(t)
+		if _, claimed, err := s.Begin(ctx, "tenant-a", "slack-post:d1", "slack-post"); err != nil || !claimed {
+			t.Fatalf("Begin: %v %v", claimed, err)
+		}
+		if err := s.Finish(ctx, "tenant-a", "slack-post:d1", httpapi.StoredResponse{Status: http.StatusOK}); err != nil {
+			t.Fatalf("Finish without a body: %v", err)
+		}
+		prior, claimed, err := s.Begin(ctx, "tenant-a", "slack-post:d1", "slack-post")
+		if err != nil || claimed || !prior.Done {
+			t.Fatalf("after Finish: %+v claimed %v, %v", prior, claimed, err)
+		}
+	})
 }

@@ -797,7 +797,12 @@ func TestTablesMatchTheAdapters(t *testing.T) {
 		{
 			table: "WebhooksTable", keys: []string{"pk HASH", "sk RANGE"},
 			index: dynamo.StageIndex, indexKeys: []string{"stage_key HASH", "webhook_id RANGE"},
-			types: map[string]string{"pk": "S", "sk": "S", "stage_key": "S", "webhook_id": "S"},
+			types: map[string]string{"pk": "S", "sk": "S", "stage_key": "S", "webhook_id": "S", "due_part": "S", "next_due": "N"},
+		},
+		{
+			table: "WebhooksTable", keys: []string{"pk HASH", "sk RANGE"},
+			index: dynamo.DigestsDueIndex, indexKeys: []string{"due_part HASH", "next_due RANGE"},
+			types: map[string]string{"pk": "S", "sk": "S", "stage_key": "S", "webhook_id": "S", "due_part": "S", "next_due": "N"},
 		},
 		{
 			table: "AttemptsTable", keys: []string{"pk HASH", "sk RANGE"},
