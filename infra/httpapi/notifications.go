@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/heraldhq/herald/shared/digest"
 	"github.com/heraldhq/herald/shared/notifications"
 	"github.com/heraldhq/herald/shared/signing"
 	"github.com/heraldhq/herald/shared/slack"
@@ -359,6 +360,10 @@ func (s *Server) createNotification(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		n = n.WithDefaults()
+		if err := s.scheduleDigests(r.Context(), n); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		if err := s.Notifications.CreateNotification(r.Context(), n); err != nil {
 			s.fail(w, r, err)
 			return
@@ -462,6 +467,10 @@ func (s *Server) updateNotification(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next.UpdatedAt = s.Now().UTC()
+	if err := s.scheduleDigests(r.Context(), next); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	updated, err := s.Notifications.UpdateNotification(r.Context(), next, cur.Version)
 	if err != nil {
 		s.fail(w, r, err)
@@ -469,6 +478,28 @@ func (s *Server) updateNotification(w http.ResponseWriter, r *http.Request) {
 	}
 	setETag(w, updated.Version)
 	writeJSON(w, http.StatusOK, notificationViewOf(updated, secrets))
+}
+
+// scheduleDigests writes when n's digests are next due, before n itself is written: a failure
+// between the two leaves a schedule the digest function checks against the notification as it
+// is (and drops if there is none), never a notification whose digests are not scheduled. A
+// time of day n already had keeps its due time.
+func (s *Server) scheduleDigests(ctx context.Context, n notifications.Notification) error {
+	if s.Digests == nil {
+		return nil
+	}
+	prev, _, err := s.Digests.GetSchedule(ctx, n.TenantID, n.ID)
+	if err != nil {
+		return fmt.Errorf("read the digest schedule of %s: %w", n.ID, err)
+	}
+	plan, err := digest.Plan(n, prev, s.Now())
+	if err != nil {
+		return fmt.Errorf("plan the digests of %s: %w", n.ID, err)
+	}
+	if err := s.Digests.PutSchedule(ctx, plan); err != nil {
+		return fmt.Errorf("schedule the digests of %s: %w", n.ID, err)
+	}
+	return nil
 }
 
 func (s *Server) deleteNotification(w http.ResponseWriter, r *http.Request) {
@@ -488,9 +519,16 @@ func (s *Server) deleteNotification(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errNotFound)
 		return
 	}
-	if err := s.Notifications.DeleteNotification(r.Context(), principalOf(r.Context()).TenantID, id); err != nil {
+	tenant := principalOf(r.Context()).TenantID
+	if err := s.Notifications.DeleteNotification(r.Context(), tenant, id); err != nil {
 		s.fail(w, r, err)
 		return
+	}
+	if s.Digests != nil {
+		// Left behind, a schedule is dropped by the digest function when it comes due.
+		if err := s.Digests.DeleteSchedule(r.Context(), tenant, id); err != nil {
+			s.logger.Warn("delete the digest schedule of a deleted notification", "notification_id", id, "error", err)
+		}
 	}
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -57,7 +57,10 @@ type Deps struct {
 	// sends none, and the unsubscribe routes then answer 503.
 	Unsubscribe UnsubscribeLinks
 	// Activity is what digests summarise; the digest preview reads it.
-	Activity    digest.ActivityStore
+	Activity digest.ActivityStore
+	// Digests keeps when notifications' digests are next due; nil when the installation
+	// sends no digests.
+	Digests     digest.ScheduleStore
 	Idempotency IdempotencyStore
 	URLs        URLPolicy
 	Now         func() time.Time

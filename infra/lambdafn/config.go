@@ -127,6 +127,12 @@ func (c Config) ValidateNotify() error {
 		EnvActivityTable, c.ActivityTable)
 }
 
+// ValidateDigest reports what the digest function lacks.
+func (c Config) ValidateDigest() error {
+	return Require(EnvWebhooksTable, c.WebhooksTable, EnvAttemptsTable, c.AttemptsTable, EnvActivityTable, c.ActivityTable,
+		EnvDeliveryQueueURL, c.DeliveryQueueURL)
+}
+
 // ValidateAPI reports what the configuration API function lacks.
 func (c Config) ValidateAPI() error {
 	return Require(EnvWebhooksTable, c.WebhooksTable, EnvAttemptsTable, c.AttemptsTable, EnvDeliveryQueueURL, c.DeliveryQueueURL,

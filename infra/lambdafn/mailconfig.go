@@ -84,6 +84,10 @@ func LoadMailConfig(getenv func(string) string) (MailConfig, error) {
 	return c, errors.Join(errs...)
 }
 
+// ValidateDigest reports what the digest function lacks to send emails: what the mailer
+// needs but its interval and rate.
+func (c MailConfig) ValidateDigest() error { return c.ValidateMailer() }
+
 // ValidateMailer reports what the mailer lacks.
 func (c MailConfig) ValidateMailer() error {
 	err := Require(EnvMailFrom, c.From, EnvUnsubscribeKey, c.UnsubscribeKey, EnvPublicAPIURL, c.PublicAPIURL)

@@ -27,6 +27,7 @@ import (
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/lambdafn/apifn"
 	"github.com/heraldhq/herald/infra/lambdafn/deliveryfn"
+	"github.com/heraldhq/herald/infra/lambdafn/digestfn"
 	"github.com/heraldhq/herald/infra/lambdafn/mailerfn"
 	"github.com/heraldhq/herald/infra/lambdafn/notifyfn"
 	"github.com/heraldhq/herald/infra/lambdafn/routerfn"
@@ -87,6 +88,9 @@ type MailConfig struct {
 	// SMTP is the relay emails go through; nil keeps them in <data dir>/mail/outbox as .eml
 	// files.
 	SMTP *outboxmail.SMTPConfig
+	// DigestTick is how often the digest function runs, also under a minute (for tests); the
+	// template's rate(1 minute) when zero.
+	DigestTick time.Duration
 }
 
 // Herald is a running single-machine Herald.
@@ -109,8 +113,12 @@ type Herald struct {
 	queues map[string]*localqueue.Queue
 	slack  *sqlitestore.SlackChannels
 	mail   *sqlitestore.MailLines
-	// activity is what digests summarise.
-	activity *sqlitestore.Activity
+	// activity is what digests summarise; schedules says when they are due.
+	activity  *sqlitestore.Activity
+	schedules *sqlitestore.Schedules
+	// digesters are the template's digest functions, whose schedule cfg.Mail.DigestTick
+	// overrides.
+	digesters map[string]bool
 	// unsubscribeKey signs the links of emails; kept in the database so that links in
 	// emails sent before a restart keep working.
 	unsubscribeKey []byte
@@ -132,6 +140,7 @@ const (
 	codeRouter   = "functions/router"
 	codeNotify   = "functions/notify"
 	codeMailer   = "functions/mailer"
+	codeDigest   = "functions/digest"
 	codeDelivery = "functions/delivery"
 	codeAPI      = "functions/api"
 )
@@ -199,6 +208,9 @@ func (h *Herald) wire(ctx context.Context, cfg Config) error {
 	if h.activity, err = sqlitestore.NewActivity(ctx, h.db); err != nil {
 		return err
 	}
+	if h.schedules, err = sqlitestore.NewSchedules(ctx, h.db); err != nil {
+		return err
+	}
 	if h.unsubscribeKey, err = sqlitestore.LocalSecret(ctx, h.db, "unsubscribe-key", 32); err != nil {
 		return err
 	}
@@ -245,6 +257,9 @@ func (h *Herald) wire(ctx context.Context, cfg Config) error {
 	for i, sc := range h.Schedules {
 		if h.mailers[sc.Function] && cfg.Mail.Interval > 0 {
 			h.Schedules[i].Expression = localscheduler.Every(cfg.Mail.Interval)
+		}
+		if h.digesters[sc.Function] && cfg.Mail.DigestTick > 0 {
+			h.Schedules[i].Expression = localscheduler.Every(cfg.Mail.DigestTick)
 		}
 	}
 	sched := localscheduler.New(h.Schedules, func(ctx context.Context, function string, event []byte) error {
@@ -344,6 +359,34 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 			return nil, err
 		}
 		return handler, nil
+	case codeDigest:
+		jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
+		if err != nil {
+			return nil, err
+		}
+		mailCfg, sender, err := h.localMail(cfg, props)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w", id, err)
+		}
+		claims, err := sqlitestore.NewIdempotency(ctx, h.db, digestfn.EmailClaimTTL)
+		if err != nil {
+			return nil, err
+		}
+		d, err := digestfn.Over(mailCfg, digestfn.Ports{
+			Schedules: h.schedules, Notifications: h.Store, Activity: h.activity, Queue: jobs, Mail: sender, Claims: claims,
+		}, counter, logger)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %w", id, err)
+		}
+		if h.digesters == nil {
+			h.digesters = map[string]bool{}
+		}
+		h.digesters[id] = true
+		handler := asyncHandler(d.Handle)
+		if err := h.startInvokeQueue(ctx, runCtx, cfg, id, props, handler); err != nil {
+			return nil, err
+		}
+		return handler, nil
 	case codeAPI:
 		return nil, h.serveAPI(ctx, cfg, fnCfg)
 	default:
@@ -351,10 +394,23 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 	}
 }
 
-// localMailer builds the mailer over the embedded line store and the outbox: the template's
-// rate, the local sender address, interval and SMTP relay, the machine's own unsubscribe key,
-// and links to the local API.
+// localMailer builds the mailer over the embedded line store and the outbox, with the
+// template's rate and the local interval.
 func (h *Herald) localMailer(cfg Config, props map[string]any, counter telemetry.Counter, logger *slog.Logger) (*mailerfn.Handler, error) {
+	mailCfg, sender, err := h.localMail(cfg, props)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Mail.Interval > 0 {
+		mailCfg.Interval = cfg.Mail.Interval
+	}
+	return mailerfn.Over(mailCfg, mailerfn.Ports{Store: h.mail, Sender: sender}, counter, logger)
+}
+
+// localMail is how a function of the template sends email locally: the function's settings
+// from the template, with the local sender address, the machine's own unsubscribe key, links
+// to the local API, and the outbox (and SMTP relay, if set) as the sender.
+func (h *Herald) localMail(cfg Config, props map[string]any) (lambdafn.MailConfig, *outboxmail.Sender, error) {
 	env := functionEnv(cfg.Template, props, cfg.Env)
 	mailCfg, err := lambdafn.LoadMailConfig(func(k string) string {
 		switch k {
@@ -364,15 +420,9 @@ func (h *Herald) localMailer(cfg Config, props map[string]any, counter telemetry
 		return env[k]
 	})
 	if err != nil {
-		return nil, err
+		return lambdafn.MailConfig{}, nil, err
 	}
-	mailCfg.From = cfg.Mail.From
-	if mailCfg.From == "" {
-		mailCfg.From = "Herald <herald@localhost>"
-	}
-	if cfg.Mail.Interval > 0 {
-		mailCfg.Interval = cfg.Mail.Interval
-	}
+	mailCfg.From = cmp.Or(cfg.Mail.From, "Herald <herald@localhost>")
 	mailCfg.UnsubscribeKey = string(h.unsubscribeKey)
 	mailCfg.PublicAPIURL = h.APIURL
 	if mailCfg.PublicAPIURL == "" {
@@ -380,9 +430,9 @@ func (h *Herald) localMailer(cfg Config, props map[string]any, counter telemetry
 	}
 	sender, err := outboxmail.New(filepath.Join(cfg.DataDir, "mail"), outboxmail.Options{SMTP: cfg.Mail.SMTP})
 	if err != nil {
-		return nil, err
+		return lambdafn.MailConfig{}, nil, err
 	}
-	return mailerfn.Over(mailCfg, mailerfn.Ports{Store: h.mail, Sender: sender}, counter, logger)
+	return mailCfg, sender, nil
 }
 
 // serveAPI serves the configuration API's handler on a local port, authenticating callers with
@@ -418,6 +468,7 @@ func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config
 		Jobs:          jobs,
 		Unsubscribe:   mailbatch.Links{Key: h.unsubscribeKey},
 		Activity:      h.activity,
+		Digests:       h.schedules,
 		URLs:          httpapi.URLPolicy{AllowInsecure: cfg.AllowLoopback, AllowLoopback: cfg.AllowLoopback},
 		Logger:        cfg.Logger.With("function", "api"),
 	})

@@ -72,6 +72,8 @@ type backend struct {
 	idempotencyRecords func(t *testing.T) []string
 	// activity is where the notification router records what digests summarise.
 	activity digest.ActivityStore
+	// schedules says when notifications' digests are next due.
+	schedules digest.ScheduleStore
 }
 
 type channelSaver interface {
@@ -171,12 +173,17 @@ func embedded(t *testing.T, opts backendOptions) backend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	schedules, err := sqlitestore.NewSchedules(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deps := httpapi.Deps{
 		Auth: httpapi.APIKeyAuthenticator{Keys: keys}, Webhooks: store, Endpoints: store, Log: store, Jobs: queue,
 		Notifications: store, Slack: channels, Idempotency: idempotency,
 		URLs:        httpapi.URLPolicy{Resolver: noDNS()},
 		Unsubscribe: mailbatch.Links{Key: []byte(unsubscribeKey)},
 		Activity:    activity,
+		Digests:     schedules,
 	}
 	if flow != nil {
 		deps.SlackOAuth = flow
@@ -185,8 +192,9 @@ func embedded(t *testing.T, opts backendOptions) backend {
 	t.Cleanup(srv.Close)
 	apiKeys := map[string]string{}
 	return backend{
-		name:     "embedded",
-		activity: activity,
+		name:      "embedded",
+		activity:  activity,
+		schedules: schedules,
 		call: func(t *testing.T, tenant, user, method, path string, body []byte, header http.Header) response {
 			t.Helper()
 			req, err := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))
@@ -318,6 +326,7 @@ func onAWS(t *testing.T, opts backendOptions) backend {
 		attempts:  dynamo.NewAttemptLog(b.Admin().DynamoDB, b.AttemptsTable, 0),
 		channels:  dynamo.NewSlackChannels(b.Admin().DynamoDB, b.WebhooksTable),
 		activity:  dynamo.NewActivity(b.Admin().DynamoDB, b.ActivityTable),
+		schedules: dynamo.NewSchedules(b.Admin().DynamoDB, b.WebhooksTable),
 		slack:     slackStandin,
 		idempotencyRecords: func(t *testing.T) []string {
 			t.Helper()

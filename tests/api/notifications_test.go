@@ -515,3 +515,57 @@ func TestDigestPreview(t *testing.T) {
 		}
 	})
 }
+
+// TestDigestSchedules: a notification's digests are scheduled when it is created, keep their
+// due times through edits of other fields, and are unscheduled with their triggers or the
+// notification.
+func TestDigestSchedules(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		n := createNotification(t, be, "tenant-a", "user-1", `{"title":"Daily","projects":["p1"],"channels":{"emails":["lead@example.com"]},
+			"triggers":{"digests":[{"times_of_day":["09:00","17:30"],"time_zone":"Asia/Kathmandu","skip_empty":true}]}}`)
+		id := n["id"].(string)
+		if d := n["triggers"].(map[string]any)["digests"].([]any)[0].(map[string]any); d["skip_empty"] != true || d["period"] != "24h" {
+			t.Fatalf("digest view %v", d)
+		}
+		read := func() (digest.Schedule, bool) {
+			t.Helper()
+			s, found, err := be.schedules.GetSchedule(context.Background(), "tenant-a", id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s, found
+		}
+		s, found := read()
+		kathmandu, _ := time.LoadLocation("Asia/Kathmandu")
+		if !found || len(s.Slots) != 2 || s.NextDue.After(time.Now().Add(24*time.Hour)) || !s.NextDue.After(time.Now()) {
+			t.Fatalf("schedule %+v, found %v", s, found)
+		}
+		if local := s.NextDue.In(kathmandu).Format("15:04"); local != "09:00" && local != "17:30" {
+			t.Fatalf("next due at %s local, want 09:00 or 17:30", local)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/notifications/"+id, []byte(`{"title":"Daily QA"}`), jsonHeader); res.status != http.StatusOK {
+			t.Fatalf("rename: %d %s", res.status, res.body)
+		}
+		if again, _ := read(); !again.NextDue.Equal(s.NextDue) || len(again.Slots) != 2 {
+			t.Fatalf("after a rename %+v, want %+v", again, s)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/notifications/"+id, []byte(`{"triggers":{"events":["task_submitted"],"digests":[]}}`), jsonHeader); res.status != http.StatusOK {
+			t.Fatalf("drop the digests: %d %s", res.status, res.body)
+		}
+		if _, found := read(); found {
+			t.Fatal("a notification without digests is still scheduled")
+		}
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/notifications/"+id, []byte(`{"triggers":{"digests":[{"times_of_day":["08:00"],"time_zone":"UTC"}]}}`), jsonHeader); res.status != http.StatusOK {
+			t.Fatalf("add a digest: %d %s", res.status, res.body)
+		}
+		if s, found := read(); !found || s.NextDue.UTC().Format("15:04") != "08:00" {
+			t.Fatalf("schedule %+v, %v", s, found)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "DELETE", "/v1/notifications/"+id, nil, nil); res.status != http.StatusNoContent {
+			t.Fatalf("delete: %d %s", res.status, res.body)
+		}
+		if _, found := read(); found {
+			t.Fatal("a deleted notification is still scheduled")
+		}
+	})
+}

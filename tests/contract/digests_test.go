@@ -3,18 +3,15 @@ package contract_test
 import (
 	"context"
 	"testing"
-	"time"
 
 	"github.com/heraldhq/herald/infra/dynamo"
+	"github.com/heraldhq/herald/infra/lambdafn/digestfn"
 	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/infra/sqlitestore"
 	"github.com/heraldhq/herald/shared/digest"
 	"github.com/heraldhq/herald/tests/awsfixture"
 	"github.com/heraldhq/herald/tests/contract"
 )
-
-// digestClaimTTL is how long a digest email's claim lasts, as the functions set it.
-const digestClaimTTL = 10 * time.Minute
 
 func newSqliteDigestBackend(t *testing.T) contract.DigestBackend {
 	ctx := context.Background()
@@ -38,7 +35,7 @@ func newSqliteDigestBackend(t *testing.T) contract.DigestBackend {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { activity.Close() })
-	idem, err := sqlitestore.NewIdempotency(ctx, db, digestClaimTTL)
+	idem, err := sqlitestore.NewIdempotency(ctx, db, digestfn.EmailClaimTTL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +47,7 @@ func newDynamoDigestBackend(t *testing.T) contract.DigestBackend {
 	db := b.Admin().DynamoDB
 	return contract.DigestBackend{
 		Schedules: dynamo.NewSchedules(db, b.WebhooksTable), Activity: dynamo.NewActivity(db, b.ActivityTable),
-		Notifications: dynamo.NewWebhookStore(db, b.WebhooksTable), Idempotency: dynamo.NewIdempotency(db, b.AttemptsTable, digestClaimTTL),
+		Notifications: dynamo.NewWebhookStore(db, b.WebhooksTable), Idempotency: dynamo.NewIdempotency(db, b.AttemptsTable, digestfn.EmailClaimTTL),
 	}
 }
 

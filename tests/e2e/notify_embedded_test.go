@@ -66,7 +66,7 @@ func startNotifyRig(t *testing.T) *notifyRig {
 			StateKey:     "0123456789abcdef0123456789abcdef",
 			AuthorizeURL: rig.slack.AuthorizeURL(), APIURL: rig.slack.APIURL(), WebhookURLPrefix: rig.slack.WebhookPrefix(),
 		},
-		Mail: localrun.MailConfig{Interval: 2 * time.Second},
+		Mail: localrun.MailConfig{Interval: 2 * time.Second, DigestTick: time.Second},
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -119,6 +119,7 @@ func TestAlarmsWatchWhatGoesWrong(t *testing.T) {
 		{"Herald", "DeadLettered", ""},
 		{"AWS/SQS", "ApproximateAgeOfOldestMessage", "DeliveryQueue"},
 		{"AWS/Lambda", "Errors", "MailerFunction"},
+		{"AWS/Lambda", "Errors", "DigestFunction"},
 		{"Herald", "EmailsFailed", ""},
 	}
 	for _, q := range deadLetterQueues(t) {

@@ -91,6 +91,7 @@ var validators = map[string]func(lambdafn.Config) error{
 	"ApiFunction":      lambdafn.Config.ValidateAPI,
 	"NotifyFunction":   lambdafn.Config.ValidateNotify,
 	"MailerFunction":   func(c lambdafn.Config) error { return lambdafn.Require(lambdafn.EnvMailTable, c.MailTable) },
+	"DigestFunction":   lambdafn.Config.ValidateDigest,
 }
 
 const serverlessFunction = "AWS::Serverless::Function"
@@ -279,6 +280,11 @@ func TestFunctionEnvironmentMatchesLambdafnConfig(t *testing.T) {
 			mailCfg, err := lambdafn.LoadMailConfig(func(k string) string { return values[k] })
 			if err != nil {
 				t.Errorf("%s: lambdafn.LoadMailConfig rejects the template's environment: %v", id, err)
+			}
+			if id == "DigestFunction" {
+				if err := mailCfg.ValidateDigest(); err != nil {
+					t.Errorf("%s: the template's environment lacks what the digest function needs to email: %v", id, err)
+				}
 			}
 			if id == "MailerFunction" {
 				if err := mailCfg.ValidateMailer(); err != nil {
@@ -1082,6 +1088,7 @@ func TestPoliciesGrantWhatTheAdaptersCall(t *testing.T) {
 			{"dynamodb:BatchWriteItem", "WebhooksTable"},
 			{"dynamodb:Query", "AttemptsTable"},
 			{"dynamodb:Query", "AttemptsTable/index/" + dynamo.DeliveryIndex},
+			{"dynamodb:Query", "ActivityTable"},
 			{"sqs:SendMessage", "DeliveryQueue"},
 			{"sqs:SendMessageBatch", "DeliveryQueue"},
 		},
@@ -1107,7 +1114,21 @@ func TestPoliciesGrantWhatTheAdaptersCall(t *testing.T) {
 			{"dynamodb:BatchGetItem", "WebhooksTable"},
 			{"dynamodb:PutItem", "MailTable"},
 			{"dynamodb:UpdateItem", "MailTable"},
+			{"dynamodb:BatchWriteItem", "ActivityTable"},
 			{"sqs:SendMessageBatch", "DeliveryQueue"},
+		},
+		"DigestFunction": {
+			{"dynamodb:Query", "WebhooksTable/index/" + dynamo.DigestsDueIndex},
+			{"dynamodb:GetItem", "WebhooksTable"},
+			{"dynamodb:BatchGetItem", "WebhooksTable"},
+			{"dynamodb:UpdateItem", "WebhooksTable"},
+			{"dynamodb:DeleteItem", "WebhooksTable"},
+			{"dynamodb:Query", "ActivityTable"},
+			{"dynamodb:GetItem", "AttemptsTable"},
+			{"dynamodb:PutItem", "AttemptsTable"},
+			{"dynamodb:DeleteItem", "AttemptsTable"},
+			{"sqs:SendMessageBatch", "DeliveryQueue"},
+			{"ses:SendEmail", "arn:AWS::Partition:ses:AWS::Region:AWS::AccountId:identity/MailFrom"},
 		},
 		"MailerFunction": {
 			{"dynamodb:Query", "MailTable"},

@@ -89,6 +89,7 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger, opt
 	api := httpapi.New(httpapi.Deps{
 		Unsubscribe:   unsubscribe,
 		Activity:      dynamo.NewActivity(clients.DynamoDB, cfg.ActivityTable),
+		Digests:       dynamo.NewSchedules(clients.DynamoDB, cfg.WebhooksTable),
 		Auth:          httpapi.ClaimsAuthenticator{TenantClaim: cfg.JWTTenantClaim},
 		Webhooks:      webhooks,
 		Endpoints:     webhooks,
