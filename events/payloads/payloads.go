@@ -125,6 +125,15 @@ type TaskAssignedPayload struct {
 type DigestPayload struct {
 	Period        Period         `json:"period"`
 	ProjectsStats []ProjectStats `json:"projects_stats"`
+	// Part is set when the digest is too large for one event and is sent as several, each
+	// with whole projects: this is part Number of Of.
+	Part *DigestPart `json:"part,omitempty"`
+}
+
+// DigestPart numbers one event of a digest sent in several.
+type DigestPart struct {
+	Number int `json:"number"`
+	Of     int `json:"of"`
 }
 
 // Period is a span of time, start included and end excluded, in the envelope's timestamp

@@ -21,13 +21,13 @@ import (
 //   - notify-rejected: such events the notification router rejects, with the reason each must
 //     produce in notify-rejected/expected-reasons.json.
 //   - delivery: SQS events for the delivery function.
-//   - mailer: the scheduled event that starts a mailer run.
+//   - scheduled: the scheduled event that starts a mailer or a digest run.
 //   - api: API Gateway HTTP API (payload 2.0) events for the configuration API function, with
 //     the JWT claims its authorizer passes on.
 //   - payloads: the platform's documented webhook bodies, verbatim from its documentation.
 //   - putevents: the router and notify samples as PutEvents entries, for `aws events put-events --entries file://...`.
 //
-//go:embed router rejected unmatched notify notify-rejected delivery mailer payloads putevents api
+//go:embed router rejected unmatched notify notify-rejected delivery scheduled payloads putevents api
 var files embed.FS
 
 // Read returns one sample file, e.g. Read("router/task-submitted.json").

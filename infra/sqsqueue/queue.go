@@ -30,6 +30,9 @@ const (
 // batchLimit is SQS's maximum entries per batch call.
 const batchLimit = 10
 
+// maxBatchBytes is SQS's limit on one message and on the bodies of one batch, 1 MiB.
+const maxBatchBytes = 1 << 20
+
 // maxBatchRounds bounds how often failed batch entries are retried within one call; SQS
 // reports throttling and internal errors per entry, and those usually clear within a second.
 const maxBatchRounds = 4
@@ -63,28 +66,37 @@ func (q *Queue) Enqueue(ctx context.Context, jobs []delivery.Job) error {
 }
 
 // Resend implements delivery.RetryQueue: new messages, each delayed by its Delay, with
-// SendMessageBatch in chunks of ten. SQS refuses a delay above 15 minutes, and so does this.
+// SendMessageBatch in batches of at most ten messages and maxBatchBytes. SQS refuses a delay
+// above 15 minutes, and so does this.
 func (q *Queue) Resend(ctx context.Context, jobs []delivery.Resend) error {
-	for start := 0; start < len(jobs); start += batchLimit {
-		chunk := jobs[start:min(start+batchLimit, len(jobs))]
-		entries := make([]types.SendMessageBatchRequestEntry, len(chunk))
-		for i, r := range chunk {
-			if r.Delay < 0 || r.Delay > delivery.MaxDelay {
-				return fmt.Errorf("send delivery job %s: delay %s is not within SQS's 0 to %s", r.Job.ID, r.Delay, delivery.MaxDelay)
-			}
-			body, err := json.Marshal(r.Job)
-			if err != nil {
-				return fmt.Errorf("encode delivery job %s: %w", r.Job.ID, err)
-			}
-			entries[i] = types.SendMessageBatchRequestEntry{
-				Id: aws.String(strconv.Itoa(i)), MessageBody: aws.String(string(body)), DelaySeconds: int32(r.Delay / time.Second),
-			}
+	var entries []types.SendMessageBatchRequestEntry
+	size := 0
+	for _, r := range jobs {
+		if r.Delay < 0 || r.Delay > delivery.MaxDelay {
+			return fmt.Errorf("send delivery job %s: delay %s is not within SQS's 0 to %s", r.Job.ID, r.Delay, delivery.MaxDelay)
 		}
-		if err := q.sendBatch(ctx, entries); err != nil {
-			return err
+		body, err := json.Marshal(r.Job)
+		if err != nil {
+			return fmt.Errorf("encode delivery job %s: %w", r.Job.ID, err)
 		}
+		if len(body) > maxBatchBytes {
+			return fmt.Errorf("send delivery job %s: %d bytes, over SQS's message limit of %d", r.Job.ID, len(body), maxBatchBytes)
+		}
+		if len(entries) == batchLimit || size+len(body) > maxBatchBytes {
+			if err := q.sendBatch(ctx, entries); err != nil {
+				return err
+			}
+			entries, size = nil, 0
+		}
+		entries = append(entries, types.SendMessageBatchRequestEntry{
+			Id: aws.String(strconv.Itoa(len(entries))), MessageBody: aws.String(string(body)), DelaySeconds: int32(r.Delay / time.Second),
+		})
+		size += len(body)
 	}
-	return nil
+	if len(entries) == 0 {
+		return nil
+	}
+	return q.sendBatch(ctx, entries)
 }
 
 func (q *Queue) sendBatch(ctx context.Context, entries []types.SendMessageBatchRequestEntry) error {

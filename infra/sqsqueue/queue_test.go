@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,5 +149,37 @@ func TestResendDelaysANewCopy(t *testing.T) {
 	back, err := delivery.DecodeJob([]byte(aws.ToString(got[0].Body)))
 	if err != nil || back.ID != j.ID || back.Attempts != 4 {
 		t.Fatalf("resent job %+v, %v", back, err)
+	}
+}
+
+// Large jobs (a digest_event of many projects) are batched within SQS's 1 MiB a batch, and a
+// job SQS could never take is refused before anything is sent.
+func TestEnqueueKeepsBatchesWithinSQSSizeLimit(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	b := awsfixture.New(t, awsfixture.Options{VisibilityTimeout: 30 * time.Second})
+	counter := awsfixture.NewRequestCounter()
+	q := sqsqueue.New(b.Clients(counter).SQS, b.QueueURL, b.DLQURL)
+	big := func(i, kib int) delivery.Job {
+		j := job(i)
+		j.Payload = json.RawMessage(`{"pad":"` + strings.Repeat("x", kib<<10) + `"}`)
+		return j
+	}
+	// Five jobs of 300 KiB: three fit in a batch of 1 MiB, so two batches, not one.
+	var jobs []delivery.Job
+	for i := range 5 {
+		jobs = append(jobs, big(i, 300))
+	}
+	if err := q.Enqueue(ctx, jobs); err != nil {
+		t.Fatal(err)
+	}
+	if counter.Total() != 2 {
+		t.Fatalf("5 jobs of 300 KiB took %d requests (%s), want 2 batches", counter.Total(), counter)
+	}
+	if got := receive(ctx, t, b.Admin().SQS, b.QueueURL, 5, 10*time.Second); len(got) != 5 {
+		t.Fatalf("received %d jobs, want 5", len(got))
+	}
+	if err := q.Enqueue(ctx, []delivery.Job{big(9, 1100)}); err == nil || !strings.Contains(err.Error(), "over SQS's message limit") {
+		t.Fatalf("a 1.1 MiB job: %v", err)
 	}
 }

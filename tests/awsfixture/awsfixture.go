@@ -208,6 +208,10 @@ func (c *RequestCounter) middleware(stack *middleware.Stack) error {
 		}), middleware.After)
 }
 
+// APIOption counts the requests of any AWS SDK client it is added to (its APIOptions), such as
+// an SES client of the stand-in.
+func (c *RequestCounter) APIOption() func(*middleware.Stack) error { return c.middleware }
+
 // Total returns the number of requests counted.
 func (c *RequestCounter) Total() int {
 	c.mu.Lock()

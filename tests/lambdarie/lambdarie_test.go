@@ -354,7 +354,7 @@ func TestMailerBootstrapSendsThroughSES(t *testing.T) {
 
 	// The schedule fires twice in one window: one email.
 	for range 2 {
-		e.invoke(t, sample(t, "mailer/scheduled.json"))
+		e.invoke(t, sample(t, "scheduled/scheduled-event.json"))
 	}
 	var got []standin.SentEmail
 	for _, m := range standin.SentEmails(t) {
@@ -367,5 +367,61 @@ func TestMailerBootstrapSendsThroughSES(t *testing.T) {
 	}
 	if lines, err := store.PendingLines(ctx, mailbatch.Recipient{TenantID: "acme", Address: address}, 10); err != nil || len(lines) != 0 {
 		t.Fatalf("after the run %d lines still pending (%v)", len(lines), err)
+	}
+}
+
+func TestDigestBootstrapSendsThroughSESAndTheQueue(t *testing.T) {
+	t.Parallel()
+	b := awsfixture.New(t, awsfixture.Options{})
+	ctx := context.Background()
+	address := standin.UniqueName("digest") + "@example.com"
+	n := contract.NewNotification(t, "acme", "ntf_digest_rie", "alice", "Daily QA",
+		contract.NewNotificationWebhook(t, "nwh_digest_rie", "https://hooks.example.com/digest"))
+	n.Projects = []string{"751a3a3e-46b6-4aad-b0b8-19b169f91266"}
+	n.Channels.Emails = []string{address}
+	n.Triggers = notifications.Triggers{Digests: []notifications.Digest{{TimesOfDay: []string{"09:00"}, TimeZone: "UTC"}}}
+	store := dynamo.NewWebhookStore(b.Admin().DynamoDB, b.WebhooksTable)
+	if err := store.CreateNotification(ctx, n); err != nil {
+		t.Fatal(err)
+	}
+	// Scheduled two days ago: its 09:00 has come since.
+	plan, err := digest.Plan(n, digest.Schedule{}, time.Now().Add(-48*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schedules := dynamo.NewSchedules(b.Admin().DynamoDB, b.WebhooksTable)
+	if err := schedules.PutSchedule(ctx, plan); err != nil {
+		t.Fatal(err)
+	}
+	env := b.Env("")
+	env[lambdafn.EnvMailFrom] = "noreply@herald.example"
+	env[lambdafn.EnvUnsubscribeKey] = strings.Repeat("u", 32)
+	env[lambdafn.EnvPublicAPIURL] = "https://api.herald.example"
+	env["AWS_ENDPOINT_URL_SESV2"] = standin.Endpoint(t, "ses")
+	e := startEmulator(t, buildBootstrap(t, "digest"), env)
+
+	// Fired twice (a schedule that fires twice): one digest.
+	for range 2 {
+		e.invoke(t, sample(t, "scheduled/scheduled-event.json"))
+	}
+	var got []standin.SentEmail
+	for _, m := range standin.SentEmails(t) {
+		if slices.Contains(m.Destination.To, address) {
+			got = append(got, m)
+		}
+	}
+	if len(got) != 1 || got[0].Subject != "Herald digest: Daily QA, no activity" || !strings.Contains(got[0].Body.HTML, "No activity") {
+		t.Fatalf("SES got %+v, want one digest email", got)
+	}
+	out, err := b.Admin().SQS.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(b.QueueURL), MaxNumberOfMessages: 10, WaitTimeSeconds: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 || !strings.Contains(aws.ToString(out.Messages[0].Body), `"event_type":"digest_event"`) {
+		t.Fatalf("queue holds %d messages, want the one digest_event job", len(out.Messages))
+	}
+	after, _, err := schedules.GetSchedule(ctx, "acme", n.ID)
+	if err != nil || !after.NextDue.After(time.Now()) {
+		t.Fatalf("schedule %+v, %v: want the next 09:00", after, err)
 	}
 }

@@ -180,6 +180,35 @@ func ItemID(tenant, notificationID, slotKey string, due time.Time, channel, targ
 
 var itemNamespace = uuid.MustParse("4f1c2b7e-8d3a-4e6f-9b0c-1a2d3e4f5a6b")
 
+// MaxEventBytes bounds the projects of one digest_event: under the attempt log's limit, so
+// every part can be redelivered, and well under SQS's 1 MiB.
+const MaxEventBytes = 200 << 10
+
+// Parts splits a digest into events of whole projects, each about max bytes of project stats
+// at most (a single larger project is a part by itself); one part, unnumbered, when it fits.
+func Parts(p payloads.DigestPayload, max int) []payloads.DigestPayload {
+	var parts []payloads.DigestPayload
+	cur := payloads.DigestPayload{Period: p.Period, ProjectsStats: []payloads.ProjectStats{}}
+	size := 0
+	for _, ps := range p.ProjectsStats {
+		b, _ := json.Marshal(ps)
+		if size > 0 && size+len(b) > max {
+			parts = append(parts, cur)
+			cur = payloads.DigestPayload{Period: p.Period, ProjectsStats: []payloads.ProjectStats{}}
+			size = 0
+		}
+		cur.ProjectsStats = append(cur.ProjectsStats, ps)
+		size += len(b) + 1
+	}
+	parts = append(parts, cur)
+	if len(parts) > 1 {
+		for i := range parts {
+			parts[i].Part = &payloads.DigestPart{Number: i + 1, Of: len(parts)}
+		}
+	}
+	return parts
+}
+
 // send sends the digest of one slot due at due. sent is false for an empty digest that
 // skip_empty holds back.
 func (d *Dispatcher) send(ctx context.Context, n notifications.Notification, sl digest.Slot, due time.Time) (sent bool, err error) {
@@ -192,13 +221,20 @@ func (d *Dispatcher) send(ctx context.Context, n notifications.Notification, sl 
 	}
 	item := func(channel, target string) string { return ItemID(n.TenantID, n.ID, sl.Key, due, channel, target) }
 	var jobs []delivery.Job
+	parts := Parts(p, MaxEventBytes)
 	for _, w := range n.Channels.Webhooks {
-		uid := item("webhook", w.ID)
-		body, err := payloads.Marshal(uid, payloads.Digest, due, p)
-		if err != nil {
-			return false, fmt.Errorf("build digest_event: %w", err)
+		for i, part := range parts {
+			target := w.ID
+			if len(parts) > 1 {
+				target += "#" + strconv.Itoa(i+1)
+			}
+			uid := item("webhook", target)
+			body, err := payloads.Marshal(uid, payloads.Digest, due, part)
+			if err != nil {
+				return false, fmt.Errorf("build digest_event: %w", err)
+			}
+			jobs = append(jobs, delivery.Job{ID: uid, TenantID: n.TenantID, WebhookID: w.ID, EventType: payloads.Digest, Payload: body})
 		}
-		jobs = append(jobs, delivery.Job{ID: uid, TenantID: n.TenantID, WebhookID: w.ID, EventType: payloads.Digest, Payload: body})
 	}
 	if len(n.Channels.SlackChannels) > 0 {
 		msg, err := json.Marshal(render.DigestSlackMessage(n.Title, p))

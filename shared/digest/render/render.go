@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -75,9 +76,13 @@ func DigestEmail(id, from, title, tenant, address, notificationID string, p payl
 		summary = fmt.Sprintf("%d labels submitted, %d reviewed, %d rejected", t.Submitted, t.Reviewed, t.Rejected)
 	}
 	unsubscribe := links.URL(tenant, address, []string{notificationID})
+	projects := make([]projectView, len(p.ProjectsStats))
+	for i, ps := range p.ProjectsStats {
+		projects[i] = viewOf(ps)
+	}
 	var text strings.Builder
 	fmt.Fprintf(&text, "%s: digest for %s\n%s.\n\n", title, periodText(p.Period), capitalise(summary))
-	for _, ps := range p.ProjectsStats {
+	for _, ps := range projects {
 		fmt.Fprintf(&text, "Project %s\n", ps.ProjectHash)
 		if len(ps.AnnotatorStats)+len(ps.ReviewerStats) == 0 {
 			text.WriteString("  No activity.\n\n")
@@ -91,13 +96,16 @@ func DigestEmail(id, from, title, tenant, address, notificationID string, p payl
 			fmt.Fprintf(&text, "  reviewer %s: %d reviewed, %d approved, %d rejected, avg review %s\n",
 				r.UserEmail, r.ReviewedLabels, r.ApprovedLabels, r.RejectedLabels, millis(r.AvgTimeForReview))
 		}
+		if ps.More != "" {
+			fmt.Fprintf(&text, "  %s\n", ps.More)
+		}
 		text.WriteString("\n")
 	}
 	fmt.Fprintf(&text, "You get this email because %s is a recipient of %q.\nStop these emails: %s\n", address, title, unsubscribe)
 
 	var html bytes.Buffer
 	err := digestHTML.Execute(&html, map[string]any{
-		"Title": title, "Period": periodText(p.Period), "Summary": capitalise(summary), "Projects": p.ProjectsStats,
+		"Title": title, "Period": periodText(p.Period), "Summary": capitalise(summary), "Projects": projects,
 		"Address": address, "Unsubscribe": unsubscribe,
 	})
 	if err != nil {
@@ -109,6 +117,39 @@ func DigestEmail(id, from, title, tenant, address, notificationID string, p payl
 		Text:    text.String(), HTML: html.String(),
 		Headers: map[string]string{"List-Unsubscribe": "<" + unsubscribe + ">", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
 	}, nil
+}
+
+// maxEmailRows is how many annotators, and how many reviewers, a project shows in an email:
+// the busiest. The digest_event and the preview have them all.
+const maxEmailRows = 25
+
+// projectView is a project as an email shows it.
+type projectView struct {
+	payloads.ProjectStats
+	More string
+}
+
+func viewOf(ps payloads.ProjectStats) projectView {
+	v := projectView{ProjectStats: ps}
+	var more []string
+	if n := len(ps.AnnotatorStats); n > maxEmailRows {
+		v.AnnotatorStats = slices.Clone(ps.AnnotatorStats)
+		slices.SortStableFunc(v.AnnotatorStats, func(a, b payloads.AnnotatorStats) int {
+			return (b.SubmittedLabels + b.AcceptedLabels + b.RejectedLabels) - (a.SubmittedLabels + a.AcceptedLabels + a.RejectedLabels)
+		})
+		v.AnnotatorStats = v.AnnotatorStats[:maxEmailRows]
+		more = append(more, fmt.Sprintf("%d more annotators", n-maxEmailRows))
+	}
+	if n := len(ps.ReviewerStats); n > maxEmailRows {
+		v.ReviewerStats = slices.Clone(ps.ReviewerStats)
+		slices.SortStableFunc(v.ReviewerStats, func(a, b payloads.ReviewerStats) int { return b.ReviewedLabels - a.ReviewedLabels })
+		v.ReviewerStats = v.ReviewerStats[:maxEmailRows]
+		more = append(more, fmt.Sprintf("%d more reviewers", n-maxEmailRows))
+	}
+	if len(more) > 0 {
+		v.More = "…and " + strings.Join(more, " and ") + " (the busiest are shown; the digest preview and webhook have everyone)."
+	}
+	return v
 }
 
 func capitalise(s string) string {
@@ -131,6 +172,7 @@ var digestHTML = template.Must(template.New("digest").Funcs(template.FuncMap{"mi
 <tr style="text-align: left; color: #666"><th style="padding: 2px 10px 2px 0">Reviewer</th><th style="padding: 2px 10px">Reviewed</th><th style="padding: 2px 10px">Approved</th><th style="padding: 2px 10px">Rejected</th><th style="padding: 2px 10px">Avg review</th></tr>
 {{range .ReviewerStats}}<tr><td style="padding: 2px 10px 2px 0">{{.UserEmail}}</td><td style="padding: 2px 10px">{{.ReviewedLabels}}</td><td style="padding: 2px 10px">{{.ApprovedLabels}}</td><td style="padding: 2px 10px">{{.RejectedLabels}}</td><td style="padding: 2px 10px">{{millis .AvgTimeForReview}}</td></tr>
 {{end}}</table>
+{{end}}{{if .More}}<p style="margin: 0; color: #666">{{.More}}</p>
 {{end}}{{else}}<p style="margin: 0; color: #666">No activity.</p>
 {{end}}{{end}}<hr>
 <p style="font-size: 12px; color: #666">You get this email because {{.Address}} is a recipient of {{.Title}}. <a href="{{.Unsubscribe}}">Stop these emails</a>.</p>

@@ -84,3 +84,20 @@ func TestDigestSlackMessage(t *testing.T) {
 		t.Fatalf("%d blocks; Slack takes 50", len(blocks))
 	}
 }
+
+func TestDigestEmailShowsTheBusiestOfALargeProject(t *testing.T) {
+	p := samplePayload()
+	var many []payloads.AnnotatorStats
+	for i := range 30 {
+		many = append(many, payloads.AnnotatorStats{UserEmail: fmt.Sprintf("a%02d@example.com", i), SubmittedLabels: i})
+	}
+	p.ProjectsStats[0].AnnotatorStats = many
+	e, err := render.DigestEmail("digest-3", "herald@example.com", "Daily QA", "acme", "lead@example.com", "ntf_1", p, links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(e.Text, "  annotator ") != 25 || !strings.Contains(e.Text, "a29@example.com") || strings.Contains(e.Text, "a00@example.com") ||
+		!strings.Contains(e.Text, "5 more annotators") || !strings.Contains(e.HTML, "5 more annotators") {
+		t.Fatalf("text part:\n%s", e.Text)
+	}
+}
