@@ -25,7 +25,9 @@ type Idempotency struct {
 	client *dynamodb.Client
 	table  string
 	ttl    time.Duration
-	now    func() time.Time
+	// doneTTL, when set, is how long a finished record lasts, apart from a claim's ttl.
+	doneTTL time.Duration
+	now     func() time.Time
 }
 
 // Idempotency implements the API's IdempotencyStore; the API function's wiring checks it. The
@@ -104,7 +106,7 @@ func (s *Idempotency) Finish(ctx context.Context, tenant, key string, resp idemp
 	if len(resp.Body) > 0 {
 		item["body"] = &types.AttributeValueMemberB{Value: resp.Body}
 	}
-	item["expires_at"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(s.now().Add(s.ttl).Unix(), 10)}
+	item["expires_at"] = &types.AttributeValueMemberN{Value: strconv.FormatInt(s.now().Add(s.finishedTTL()).Unix(), 10)}
 	if _, err := s.client.PutItem(ctx, &dynamodb.PutItemInput{TableName: &s.table, Item: item}); err != nil {
 		return fmt.Errorf("store idempotent response: %w", err)
 	}
@@ -117,4 +119,19 @@ func (s *Idempotency) Abandon(ctx context.Context, tenant, key string) error {
 		return fmt.Errorf("release idempotency key: %w", err)
 	}
 	return nil
+}
+
+// KeepDoneFor returns the store with finished records kept for d, while a claim not finished
+// (its holder crashed) still lapses after the store's ttl: a short lease, a long memory.
+func (s *Idempotency) KeepDoneFor(d time.Duration) *Idempotency {
+	c := *s
+	c.doneTTL = d
+	return &c
+}
+
+func (s *Idempotency) finishedTTL() time.Duration {
+	if s.doneTTL > 0 {
+		return s.doneTTL
+	}
+	return s.ttl
 }

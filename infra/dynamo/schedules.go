@@ -19,7 +19,8 @@ import (
 // Digest schedules live in the webhooks table, beside their notification:
 //
 //	pk = "T#<tenant>"  sk = "DIGEST#<notification id>"   next_due (Unix ms), slots (slot key to
-//	                                                      Unix ms), lease_owner, lease_until
+//	                                                      Unix ms), revision, lease_owner,
+//	                                                      lease_until
 //
 // The sparse index "digests_due" (due_part = "DUE", next_due) holds every schedule: a run finds
 // the due ones with one paged Query (next_due <= now), whatever the number of notifications.
@@ -52,10 +53,15 @@ type scheduleItem struct {
 	NotificationID string           `dynamodbav:"notification_id"`
 	NextDue        int64            `dynamodbav:"next_due"`
 	Slots          map[string]int64 `dynamodbav:"slots"`
+	Revision       int64            `dynamodbav:"revision"`
+	LeaseOwner     string           `dynamodbav:"lease_owner"`
 }
 
 func (it scheduleItem) schedule() digest.Schedule {
-	s := digest.Schedule{TenantID: it.TenantID, NotificationID: it.NotificationID, NextDue: time.UnixMilli(it.NextDue).UTC(), Slots: map[string]time.Time{}}
+	s := digest.Schedule{
+		TenantID: it.TenantID, NotificationID: it.NotificationID, NextDue: time.UnixMilli(it.NextDue).UTC(), Slots: map[string]time.Time{},
+		Revision: it.Revision, LeaseOwner: it.LeaseOwner,
+	}
 	for k, v := range it.Slots {
 		s.Slots[k] = time.UnixMilli(v).UTC()
 	}
@@ -92,17 +98,18 @@ func (s *Schedules) GetSchedule(ctx context.Context, tenant, notificationID stri
 	return it.schedule(), true, nil
 }
 
-// PutSchedule implements digest.ScheduleStore with one UpdateItem that leaves a lease alone.
+// PutSchedule implements digest.ScheduleStore with one UpdateItem that leaves a lease alone
+// and bumps the revision.
 func (s *Schedules) PutSchedule(ctx context.Context, sc digest.Schedule) error {
 	if len(sc.Slots) == 0 {
 		return s.DeleteSchedule(ctx, sc.TenantID, sc.NotificationID)
 	}
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: scheduleKey(sc.TenantID, sc.NotificationID),
-		UpdateExpression: aws.String("SET tenant_id = :t, notification_id = :n, due_part = :due, next_due = :next, slots = :slots"),
+		UpdateExpression: aws.String("SET tenant_id = :t, notification_id = :n, due_part = :due, next_due = :next, slots = :slots ADD revision :one"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":t": stringValue(sc.TenantID), ":n": stringValue(sc.NotificationID), ":due": stringValue(duePartition),
-			":next": numberValue(sc.NextDue.UnixMilli()), ":slots": slotsValue(sc.Slots),
+			":next": numberValue(sc.NextDue.UnixMilli()), ":slots": slotsValue(sc.Slots), ":one": numberValue(1),
 		},
 	})
 	if err != nil {
@@ -149,9 +156,10 @@ func (s *Schedules) Due(ctx context.Context, now time.Time) iter.Seq2[digest.Sch
 	}
 }
 
-// Claim implements digest.ScheduleStore with one conditional UpdateItem.
-func (s *Schedules) Claim(ctx context.Context, sc digest.Schedule, owner string, now, until time.Time) (bool, error) {
-	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+// Claim implements digest.ScheduleStore with one conditional UpdateItem, which returns the
+// item as it claimed it.
+func (s *Schedules) Claim(ctx context.Context, sc digest.Schedule, owner string, now, until time.Time) (digest.Schedule, bool, error) {
+	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: scheduleKey(sc.TenantID, sc.NotificationID),
 		UpdateExpression:    aws.String("SET lease_owner = :owner, lease_until = :until"),
 		ConditionExpression: aws.String("next_due = :next AND (attribute_not_exists(lease_until) OR lease_until <= :now)"),
@@ -159,19 +167,36 @@ func (s *Schedules) Claim(ctx context.Context, sc digest.Schedule, owner string,
 			":owner": stringValue(owner), ":until": numberValue(until.UnixMilli()),
 			":next": numberValue(sc.NextDue.UnixMilli()), ":now": numberValue(now.UnixMilli()),
 		},
+		ReturnValues: types.ReturnValueAllNew,
 	})
-	return conditional(err, "claim digest schedule of "+sc.NotificationID)
+	if ok, err := conditional(err, "claim digest schedule of "+sc.NotificationID); !ok || err != nil {
+		return digest.Schedule{}, false, err
+	}
+	var it scheduleItem
+	if err := attributevalue.UnmarshalMap(out.Attributes, &it); err != nil {
+		return digest.Schedule{}, false, fmt.Errorf("unmarshal claimed digest schedule: %w", err)
+	}
+	return it.schedule(), true, nil
 }
 
 // Advance implements digest.ScheduleStore with one conditional UpdateItem.
 func (s *Schedules) Advance(ctx context.Context, sc digest.Schedule, owner string) (bool, error) {
+	// Items written before revisions were kept have none: revision 0.
+	revision := "revision = :rev"
+	if sc.Revision == 0 {
+		revision = "attribute_not_exists(revision)"
+	}
+	values := map[string]types.AttributeValue{
+		":next": numberValue(sc.NextDue.UnixMilli()), ":slots": slotsValue(sc.Slots), ":owner": stringValue(owner),
+	}
+	if sc.Revision != 0 {
+		values[":rev"] = numberValue(sc.Revision)
+	}
 	_, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName: &s.table, Key: scheduleKey(sc.TenantID, sc.NotificationID),
-		UpdateExpression:    aws.String("SET next_due = :next, slots = :slots REMOVE lease_owner, lease_until"),
-		ConditionExpression: aws.String("lease_owner = :owner"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":next": numberValue(sc.NextDue.UnixMilli()), ":slots": slotsValue(sc.Slots), ":owner": stringValue(owner),
-		},
+		UpdateExpression:          aws.String("SET next_due = :next, slots = :slots REMOVE lease_owner, lease_until"),
+		ConditionExpression:       aws.String("lease_owner = :owner AND " + revision),
+		ExpressionAttributeValues: values,
 	})
 	return conditional(err, "advance digest schedule of "+sc.NotificationID+" (lease "+strconv.Quote(owner)+")")
 }

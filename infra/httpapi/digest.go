@@ -36,6 +36,13 @@ func (s *Server) previewDigest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	end := s.Now().UTC()
+	if q := r.URL.Query().Get("end"); q != "" {
+		if end, err = time.Parse(time.RFC3339, q); err != nil {
+			s.fail(w, r, validation(FieldIssue{Field: "end", Reason: "not an RFC 3339 time such as 2026-12-05T09:00:00-05:00"}))
+			return
+		}
+		end = end.UTC()
+	}
 	p, err := digest.Summarise(r.Context(), s.Activity, n.TenantID, n.Projects, end.Add(-period), end)
 	if err != nil {
 		s.fail(w, r, fmt.Errorf("preview the digest of notification %s: %w", n.ID, err))
@@ -47,21 +54,25 @@ func (s *Server) previewDigest(w http.ResponseWriter, r *http.Request) {
 // parsePeriod reads a digest period: a Go duration (24h, 90m) or a number of days (7d),
 // between MinDigestPeriod and MaxDigestPeriod.
 func parsePeriod(q string) (time.Duration, error) {
-	var d time.Duration
-	if days, ok := strings.CutSuffix(q, "d"); ok {
-		n, err := strconv.Atoi(days)
-		if err != nil {
-			return 0, fmt.Errorf("%q is not a period such as 24h or 7d", q)
-		}
-		d = time.Duration(n) * 24 * time.Hour
-	} else {
-		var err error
-		if d, err = time.ParseDuration(q); err != nil {
-			return 0, fmt.Errorf("%q is not a period such as 24h or 7d", q)
-		}
+	d, err := parseSpan(q)
+	if err != nil {
+		return 0, err
 	}
 	if d < notifications.MinDigestPeriod || d > notifications.MaxDigestPeriod {
 		return 0, fmt.Errorf("must be between %s and %s", notifications.MinDigestPeriod, notifications.MaxDigestPeriod)
 	}
 	return d, nil
+}
+
+// parseSpan reads a duration (24h, 90m) or a number of days (7d).
+func parseSpan(q string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(q, "d"); ok {
+		// Bounded so that a huge count cannot wrap round into the allowed range.
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 && n <= 1000 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(q); err == nil {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%q is not a period such as 24h or 7d", q)
 }

@@ -212,9 +212,9 @@ func (s *Server) apply(r *http.Request, p Principal, base notifications.Notifica
 			for i, d := range *t.Digests {
 				digest := notifications.Digest{TimesOfDay: d.TimesOfDay, TimeZone: d.TimeZone, SkipEmpty: d.SkipEmpty}
 				if d.Period != "" {
-					period, err := time.ParseDuration(d.Period)
+					period, err := parseSpan(d.Period)
 					if err != nil {
-						issues = append(issues, FieldIssue{Field: fmt.Sprintf("triggers.digests[%d].period", i), Reason: "must be a duration such as 24h or 168h"})
+						issues = append(issues, FieldIssue{Field: fmt.Sprintf("triggers.digests[%d].period", i), Reason: err.Error()})
 					}
 					digest.Period = period
 				}

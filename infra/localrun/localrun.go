@@ -368,12 +368,12 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)
 		}
-		claims, err := sqlitestore.NewIdempotency(ctx, h.db, digestfn.EmailClaimTTL)
+		claims, err := sqlitestore.NewIdempotency(ctx, h.db, digestfn.ClaimLease)
 		if err != nil {
 			return nil, err
 		}
 		d, err := digestfn.Over(mailCfg, digestfn.Ports{
-			Schedules: h.schedules, Notifications: h.Store, Activity: h.activity, Queue: jobs, Mail: sender, Claims: claims,
+			Schedules: h.schedules, Notifications: h.Store, Activity: h.activity, Queue: jobs, Mail: sender, Claims: claims.KeepDoneFor(digestfn.SentMemory),
 		}, counter, logger)
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)

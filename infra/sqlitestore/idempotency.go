@@ -31,7 +31,9 @@ CREATE INDEX IF NOT EXISTS idempotency_keys_by_expiry ON idempotency_keys (expir
 type Idempotency struct {
 	db  *sql.DB
 	ttl time.Duration
-	now func() time.Time
+	// doneTTL, when set, is how long a finished record lasts, apart from a claim's ttl.
+	doneTTL time.Duration
+	now     func() time.Time
 }
 
 var _ httpapi.IdempotencyStore = (*Idempotency)(nil)
@@ -92,7 +94,7 @@ func (s *Idempotency) Finish(ctx context.Context, tenant, key string, resp httpa
 		return fmt.Errorf("encode stored response headers: %w", err)
 	}
 	_, err = s.db.ExecContext(ctx, `UPDATE idempotency_keys SET status = ?, header = ?, body = ?, expires_at = ? WHERE tenant_id = ? AND key_hash = ?`,
-		resp.Status, string(header), resp.Body, s.now().Add(s.ttl).Unix(), tenant, keyHash(key))
+		resp.Status, string(header), resp.Body, s.now().Add(s.finishedTTL()).Unix(), tenant, keyHash(key))
 	if err != nil {
 		return fmt.Errorf("store idempotent response: %w", err)
 	}
@@ -119,4 +121,19 @@ func (s *Idempotency) Abandon(ctx context.Context, tenant, key string) error {
 		return fmt.Errorf("release idempotency key: %w", err)
 	}
 	return nil
+}
+
+// KeepDoneFor returns the store with finished records kept for d, while a claim not finished
+// (its holder crashed) still lapses after the store's ttl: a short lease, a long memory.
+func (s *Idempotency) KeepDoneFor(d time.Duration) *Idempotency {
+	c := *s
+	c.doneTTL = d
+	return &c
+}
+
+func (s *Idempotency) finishedTTL() time.Duration {
+	if s.doneTTL > 0 {
+		return s.doneTTL
+	}
+	return s.ttl
 }

@@ -27,6 +27,7 @@ const scheduleSchema = `CREATE TABLE IF NOT EXISTS digest_schedules (
 	slots           TEXT    NOT NULL CHECK (json_valid(slots)),
 	lease_owner     TEXT    NOT NULL DEFAULT '',
 	lease_until     INTEGER NOT NULL DEFAULT 0,
+	revision        INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (tenant_id, notification_id)
 ) STRICT;
 CREATE INDEX IF NOT EXISTS digest_schedules_due ON digest_schedules (next_due, tenant_id, notification_id)`
@@ -47,24 +48,28 @@ func NewSchedules(ctx context.Context, db *sql.DB) (*Schedules, error) {
 	if err := sqlitedb.Migrate(ctx, db, "sqlitestore digest schedules", scheduleSchema); err != nil {
 		return nil, err
 	}
+	if err := sqlitedb.AddMissingColumns(ctx, db, "digest_schedules", "revision INTEGER NOT NULL DEFAULT 0"); err != nil {
+		return nil, err
+	}
 	s := &Schedules{db: db}
 	for _, p := range []struct {
 		stmt  **sql.Stmt
 		query string
 	}{
-		{&s.get, `SELECT next_due, slots FROM digest_schedules WHERE tenant_id = ? AND notification_id = ?`},
+		{&s.get, `SELECT next_due, slots, revision, lease_owner FROM digest_schedules WHERE tenant_id = ? AND notification_id = ?`},
 		// A run's lease is left as it is: the run's Advance still applies, and the next run
 		// plans from the notification as it then is.
-		{&s.put, `INSERT INTO digest_schedules (tenant_id, notification_id, next_due, slots) VALUES (?, ?, ?, ?)
-			ON CONFLICT (tenant_id, notification_id) DO UPDATE SET next_due = excluded.next_due, slots = excluded.slots`},
+		{&s.put, `INSERT INTO digest_schedules (tenant_id, notification_id, next_due, slots, revision) VALUES (?, ?, ?, ?, 1)
+			ON CONFLICT (tenant_id, notification_id) DO UPDATE SET next_due = excluded.next_due, slots = excluded.slots, revision = revision + 1`},
 		{&s.del, `DELETE FROM digest_schedules WHERE tenant_id = ? AND notification_id = ?`},
-		{&s.page, `SELECT tenant_id, notification_id, next_due, slots FROM digest_schedules
+		{&s.page, `SELECT tenant_id, notification_id, next_due, slots, revision FROM digest_schedules
 			WHERE next_due <= ? AND (next_due, tenant_id, notification_id) > (?, ?, ?)
 			ORDER BY next_due, tenant_id, notification_id LIMIT ?`},
 		{&s.claim, `UPDATE digest_schedules SET lease_owner = ?, lease_until = ?
-			WHERE tenant_id = ? AND notification_id = ? AND next_due = ? AND (lease_owner = '' OR lease_until <= ?)`},
+			WHERE tenant_id = ? AND notification_id = ? AND next_due = ? AND (lease_owner = '' OR lease_until <= ?)
+			RETURNING next_due, slots, revision`},
 		{&s.advance, `UPDATE digest_schedules SET next_due = ?, slots = ?, lease_owner = '', lease_until = 0
-			WHERE tenant_id = ? AND notification_id = ? AND lease_owner = ?`},
+			WHERE tenant_id = ? AND notification_id = ? AND lease_owner = ? AND revision = ?`},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.query)
 		if err != nil {
@@ -102,6 +107,16 @@ func encodeSlots(slots map[string]time.Time) (string, error) {
 	return string(b), nil
 }
 
+// setStored sets sc's due time and slots from their stored forms.
+func setStored(sc *digest.Schedule, nextDue int64, slots string) error {
+	m, err := decodeSlots(slots)
+	if err != nil {
+		return err
+	}
+	sc.NextDue, sc.Slots = time.UnixMilli(nextDue).UTC(), m
+	return nil
+}
+
 func decodeSlots(raw string) (map[string]time.Time, error) {
 	var ms map[string]int64
 	if err := json.Unmarshal([]byte(raw), &ms); err != nil {
@@ -116,20 +131,20 @@ func decodeSlots(raw string) (map[string]time.Time, error) {
 
 // GetSchedule implements digest.ScheduleStore.
 func (s *Schedules) GetSchedule(ctx context.Context, tenant, notificationID string) (digest.Schedule, bool, error) {
+	sc := digest.Schedule{TenantID: tenant, NotificationID: notificationID}
 	var next int64
 	var slots string
-	err := s.get.QueryRowContext(ctx, tenant, notificationID).Scan(&next, &slots)
+	err := s.get.QueryRowContext(ctx, tenant, notificationID).Scan(&next, &slots, &sc.Revision, &sc.LeaseOwner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return digest.Schedule{}, false, nil
+	}
+	if err == nil {
+		err = setStored(&sc, next, slots)
 	}
 	if err != nil {
 		return digest.Schedule{}, false, fmt.Errorf("read digest schedule of %s: %w", notificationID, err)
 	}
-	m, err := decodeSlots(slots)
-	if err != nil {
-		return digest.Schedule{}, false, err
-	}
-	return digest.Schedule{TenantID: tenant, NotificationID: notificationID, NextDue: time.UnixMilli(next).UTC(), Slots: m}, true, nil
+	return sc, true, nil
 }
 
 // PutSchedule implements digest.ScheduleStore.
@@ -190,13 +205,12 @@ func (s *Schedules) duePage(ctx context.Context, now time.Time, afterDue int64, 
 		var sc digest.Schedule
 		var next int64
 		var slots string
-		if err := rows.Scan(&sc.TenantID, &sc.NotificationID, &next, &slots); err != nil {
+		if err := rows.Scan(&sc.TenantID, &sc.NotificationID, &next, &slots, &sc.Revision); err != nil {
 			return nil, fmt.Errorf("list due digest schedules: %w", err)
 		}
-		if sc.Slots, err = decodeSlots(slots); err != nil {
+		if err := setStored(&sc, next, slots); err != nil {
 			return nil, err
 		}
-		sc.NextDue = time.UnixMilli(next).UTC()
 		out = append(out, sc)
 	}
 	if err := rows.Err(); err != nil {
@@ -206,13 +220,22 @@ func (s *Schedules) duePage(ctx context.Context, now time.Time, afterDue int64, 
 }
 
 // Claim implements digest.ScheduleStore with one conditional UPDATE.
-func (s *Schedules) Claim(ctx context.Context, sc digest.Schedule, owner string, now, until time.Time) (bool, error) {
-	res, err := s.claim.ExecContext(ctx, owner, until.UnixMilli(), sc.TenantID, sc.NotificationID, sc.NextDue.UnixMilli(), now.UnixMilli())
-	if err != nil {
-		return false, fmt.Errorf("claim digest schedule of %s: %w", sc.NotificationID, err)
+func (s *Schedules) Claim(ctx context.Context, sc digest.Schedule, owner string, now, until time.Time) (digest.Schedule, bool, error) {
+	claimed := digest.Schedule{TenantID: sc.TenantID, NotificationID: sc.NotificationID, LeaseOwner: owner}
+	var next int64
+	var slots string
+	err := s.claim.QueryRowContext(ctx, owner, until.UnixMilli(), sc.TenantID, sc.NotificationID, sc.NextDue.UnixMilli(), now.UnixMilli()).
+		Scan(&next, &slots, &claimed.Revision)
+	if errors.Is(err, sql.ErrNoRows) {
+		return digest.Schedule{}, false, nil
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	if err == nil {
+		err = setStored(&claimed, next, slots)
+	}
+	if err != nil {
+		return digest.Schedule{}, false, fmt.Errorf("claim digest schedule of %s: %w", sc.NotificationID, err)
+	}
+	return claimed, true, nil
 }
 
 // Advance implements digest.ScheduleStore with one conditional UPDATE.
@@ -221,7 +244,7 @@ func (s *Schedules) Advance(ctx context.Context, sc digest.Schedule, owner strin
 	if err != nil {
 		return false, err
 	}
-	res, err := s.advance.ExecContext(ctx, sc.NextDue.UnixMilli(), slots, sc.TenantID, sc.NotificationID, owner)
+	res, err := s.advance.ExecContext(ctx, sc.NextDue.UnixMilli(), slots, sc.TenantID, sc.NotificationID, owner, sc.Revision)
 	if err != nil {
 		return false, fmt.Errorf("advance digest schedule of %s: %w", sc.NotificationID, err)
 	}

@@ -75,24 +75,32 @@ type Schedule struct {
 	NextDue        time.Time
 	// Slots maps SlotKey to the slot's next due instant.
 	Slots map[string]time.Time
+	// Revision counts the schedule's writes by PutSchedule (edits of the notification): a
+	// run's Advance applies only to the revision it claimed, so an edit made during a run is
+	// merged, not overwritten.
+	Revision int64
+	// LeaseOwner is the run that holds the schedule, as GetSchedule read it; empty when none.
+	LeaseOwner string
 }
 
 // ScheduleStore keeps the schedules of notifications with digests.
 type ScheduleStore interface {
 	// GetSchedule reads one schedule; found is false when the notification has none.
 	GetSchedule(ctx context.Context, tenant, notificationID string) (s Schedule, found bool, err error)
-	// PutSchedule writes a schedule's slots and NextDue, leaving a run's lease alone; a
-	// schedule without slots is deleted.
+	// PutSchedule writes a schedule's slots and NextDue and bumps its Revision, leaving a
+	// run's lease alone; a schedule without slots is deleted.
 	PutSchedule(ctx context.Context, s Schedule) error
 	// DeleteSchedule removes a notification's schedule.
 	DeleteSchedule(ctx context.Context, tenant, notificationID string) error
 	// Due yields every schedule whose NextDue is at or before now, a page at a time.
 	Due(ctx context.Context, now time.Time) iter.Seq2[Schedule, error]
 	// Claim leases s to owner until `until`: ok only while its NextDue is still s.NextDue and
-	// no other owner's lease runs past now.
-	Claim(ctx context.Context, s Schedule, owner string, now, until time.Time) (ok bool, err error)
-	// Advance writes s's slots and NextDue and ends owner's lease, if owner still holds it;
-	// ok is false when the lease was lost (ran out and was taken).
+	// no other owner's lease runs past now. claimed is the schedule as the claim found it,
+	// read consistently (Due may read an index that lags).
+	Claim(ctx context.Context, s Schedule, owner string, now, until time.Time) (claimed Schedule, ok bool, err error)
+	// Advance writes s's slots and NextDue and ends owner's lease, if owner still holds it
+	// and the schedule is still at s.Revision; ok is false otherwise: the lease was lost (ran
+	// out and was taken), or the notification was edited meanwhile (see Merge).
 	Advance(ctx context.Context, s Schedule, owner string) (ok bool, err error)
 }
 
@@ -176,4 +184,21 @@ func Earliest(slots map[string]time.Time) time.Time {
 		}
 	}
 	return first
+}
+
+// Merge carries a run's progress into a schedule an edit rewrote while the run held it: each
+// slot the run moved on from sent (slot key to the due time it sent) moves on in latest to
+// the run's next due time, if the edit kept the slot at that due time; the edit's other slots
+// (added, removed, changed) stand.
+func Merge(latest, run Schedule, sent map[string]time.Time) Schedule {
+	out := latest
+	out.Slots = make(map[string]time.Time, len(latest.Slots))
+	for k, t := range latest.Slots {
+		if was, ok := sent[k]; ok && t.Equal(was) {
+			t = run.Slots[k]
+		}
+		out.Slots[k] = t
+	}
+	out.NextDue = Earliest(out.Slots)
+	return out
 }

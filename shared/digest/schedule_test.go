@@ -111,3 +111,30 @@ func TestNextAtFiresOnceADayAllYear(t *testing.T) {
 		}
 	}
 }
+
+// An edit made while a run held the schedule wins for what it changed; the run's progress
+// holds for the slots the edit kept as the run found them.
+func TestMergeKeepsAnEditAndTheRunsProgress(t *testing.T) {
+	nine, tomorrowNine := utc("2026-12-05T14:00:00Z"), utc("2026-12-06T14:00:00Z")
+	noon, five := utc("2026-12-05T17:00:00Z"), utc("2026-12-05T22:00:00Z")
+	run := digest.Schedule{Slots: map[string]time.Time{"09:00": tomorrowNine, "12:00": utc("2026-12-06T17:00:00Z")}}
+	sent := map[string]time.Time{"09:00": nine, "12:00": noon}
+	latest := digest.Schedule{
+		TenantID: "acme", NotificationID: "ntf_1", Revision: 2, LeaseOwner: "run",
+		// 09:00 kept as it was, 12:00 removed, 17:00 added.
+		Slots: map[string]time.Time{"09:00": nine, "17:00": five},
+	}
+	got := digest.Merge(latest, run, sent)
+	if len(got.Slots) != 2 || !got.Slots["09:00"].Equal(tomorrowNine) || !got.Slots["17:00"].Equal(five) ||
+		!got.NextDue.Equal(five) || got.Revision != 2 || got.NotificationID != "ntf_1" {
+		t.Fatalf("merged %+v", got)
+	}
+	// A slot the edit reset (removed and added back, at another due time) keeps the edit's time.
+	latest.Slots["09:00"] = nine.Add(time.Hour)
+	if got := digest.Merge(latest, run, sent); !got.Slots["09:00"].Equal(nine.Add(time.Hour)) {
+		t.Fatalf("merged over an edited slot %+v", got)
+	}
+	if latest.Slots["09:00"] != nine.Add(time.Hour) || len(latest.Slots) != 2 {
+		t.Fatal("Merge changed its input")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -504,6 +505,16 @@ func TestDigestPreview(t *testing.T) {
 		week := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+id+"/digest-preview?period=7d", nil, nil)
 		if !strings.Contains(string(week.body), "old@example.com") {
 			t.Fatalf("7-day preview lacks the activity of 3 days ago: %s", week.body)
+		}
+		// A period that ended 2 days ago: the activity of 3 days ago is in it, today's is not.
+		ended := now.Add(-48 * time.Hour).Truncate(time.Second)
+		past := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+id+"/digest-preview?end="+url.QueryEscape(ended.Format(time.RFC3339)), nil, nil)
+		if !strings.Contains(string(past.body), "old@example.com") || strings.Contains(string(past.body), "ann@example.com") ||
+			!strings.Contains(string(past.body), `"end":"`+payloads.NewPeriod(ended.Add(-24*time.Hour), ended).End) {
+			t.Fatalf("the 24 h ending %s: %d %s", ended, past.status, past.body)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+id+"/digest-preview?end=yesterday", nil, nil); res.status != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), `"end"`) {
+			t.Errorf("end=yesterday: %d %s", res.status, res.body)
 		}
 		for _, bad := range []string{"0h", "8d", "soon", "-1h"} {
 			if res := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+id+"/digest-preview?period="+bad, nil, nil); res.status != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), `"period"`) {

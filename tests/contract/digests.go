@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -31,6 +32,7 @@ type DigestBackend struct {
 	Notifications interface {
 		dispatch.NotificationReader
 		CreateNotification(ctx context.Context, n notifications.Notification) error
+		UpdateNotification(ctx context.Context, n notifications.Notification, expectedVersion int64) (notifications.Notification, error)
 	}
 	Idempotency idempotency.Store
 }
@@ -99,19 +101,20 @@ func TestScheduleStore(t *testing.T, newStore func(t *testing.T) digest.Schedule
 		}
 	})
 
-	t.Run("one claim at a time; advance by its owner only; a put leaves the lease alone", func(t *testing.T) {
+	t.Run("one claim at a time; advance by its owner only, at the revision it claimed", func(t *testing.T) {
 		s := newStore(t)
 		sc := sched("tenant-a", "ntf_1", -time.Minute)
 		put(t, s, sc)
 		var wins sync.WaitGroup
 		won := make([]bool, 4)
+		claims := make([]digest.Schedule, 4)
 		for i := range won {
 			wins.Go(func() {
-				ok, err := s.Claim(ctx, sc, fmt.Sprintf("run-%d", i), base, base.Add(time.Minute))
+				claimed, ok, err := s.Claim(ctx, sc, fmt.Sprintf("run-%d", i), base, base.Add(time.Minute))
 				if err != nil {
 					t.Error(err)
 				}
-				won[i] = ok
+				won[i], claims[i] = ok, claimed
 			})
 		}
 		wins.Wait()
@@ -119,23 +122,42 @@ func TestScheduleStore(t *testing.T, newStore func(t *testing.T) digest.Schedule
 		if winner < 0 || slices.Index(won[winner+1:], true) >= 0 {
 			t.Fatalf("claims %v: want exactly one", won)
 		}
-		put(t, s, sc) // an edit of the notification meanwhile
-		if ok, _ := s.Claim(ctx, sc, "late", base.Add(30*time.Second), base.Add(2*time.Minute)); ok {
+		claimed := claims[winner]
+		if claimed.Revision != 1 || !claimed.NextDue.Equal(sc.NextDue) || len(claimed.Slots) != 1 {
+			t.Fatalf("claimed %+v: want the schedule as written once", claimed)
+		}
+		owner := fmt.Sprintf("run-%d", winner)
+		// An edit of the notification meanwhile adds a time of day; the lease stays.
+		edited := sched("tenant-a", "ntf_1", -time.Minute, 30*time.Minute)
+		put(t, s, edited)
+		if _, ok, _ := s.Claim(ctx, edited, "late", base.Add(30*time.Second), base.Add(2*time.Minute)); ok {
 			t.Fatal("a second run claimed a leased schedule")
 		}
-		if ok, _ := s.Advance(ctx, sc, "not-the-owner"); ok {
+		if ok, _ := s.Advance(ctx, claimed, "not-the-owner"); ok {
 			t.Fatal("a run advanced a schedule it does not hold")
 		}
-		next := sc
+		next := claimed
 		next.Slots = map[string]time.Time{"UTC 00:00 24h0m0s false": base.Add(24 * time.Hour)}
 		next.NextDue = base.Add(24 * time.Hour)
-		if ok, err := s.Advance(ctx, next, fmt.Sprintf("run-%d", winner)); !ok || err != nil {
-			t.Fatalf("the owner's advance: %v %v", ok, err)
+		if ok, err := s.Advance(ctx, next, owner); ok || err != nil {
+			t.Fatalf("the owner's advance over an edit it did not see: %v %v; want refused", ok, err)
 		}
-		if ok, _ := s.Claim(ctx, sc, "stale", base.Add(time.Hour), base.Add(2*time.Hour)); ok {
+		latest, found, err := s.GetSchedule(ctx, "tenant-a", "ntf_1")
+		if err != nil || !found || latest.LeaseOwner != owner || latest.Revision != 2 || len(latest.Slots) != 2 {
+			t.Fatalf("after the edit %+v, %v, %v: want revision 2, two slots, still leased to %s", latest, found, err, owner)
+		}
+		merged := digest.Merge(latest, next, map[string]time.Time{"UTC 00:00 24h0m0s false": base.Add(-time.Minute)})
+		if ok, err := s.Advance(ctx, merged, owner); !ok || err != nil {
+			t.Fatalf("the owner's advance of the merged schedule: %v %v", ok, err)
+		}
+		if after, _, _ := s.GetSchedule(ctx, "tenant-a", "ntf_1"); after.LeaseOwner != "" || !after.NextDue.Equal(base.Add(30*time.Minute)) ||
+			!after.Slots["UTC 00:00 24h0m0s false"].Equal(base.Add(24*time.Hour)) {
+			t.Fatalf("after the merged advance %+v: the sent slot moved on, the added one kept, no lease", after)
+		}
+		if _, ok, _ := s.Claim(ctx, sc, "stale", base.Add(time.Hour), base.Add(2*time.Hour)); ok {
 			t.Fatal("a claim of the old due time succeeded after the advance")
 		}
-		if got := due(t, s, base.Add(time.Hour)); len(got) != 0 {
+		if got := due(t, s, base.Add(10*time.Minute)); len(got) != 0 {
 			t.Fatalf("still due: %v", got)
 		}
 	})
@@ -144,13 +166,14 @@ func TestScheduleStore(t *testing.T, newStore func(t *testing.T) digest.Schedule
 		s := newStore(t)
 		sc := sched("tenant-a", "ntf_1", -time.Minute)
 		put(t, s, sc)
-		if ok, _ := s.Claim(ctx, sc, "crashed", base, base.Add(time.Minute)); !ok {
+		crashed, ok, _ := s.Claim(ctx, sc, "crashed", base, base.Add(time.Minute))
+		if !ok {
 			t.Fatal("first claim refused")
 		}
-		if ok, _ := s.Claim(ctx, sc, "next", base.Add(2*time.Minute), base.Add(3*time.Minute)); !ok {
+		if _, ok, _ := s.Claim(ctx, sc, "next", base.Add(2*time.Minute), base.Add(3*time.Minute)); !ok {
 			t.Fatal("the claim after the lease ran out was refused")
 		}
-		if ok, _ := s.Advance(ctx, sc, "crashed"); ok {
+		if ok, _ := s.Advance(ctx, crashed, "crashed"); ok {
 			t.Fatal("the crashed run's late advance went through")
 		}
 	})
@@ -192,7 +215,7 @@ func TestDispatcher(t *testing.T, newBackend func(t *testing.T) DigestBackend) {
 		t := t
 		return &dispatch.Dispatcher{
 			Schedules: be.Schedules, Notifications: be.Notifications, Activity: be.Activity, Queue: q,
-			Mail: box, EmailClaims: idempotency.PostClaims{Store: be.Idempotency, Kind: "digest-email"},
+			Mail: box, Claims: idempotency.PostClaims{Store: be.Idempotency, Kind: "digest"},
 			From: "Herald <herald@example.com>", Links: links, Logger: slog.New(slog.NewTextHandler(testLog{t}, nil)),
 			Now: func() time.Time { return at },
 		}
@@ -306,9 +329,76 @@ func TestDispatcher(t *testing.T, newBackend func(t *testing.T) DigestBackend) {
 		if len(box.to("lead@example.com")) != 1 || len(box.to("qa@example.com")) != 1 {
 			t.Fatalf("emails: lead %d, qa %d; want one each", len(box.to("lead@example.com")), len(box.to("qa@example.com")))
 		}
-		all := jobIDs(q)
-		if len(first) != 2 || len(all) != 4 || !slices.Equal(slices.Compact(slices.Clone(all)), first) {
-			t.Fatalf("jobs %v then %v: the second run must repeat the first's ids, which receivers deduplicate", first, all)
+		if all := jobIDs(q); len(first) != 2 || !slices.Equal(all, first) {
+			t.Fatalf("jobs %v then %v: the deliveries went out with the first run, once", first, all)
+		}
+	})
+
+	t.Run("a recipient that keeps failing holds nobody else back, and is given up after a while", func(t *testing.T) {
+		be, _ := setUp(t, false, "p1")
+		q, box := &recordingQueue{}, newMailbox()
+		box.fail = func(to string, try int) error {
+			if to == "qa@example.com" {
+				return errors.New("SES: MessageRejected")
+			}
+			return nil
+		}
+		for _, after := range []time.Duration{30 * time.Second, 10 * time.Minute, time.Hour} {
+			if rep := run(t, dispatcher(be, q, box, due.Add(after))); rep.Failed != 1 || rep.Sent != 0 {
+				t.Fatalf("run %s after: %+v, want failed and tried again later", after, rep)
+			}
+		}
+		if len(box.to("lead@example.com")) != 1 || len(q.Jobs()) != 2 {
+			t.Fatalf("after three runs: %d emails to lead, %d jobs; want one email and one of each delivery", len(box.to("lead@example.com")), len(q.Jobs()))
+		}
+		if rep := run(t, dispatcher(be, q, box, due.Add(dispatch.DefaultGiveUpAfter+time.Minute))); rep.Abandoned != 1 || rep.Failed != 0 {
+			t.Fatalf("the run after the give-up time: %+v", rep)
+		}
+		sc, _, err := be.Schedules.GetSchedule(ctx, "tenant-a", "ntf_digest")
+		if err != nil || !sc.NextDue.Equal(digest.NextAt(9, 0, ny, due)) || len(box.to("lead@example.com")) != 1 || len(q.Jobs()) != 2 {
+			t.Fatalf("schedule %+v, %v, lead %d emails, %d jobs: want tomorrow's 09:00 next and nothing sent again", sc, err, len(box.to("lead@example.com")), len(q.Jobs()))
+		}
+	})
+
+	t.Run("an edit during a run keeps the time of day it adds, and the run's progress", func(t *testing.T) {
+		be, n := setUp(t, false, "p1")
+		q, box := &recordingQueue{}, newMailbox()
+		at := due.Add(30 * time.Second)
+		// The API's edit, while the run sends its first email: the schedule, then the notification.
+		box.fail = func(to string, try int) error {
+			if to != "lead@example.com" || try != 1 {
+				return nil
+			}
+			cur, err := be.Notifications.GetNotification(ctx, "tenant-a", n.ID)
+			if err != nil {
+				return err
+			}
+			change := cur
+			change.Triggers.Digests = []notifications.Digest{{TimesOfDay: []string{"09:00", "17:00"}, TimeZone: "America/New_York", Period: 24 * time.Hour}}
+			prev, _, err := be.Schedules.GetSchedule(ctx, "tenant-a", n.ID)
+			if err != nil {
+				return err
+			}
+			plan, err := digest.Plan(change, prev, at)
+			if err != nil {
+				return err
+			}
+			if err := be.Schedules.PutSchedule(ctx, plan); err != nil {
+				return err
+			}
+			_, err = be.Notifications.UpdateNotification(ctx, cur.Updated(change, at), cur.Version)
+			return err
+		}
+		if rep := run(t, dispatcher(be, q, box, at)); rep.Sent != 1 || rep.Failed != 0 {
+			t.Fatalf("run %+v", rep)
+		}
+		five := digest.NextAt(17, 0, ny, at)
+		sc, _, err := be.Schedules.GetSchedule(ctx, "tenant-a", n.ID)
+		if err != nil || sc.LeaseOwner != "" || !sc.NextDue.Equal(five) || len(sc.Slots) != 2 {
+			t.Fatalf("schedule %+v, %v: want today's 17:00 next, the sent 09:00 moved to tomorrow, no lease", sc, err)
+		}
+		if rep := run(t, dispatcher(be, q, box, five.Add(30*time.Second))); rep.Sent != 1 || len(box.to("lead@example.com")) != 2 {
+			t.Fatalf("the run at 17:00: %+v, %d emails to lead", rep, len(box.to("lead@example.com")))
 		}
 	})
 

@@ -35,11 +35,11 @@ func newSqliteDigestBackend(t *testing.T) contract.DigestBackend {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { activity.Close() })
-	idem, err := sqlitestore.NewIdempotency(ctx, db, digestfn.EmailClaimTTL)
+	idem, err := sqlitestore.NewIdempotency(ctx, db, digestfn.ClaimLease)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return contract.DigestBackend{Schedules: schedules, Activity: activity, Notifications: store, Idempotency: idem}
+	return contract.DigestBackend{Schedules: schedules, Activity: activity, Notifications: store, Idempotency: idem.KeepDoneFor(digestfn.SentMemory)}
 }
 
 func newDynamoDigestBackend(t *testing.T) contract.DigestBackend {
@@ -47,7 +47,7 @@ func newDynamoDigestBackend(t *testing.T) contract.DigestBackend {
 	db := b.Admin().DynamoDB
 	return contract.DigestBackend{
 		Schedules: dynamo.NewSchedules(db, b.WebhooksTable), Activity: dynamo.NewActivity(db, b.ActivityTable),
-		Notifications: dynamo.NewWebhookStore(db, b.WebhooksTable), Idempotency: dynamo.NewIdempotency(db, b.AttemptsTable, digestfn.EmailClaimTTL),
+		Notifications: dynamo.NewWebhookStore(db, b.WebhooksTable), Idempotency: dynamo.NewIdempotency(db, b.AttemptsTable, digestfn.ClaimLease).KeepDoneFor(digestfn.SentMemory),
 	}
 }
 

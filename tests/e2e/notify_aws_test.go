@@ -106,57 +106,24 @@ func lambdaAPI(t *testing.T, handler func(context.Context, events.APIGatewayV2HT
 // with its unsubscribe headers; one recipient whose sends fail gets its email in a later
 // window; the one-click unsubscribe link, served without a login, takes an address off.
 func TestNotificationsOnTheStandIns(t *testing.T) {
-	b := awsfixture.New(t, awsfixture.Options{VisibilityTimeout: 20 * time.Second})
-	cfg := b.Config(t, "1s,1s,1s")
-	cfg.MailTable = b.MailTable
-	cfg.AttemptTimeout = 3 * time.Second
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	counts := telemetry.NewMemory()
-	slackSrv := slackstandin.New(t, slackstandin.Config{ClientID: notifySlackClientID, ClientSecret: notifySlackSecret, RedirectURL: notifySlackRedirectURL})
+	rig := newAWSRig(t)
+	b, alice, public, slackSrv, counts := rig.b, rig.alice, rig.public, rig.slack, rig.counts
 	hook := newReceiver(t, nil)
-	const unsubscribeKey = "0123456789abcdef0123456789abcdef"
-	cfg.JWTTenantClaim = "org_id"
-	api, err := apifn.New(cfg, b.Clients(nil), logger, apifn.WithUnsubscribeKey(unsubscribeKey), apifn.WithSlack(lambdafn.SlackConfig{
-		ClientID: notifySlackClientID, ClientSecret: notifySlackSecret, RedirectURL: notifySlackRedirectURL,
-		StateKey:     "0123456789abcdef0123456789abcdef",
-		AuthorizeURL: slackSrv.AuthorizeURL(), APIURL: slackSrv.APIURL(), WebhookURLPrefix: slackSrv.WebhookPrefix(),
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice, public := lambdaAPI(t, api, sampleTenant, "alice"), lambdaAPI(t, api, "", "")
-
-	notify, err := notifyfn.New(cfg, b.Clients(nil), counts, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
 	clients := b.Clients(nil)
-	deliver, err := deliveryfn.Over(cfg, deliveryfn.Ports{
-		Endpoints: dynamo.NewWebhookStore(clients.DynamoDB, b.WebhooksTable), SlackChannels: dynamo.NewSlackChannels(clients.DynamoDB, b.WebhooksTable),
-		Log:            dynamo.NewAttemptLog(clients.DynamoDB, b.AttemptsTable, 0),
-		PostClaims:     idempotency.PostClaims{Store: dynamo.NewIdempotency(clients.DynamoDB, b.AttemptsTable, deliveryfn.SlackPostLease)},
-		Queue:          sqsqueue.New(clients.SQS, b.QueueURL, b.DLQURL),
-		SlackURLPrefix: slackSrv.WebhookPrefix(),
-	}, counts, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	poller := &eventsource.Poller{Source: sqsqueue.New(clients.SQS, b.QueueURL, b.DLQURL), QueueARN: b.QueueARN,
-		Handler: deliver.Handle, BatchSize: 10, WaitTime: time.Second, Logger: logger}
 	failing := &failingRecipients{}
 	mailer, err := mailerfn.Over(lambdafn.MailConfig{
 		From: "Herald <noreply@herald.example>", Interval: 2 * time.Second, Rate: 50,
-		UnsubscribeKey: unsubscribeKey, PublicAPIURL: "https://api.herald.example",
+		UnsubscribeKey: rig.unsubscribeKey, PublicAPIURL: "https://api.herald.example",
 	}, mailerfn.Ports{
 		Store:  dynamo.NewMailLines(clients.DynamoDB, b.MailTable),
 		Sender: sesmail.New(standin.SESv2(t, func(o *sesv2.Options) { o.APIOptions = append(o.APIOptions, failing.middleware) }), sesmail.Options{}),
-	}, counts, logger)
+	}, counts, rig.logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// The spec's notification, configured through the API function as a user would.
-	channelID := connectSlackThroughAPI(t, slackSrv, func(method, path string) (int, map[string]any) { return alice(method, path, nil) }, qaGrant)
+	channelID := rig.channelID
 	lead, qa := standin.UniqueName("lead")+"@example.com", standin.UniqueName("qa")+"@example.com"
 	status, n := alice("POST", "/v1/notifications", map[string]any{
 		"title": "QA alerts", "description": "Rejected labels and submitted tasks", "projects": []string{sampleProject},
@@ -169,21 +136,7 @@ func TestNotificationsOnTheStandIns(t *testing.T) {
 	notificationID := n["id"].(string)
 	hook.secret = n["channels"].(map[string]any)["webhooks"].([]any)[0].(map[string]any)["secret"].(string)
 
-	invoke := func(sample string, edit func(string) string) error {
-		raw, err := samples.Read(sample)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s := string(raw)
-		if edit != nil {
-			s = edit(s)
-		}
-		var ev events.EventBridgeEvent
-		if err := json.Unmarshal([]byte(s), &ev); err != nil {
-			t.Fatal(err)
-		}
-		return notify.Handle(context.Background(), ev)
-	}
+	invoke := func(sample string, edit func(string) string) error { return rig.publish(t, sample, edit) }
 	for _, sample := range []string{"router/task-submitted.json", "notify/label-rejected.json", "notify/label-rejected.json", "notify/label-approved.json"} {
 		if err := invoke(sample, nil); err != nil {
 			t.Fatalf("%s: %v", sample, err)
@@ -199,15 +152,7 @@ func TestNotificationsOnTheStandIns(t *testing.T) {
 		t.Fatalf("rejections counted: %v", counts.Dimensions(telemetry.EventsRejected))
 	}
 
-	deadline := time.Now().Add(30 * time.Second)
-	for (len(slackSrv.Messages(qaGrant.ChannelID)) < 2 || hook.count() < 2) && time.Now().Before(deadline) {
-		if _, err := poller.PollOnce(context.Background()); err != nil {
-			t.Logf("poll: %v", err)
-		}
-	}
-	for range 3 { // anything left (a duplicate) has its chance to be posted wrongly
-		_, _ = poller.PollOnce(context.Background())
-	}
+	rig.pollUntil(t, 30*time.Second, func() bool { return len(slackSrv.Messages(qaGrant.ChannelID)) >= 2 && hook.count() >= 2 })
 	if got := len(slackSrv.Messages(qaGrant.ChannelID)); got != 2 {
 		t.Fatalf("Slack got %d messages, want 2: task_submitted and one label_rejected", got)
 	}
@@ -236,15 +181,7 @@ func TestNotificationsOnTheStandIns(t *testing.T) {
 		wg.Wait()
 	}
 	runMailerTwice()
-	sentTo := func(addr string) []contract.ReceivedMail {
-		var out []contract.ReceivedMail
-		for _, m := range standin.SentEmails(t) {
-			if slices.Contains(m.Destination.To, addr) {
-				out = append(out, contract.ReceivedMail{Subject: m.Subject, Text: m.Body.Text, HTML: m.Body.HTML, Headers: headersOf(m)})
-			}
-		}
-		return out
-	}
+	sentTo := func(addr string) []contract.ReceivedMail { return sentTo(t, addr) }
 	got := sentTo(lead)
 	if len(got) != 1 {
 		t.Fatalf("%s got %d emails from two runs of one window, want 1", lead, len(got))
@@ -300,6 +237,108 @@ func headersOf(m standin.SentEmail) map[string]string {
 	out := map[string]string{}
 	for _, h := range m.Headers {
 		out[h.Name] = h.Value
+	}
+	return out
+}
+
+// awsRig is Herald's functions on the AWS adapters and the stand-ins (DynamoDB Local, SQS,
+// SES v2), with Slack's stand-in connected: the API function as API Gateway invokes it, the
+// notify function as EventBridge does, and the delivery function behind an event source
+// poller.
+type awsRig struct {
+	b              *awsfixture.Backend
+	cfg            lambdafn.Config
+	logger         *slog.Logger
+	counts         *telemetry.Memory
+	slack          *slackstandin.Server
+	alice, public  func(method, path string, body any) (int, map[string]any)
+	notify         *notifyfn.Handler
+	poller         *eventsource.Poller
+	channelID      string
+	unsubscribeKey string
+}
+
+func newAWSRig(t *testing.T) *awsRig {
+	t.Helper()
+	r := &awsRig{b: awsfixture.New(t, awsfixture.Options{VisibilityTimeout: 20 * time.Second}), unsubscribeKey: "0123456789abcdef0123456789abcdef"}
+	b := r.b
+	r.cfg = b.Config(t, "1s,1s,1s")
+	r.cfg.MailTable = b.MailTable
+	r.cfg.AttemptTimeout = 3 * time.Second
+	r.cfg.JWTTenantClaim = "org_id"
+	r.logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	r.counts = telemetry.NewMemory()
+	r.slack = slackstandin.New(t, slackstandin.Config{ClientID: notifySlackClientID, ClientSecret: notifySlackSecret, RedirectURL: notifySlackRedirectURL})
+	api, err := apifn.New(r.cfg, b.Clients(nil), r.logger, apifn.WithUnsubscribeKey(r.unsubscribeKey), apifn.WithSlack(lambdafn.SlackConfig{
+		ClientID: notifySlackClientID, ClientSecret: notifySlackSecret, RedirectURL: notifySlackRedirectURL,
+		StateKey:     "0123456789abcdef0123456789abcdef",
+		AuthorizeURL: r.slack.AuthorizeURL(), APIURL: r.slack.APIURL(), WebhookURLPrefix: r.slack.WebhookPrefix(),
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.alice, r.public = lambdaAPI(t, api, sampleTenant, "alice"), lambdaAPI(t, api, "", "")
+	if r.notify, err = notifyfn.New(r.cfg, b.Clients(nil), r.counts, r.logger); err != nil {
+		t.Fatal(err)
+	}
+	clients := b.Clients(nil)
+	deliver, err := deliveryfn.Over(r.cfg, deliveryfn.Ports{
+		Endpoints: dynamo.NewWebhookStore(clients.DynamoDB, b.WebhooksTable), SlackChannels: dynamo.NewSlackChannels(clients.DynamoDB, b.WebhooksTable),
+		Log:            dynamo.NewAttemptLog(clients.DynamoDB, b.AttemptsTable, 0),
+		PostClaims:     idempotency.PostClaims{Store: dynamo.NewIdempotency(clients.DynamoDB, b.AttemptsTable, deliveryfn.SlackPostLease)},
+		Queue:          sqsqueue.New(clients.SQS, b.QueueURL, b.DLQURL),
+		SlackURLPrefix: r.slack.WebhookPrefix(),
+	}, r.counts, r.logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.poller = &eventsource.Poller{Source: sqsqueue.New(clients.SQS, b.QueueURL, b.DLQURL), QueueARN: b.QueueARN,
+		Handler: deliver.Handle, BatchSize: 10, WaitTime: time.Second, Logger: r.logger}
+	r.channelID = connectSlackThroughAPI(t, r.slack, func(method, path string) (int, map[string]any) { return r.alice(method, path, nil) }, qaGrant)
+	return r
+}
+
+// publish hands a sample event, edited, to the notify function as EventBridge would.
+func (r *awsRig) publish(t *testing.T, sample string, edit func(string) string) error {
+	t.Helper()
+	raw, err := samples.Read(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(raw)
+	if edit != nil {
+		s = edit(s)
+	}
+	var ev events.EventBridgeEvent
+	if err := json.Unmarshal([]byte(s), &ev); err != nil {
+		t.Fatal(err)
+	}
+	return r.notify.Handle(context.Background(), ev)
+}
+
+// pollUntil runs the delivery function until done, then a few more times so that anything
+// left (a duplicate) has its chance to be delivered wrongly.
+func (r *awsRig) pollUntil(t *testing.T, within time.Duration, done func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !done() && time.Now().Before(deadline) {
+		if _, err := r.poller.PollOnce(context.Background()); err != nil {
+			t.Logf("poll: %v", err)
+		}
+	}
+	for range 3 {
+		_, _ = r.poller.PollOnce(context.Background())
+	}
+}
+
+// sentTo reads back from the SES stand-in's store what addr was sent.
+func sentTo(t *testing.T, addr string) []contract.ReceivedMail {
+	t.Helper()
+	var out []contract.ReceivedMail
+	for _, m := range standin.SentEmails(t) {
+		if slices.Contains(m.Destination.To, addr) {
+			out = append(out, contract.ReceivedMail{Subject: m.Subject, Text: m.Body.Text, HTML: m.Body.HTML, Headers: headersOf(m)})
+		}
 	}
 	return out
 }

@@ -23,10 +23,14 @@ import (
 	"github.com/heraldhq/herald/shared/telemetry"
 )
 
-// EmailClaimTTL is how long a digest email's claim lasts: while a run is sending it, and
-// after, so that a run that crashed before recording its progress is followed by one that
-// finds the email sent.
-const EmailClaimTTL = 30 * time.Minute
+// A digest's email, or its batch of deliveries, is claimed before it is sent and recorded as
+// sent after. ClaimLease is how long a run that crashed while sending holds the claim: the
+// next run sends it after that. SentMemory is how long "sent" is remembered: longer than a
+// run retries a digest (dispatch.DefaultGiveUpAfter), so nothing sent is sent again.
+const (
+	ClaimLease = 5 * time.Minute
+	SentMemory = 48 * time.Hour
+)
 
 // Handler runs the dispatcher once per scheduled event.
 type Handler struct {
@@ -38,7 +42,7 @@ type Handler struct {
 // for the next run; only a failure to list what is due fails the invocation.
 func (h *Handler) Handle(ctx context.Context, _ events.EventBridgeEvent) error {
 	rep, err := h.Dispatcher.Run(ctx)
-	h.Logger.Info("digest run", "sent", rep.Sent, "skipped_empty", rep.Skipped, "failed", rep.Failed, "busy", rep.Busy)
+	h.Logger.Info("digest run", "sent", rep.Sent, "skipped_empty", rep.Skipped, "failed", rep.Failed, "abandoned", rep.Abandoned, "busy", rep.Busy)
 	if err != nil {
 		h.Logger.Error("digest run", "error", err)
 	}
@@ -57,7 +61,7 @@ func New(cfg lambdafn.Config, mailCfg lambdafn.MailConfig, clients lambdafn.Clie
 		Activity:      dynamo.NewActivity(clients.DynamoDB, cfg.ActivityTable),
 		Queue:         sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
 		Mail:          sesmail.New(sesv2.NewFromConfig(clients.AWS), sesmail.Options{}),
-		Claims:        dynamo.NewIdempotency(clients.DynamoDB, cfg.AttemptsTable, EmailClaimTTL),
+		Claims:        dynamo.NewIdempotency(clients.DynamoDB, cfg.AttemptsTable, ClaimLease).KeepDoneFor(SentMemory),
 	}, counter, logger)
 }
 
@@ -83,7 +87,7 @@ func Over(mailCfg lambdafn.MailConfig, ports Ports, counter telemetry.Counter, l
 	return &Handler{
 		Dispatcher: &dispatch.Dispatcher{
 			Schedules: ports.Schedules, Notifications: ports.Notifications, Activity: ports.Activity, Queue: ports.Queue,
-			Mail: ports.Mail, EmailClaims: idempotency.PostClaims{Store: ports.Claims, Kind: "digest-email"},
+			Mail: ports.Mail, Claims: idempotency.PostClaims{Store: ports.Claims, Kind: "digest"},
 			From: mailCfg.From, Links: links, Counter: counter, Logger: logger,
 		},
 		Logger: logger,

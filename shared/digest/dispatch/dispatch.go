@@ -43,24 +43,32 @@ type Dispatcher struct {
 	// Queue takes the digest_event webhook deliveries and the Slack posts, which go through
 	// the signed delivery path with its retries and attempt log.
 	Queue stagehooks.JobQueue
-	// Mail sends the emails; EmailClaims keeps one from being sent twice when a run that sent
-	// it crashed before recording its progress.
-	Mail        mailbatch.Sender
-	EmailClaims delivery.PostClaims
-	From        string
-	Links       mailbatch.Links
-	Lease       time.Duration
+	// Mail sends the emails. Claims keep each email, and each digest's batch of deliveries,
+	// from being sent twice: by a run that repeats a digest another channel of which failed,
+	// or one that follows a run that crashed before recording its progress.
+	Mail   mailbatch.Sender
+	Claims delivery.PostClaims
+	From   string
+	Links  mailbatch.Links
+	Lease  time.Duration
+	// GiveUpAfter is how long past its due time a digest that keeps failing (an address SES
+	// refuses) is tried again; then the run counts it abandoned and moves on. Default:
+	// DefaultGiveUpAfter.
+	GiveUpAfter time.Duration
 	Counter     telemetry.Counter
 	Logger      *slog.Logger
 	Now         func() time.Time
 }
 
+// DefaultGiveUpAfter is the default Dispatcher.GiveUpAfter.
+const DefaultGiveUpAfter = 6 * time.Hour
+
 // Report counts what a run did.
 type Report struct {
 	// Sent counts digests (a notification's slot and period) sent; Skipped empty ones not
-	// sent (skip_empty); Failed notifications left for the next run; Busy notifications
-	// another run holds.
-	Sent, Skipped, Failed, Busy int
+	// sent (skip_empty); Failed notifications left for the next run; Abandoned digests that
+	// failed for longer than GiveUpAfter; Busy notifications another run holds.
+	Sent, Skipped, Failed, Abandoned, Busy int
 }
 
 // Run sends every digest due now. A notification is leased before its digests are built, so
@@ -86,7 +94,7 @@ func (d *Dispatcher) Run(ctx context.Context) (Report, error) {
 func (d *Dispatcher) one(ctx context.Context, s digest.Schedule, now time.Time, rep *Report) {
 	log := d.logger().With("tenant_id", s.TenantID, "notification_id", s.NotificationID)
 	owner := uuid.NewString()
-	ok, err := d.Schedules.Claim(ctx, s, owner, now, now.Add(d.lease()))
+	s, ok, err := d.Schedules.Claim(ctx, s, owner, now, now.Add(d.lease()))
 	if err != nil {
 		log.Error("claim a digest schedule", "error", err)
 		rep.Failed++
@@ -106,14 +114,14 @@ func (d *Dispatcher) one(ctx context.Context, s digest.Schedule, now time.Time, 
 	if err != nil {
 		log.Error("read a notification with due digests", "error", err)
 		rep.Failed++
-		d.release(ctx, s, owner, log)
+		d.finish(ctx, s, nil, owner, log)
 		return
 	}
 	plan, err := digest.Plan(n, s, now)
 	if err != nil {
 		log.Error("plan a notification's digests", "error", err)
 		rep.Failed++
-		d.release(ctx, s, owner, log)
+		d.finish(ctx, s, nil, owner, log)
 		return
 	}
 	if len(plan.Slots) == 0 {
@@ -125,6 +133,7 @@ func (d *Dispatcher) one(ctx context.Context, s digest.Schedule, now time.Time, 
 	}
 	slots, _ := digest.SlotsOf(n)
 	failed := false
+	done := map[string]time.Time{} // slot key to the due time the run found it at
 	for _, sl := range slots {
 		next := plan.Slots[sl.Key]
 		if next.After(now) {
@@ -141,34 +150,65 @@ func (d *Dispatcher) one(ctx context.Context, s digest.Schedule, now time.Time, 
 			due = after
 		}
 		sent, err := d.send(ctx, n, sl, due)
-		if err != nil {
+		switch {
+		case err != nil && now.Sub(due) < d.giveUpAfter():
 			log.Error("send a digest: it is tried again at the next run", "slot", sl.Key, "due", due, "error", err)
 			failed = true
 			continue
-		}
-		if sent {
+		case err != nil:
+			log.Error("send a digest: failed for too long, given up", "slot", sl.Key, "due", due, "given_up_after", d.giveUpAfter(), "error", err)
+			rep.Abandoned++
+			d.count(telemetry.DigestsSent, "abandoned")
+		case sent:
 			rep.Sent++
 			d.count(telemetry.DigestsSent, "sent")
-		} else {
+		default:
 			rep.Skipped++
 			d.count(telemetry.DigestsSent, "skipped_empty")
 		}
+		done[sl.Key] = next
 		plan.Slots[sl.Key] = digest.NextAt(sl.Hour, sl.Minute, sl.Loc, due)
 	}
 	if failed {
 		rep.Failed++
 	}
 	plan.NextDue = digest.Earliest(plan.Slots)
-	if ok, err := d.Schedules.Advance(context.WithoutCancel(ctx), plan, owner); err != nil || !ok {
-		log.Error("record a notification's digests as sent: the next run sends them again, with the same ids", "lost_lease", !ok, "error", err)
-	}
+	plan.Revision = s.Revision
+	d.finish(ctx, plan, done, owner, log)
 }
 
-// release gives the lease up without moving the schedule: the next run tries again.
-func (d *Dispatcher) release(ctx context.Context, s digest.Schedule, owner string, log *slog.Logger) {
-	if _, err := d.Schedules.Advance(context.WithoutCancel(ctx), s, owner); err != nil {
-		log.Error("release a digest schedule", "error", err)
+// finishTries bounds how often a run merges its progress into a schedule that keeps being
+// edited under it.
+const finishTries = 3
+
+// finish records the run's progress (the slots it sent moved on, in plan) and gives the lease
+// up. An edit of the notification during the run rewrote the schedule: the progress is merged
+// into the edit's schedule, so neither a newly added time of day nor a sent digest is lost.
+func (d *Dispatcher) finish(ctx context.Context, plan digest.Schedule, done map[string]time.Time, owner string, log *slog.Logger) {
+	ctx = context.WithoutCancel(ctx)
+	for range finishTries {
+		ok, err := d.Schedules.Advance(ctx, plan, owner)
+		if err != nil {
+			log.Error("record a notification's digests as sent: the next run sends them again, with the same ids", "error", err)
+			return
+		}
+		if ok {
+			return
+		}
+		latest, found, err := d.Schedules.GetSchedule(ctx, plan.TenantID, plan.NotificationID)
+		switch {
+		case err != nil:
+			log.Error("read a digest schedule edited during its run: the next run sends its digests again, with the same ids", "error", err)
+			return
+		case !found:
+			return // the notification, or its digests, were deleted meanwhile
+		case latest.LeaseOwner != owner:
+			log.Error("record a notification's digests as sent: the lease ran out and another run holds it; it sends them again, with the same ids")
+			return
+		}
+		plan = digest.Merge(latest, plan, done)
 	}
+	log.Error("record a notification's digests as sent: the schedule kept being edited; the next run sends them again, with the same ids")
 }
 
 // ItemID names what one digest (a notification's slot and due time) sends to one target: the
@@ -248,24 +288,34 @@ func (d *Dispatcher) send(ctx context.Context, n notifications.Notification, sl 
 			})
 		}
 	}
+	var errs []error
 	if len(jobs) > 0 {
-		if err := d.Queue.Enqueue(ctx, jobs); err != nil {
-			return false, fmt.Errorf("enqueue %d digest deliveries: %w", len(jobs), err)
+		err := d.once(ctx, n.TenantID, item("deliveries", ""), func() error { return d.Queue.Enqueue(ctx, jobs) })
+		if err != nil {
+			errs = append(errs, fmt.Errorf("enqueue %d digest deliveries: %w", len(jobs), err))
 		}
 	}
-	var errs []error
 	for _, addr := range n.Channels.Emails {
 		addr = strings.ToLower(addr)
-		if err := d.email(ctx, n, "digest-"+item("email", addr), addr, p); err != nil {
+		id := "digest-" + item("email", addr)
+		err := d.once(ctx, n.TenantID, id, func() error {
+			e, err := render.DigestEmail(id, d.From, n.Title, n.TenantID, addr, n.ID, p, d.Links)
+			if err != nil {
+				return err
+			}
+			return d.Mail.Send(ctx, e)
+		})
+		if err != nil {
 			errs = append(errs, fmt.Errorf("email %s: %w", addr, err))
 		}
 	}
 	return true, errors.Join(errs...)
 }
 
-// email sends one recipient's digest once: claimed before it is sent, recorded as done after.
-func (d *Dispatcher) email(ctx context.Context, n notifications.Notification, id, addr string, p payloads.DigestPayload) error {
-	claimed, done, err := d.EmailClaims.Claim(ctx, n.TenantID, id)
+// once does what id names unless it was done: claimed before, recorded as done after, and
+// released when it fails so that the next run tries it again.
+func (d *Dispatcher) once(ctx context.Context, tenant, id string, do func() error) error {
+	claimed, done, err := d.Claims.Claim(ctx, tenant, id)
 	switch {
 	case err != nil:
 		return err
@@ -274,17 +324,13 @@ func (d *Dispatcher) email(ctx context.Context, n notifications.Notification, id
 	case !claimed:
 		return errors.New("another run is sending it")
 	}
-	e, err := render.DigestEmail(id, d.From, n.Title, n.TenantID, addr, n.ID, p, d.Links)
-	if err == nil {
-		err = d.Mail.Send(ctx, e)
-	}
-	if err != nil {
-		if rerr := d.EmailClaims.Release(context.WithoutCancel(ctx), n.TenantID, id); rerr != nil {
+	if err := do(); err != nil {
+		if rerr := d.Claims.Release(context.WithoutCancel(ctx), tenant, id); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
 		return err
 	}
-	return d.EmailClaims.Posted(context.WithoutCancel(ctx), n.TenantID, id)
+	return d.Claims.Posted(context.WithoutCancel(ctx), tenant, id)
 }
 
 func (d *Dispatcher) count(metric, dim string) {
@@ -305,6 +351,13 @@ func (d *Dispatcher) now() time.Time {
 		return time.Now()
 	}
 	return d.Now()
+}
+
+func (d *Dispatcher) giveUpAfter() time.Duration {
+	if d.GiveUpAfter <= 0 {
+		return DefaultGiveUpAfter
+	}
+	return d.GiveUpAfter
 }
 
 func (d *Dispatcher) lease() time.Duration {
