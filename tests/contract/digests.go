@@ -334,6 +334,29 @@ func TestDispatcher(t *testing.T, newBackend func(t *testing.T) DigestBackend) {
 		}
 	})
 
+	t.Run("a run that crashes after sending, before recording it, is followed by one that sends nothing again", func(t *testing.T) {
+		be, _ := setUp(t, false, "p1")
+		q, box := &recordingQueue{}, newMailbox()
+		crashing := dispatcher(be, q, box, due.Add(30*time.Second))
+		crashing.Schedules = crashBeforeAdvance{be.Schedules}
+		if rep := run(t, crashing); rep.Sent != 1 {
+			t.Fatalf("the run that crashes: %+v", rep)
+		}
+		// Its lease holds the schedule until it runs out.
+		if rep := run(t, dispatcher(be, q, box, due.Add(time.Minute))); rep.Busy != 1 {
+			t.Fatalf("a run while the crashed one's lease holds: %+v", rep)
+		}
+		if rep := run(t, dispatcher(be, q, box, due.Add(30*time.Second+dispatch.DefaultLease+time.Second))); rep.Sent != 1 {
+			t.Fatalf("the run after the lease ran out: %+v", rep)
+		}
+		if box.total() != 2 || len(q.Jobs()) != 2 {
+			t.Fatalf("%d emails, %d jobs: want what the crashed run sent, nothing more", box.total(), len(q.Jobs()))
+		}
+		if sc, _, err := be.Schedules.GetSchedule(ctx, "tenant-a", "ntf_digest"); err != nil || !sc.NextDue.Equal(digest.NextAt(9, 0, ny, due)) {
+			t.Fatalf("schedule %+v, %v: want tomorrow's 09:00", sc, err)
+		}
+	})
+
 	t.Run("a recipient that keeps failing holds nobody else back, and is given up after a while", func(t *testing.T) {
 		be, _ := setUp(t, false, "p1")
 		q, box := &recordingQueue{}, newMailbox()
@@ -426,6 +449,14 @@ func TestDispatcher(t *testing.T, newBackend func(t *testing.T) DigestBackend) {
 			t.Fatalf("next due %v, want after %v", sc.NextDue, later)
 		}
 	})
+}
+
+// crashBeforeAdvance is a schedule store whose runs die before recording their progress: the
+// lease stays until it runs out.
+type crashBeforeAdvance struct{ digest.ScheduleStore }
+
+func (crashBeforeAdvance) Advance(context.Context, digest.Schedule, string) (bool, error) {
+	return false, errors.New("crashed before recording the run")
 }
 
 type testLog struct{ t *testing.T }
