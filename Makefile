@@ -1,6 +1,7 @@
 # Herald developer commands. `make test` is the test command (CI runs it via .ci/run).
 #
-#   make test    install + start the local AWS stand-ins, go test ./..., stop them
+#   make test    install + start the local AWS stand-ins, go test ./..., stop them (and npm ci
+#                the packages the console's tests read)
 #   make bench   benchmarks, with the stand-ins up
 #   make build   Lambda bootstraps (linux/arm64) into .aws-sam-build/<function>/bootstrap
 #   make run     run Herald locally (embedded default, with the demo webhook)
@@ -12,10 +13,26 @@
 GO ?= go
 WITH_STANDINS := bash tests/standins/with-standins.sh
 
-.PHONY: test bench build run lint standins-install standins-up standins-down
+.PHONY: test bench build run lint npm-deps console-vendor standins-install standins-up standins-down
 
-test:
+test: npm-deps
 	$(WITH_STANDINS) $(GO) test -count=1 ./...
+
+# The npm packages the tests read: the console's pinned front-end libraries (to check the
+# vendored copies) and axe-core for the browser tests. npm ci only when the lock file changed.
+NPM_DIRS := infra/console tests/browser
+npm-deps:
+	@for d in $(NPM_DIRS); do \
+		if [ ! -f $$d/node_modules/.package-lock.json ] || [ $$d/package-lock.json -nt $$d/node_modules/.package-lock.json ]; then \
+			echo "npm ci in $$d"; (cd $$d && npm ci --no-audit --no-fund --loglevel=error) || exit 1; \
+		fi; \
+	done
+
+# Refresh the console's vendored libraries from the versions infra/console/package.json pins.
+console-vendor:
+	cd infra/console && npm ci --no-audit --no-fund --loglevel=error
+	cp infra/console/node_modules/@picocss/pico/css/pico.min.css infra/console/assets/vendor/pico.min.css
+	cp infra/console/node_modules/@picocss/pico/LICENSE.md infra/console/assets/vendor/pico.LICENSE.md
 
 bench:
 	$(WITH_STANDINS) $(GO) test -run '^$$' -bench . -benchmem ./...

@@ -5,6 +5,7 @@
 //
 //	go run ./infra/herald -demo               # start, with a demo webhook and receiver
 //	go run ./infra/herald apikey-create       # an API key for the configuration API
+//	go run ./infra/herald signin-link         # a one-time sign-in link to the console
 //	go run ./infra/herald webhook-add ...     # a stage webhook without the API
 package main
 
@@ -63,11 +64,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 			return addWebhook(ctx, args[1:], getenv, out)
 		case "apikey-create":
 			return createAPIKey(ctx, args[1:], getenv, out)
+		case "signin-link":
+			return signInLink(ctx, args[1:], getenv, out)
 		case "help":
 			return serve(ctx, []string{"-h"}, getenv, out)
 		}
 		if !strings.HasPrefix(args[0], "-") {
-			return usageError(fmt.Sprintf("unknown command %q: the commands are webhook-add and apikey-create, or none to start Herald", args[0]))
+			return usageError(fmt.Sprintf("unknown command %q: the commands are webhook-add, apikey-create and signin-link, or none to start Herald", args[0]))
 		}
 	}
 	return serve(ctx, args, getenv, out)
@@ -92,6 +95,7 @@ func newFlagSet(name, synopsis string, out io.Writer) *flag.FlagSet {
 		if name == "herald" {
 			fmt.Fprintf(out, "commands:\n  (none)          start Herald: PutEvents endpoint, configuration API, delivery\n"+
 				"  apikey-create   create an API key for the configuration API (printed once)\n"+
+				"  signin-link     print a one-time link that signs the browser in to the console\n"+
 				"  webhook-add     add a stage webhook without the API (prints its secret once)\n"+
 				"  help            this text\n\nRun %s <command> -h for a command's flags.\n\nflags:\n", command())
 		} else {
@@ -210,6 +214,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, out i
 			_ = h.Close(context.Background())
 			return err
 		}
+		if h.APIURL != "" {
+			link, err := consoleLink(ctx, h.APIKeys, h.APIURL, demoTenant, "local-admin")
+			if err != nil {
+				_ = h.Close(context.Background())
+				return err
+			}
+			demoInfo = fmt.Sprintf("  console sign-in     %s  (works once, within %s; another: %s signin-link)\n", link, sqlitestore.SignInCodeTTL, command()) + demoInfo
+		}
 	}
 	printBanner(out, h, s, tmpl.Path, demoInfo)
 	<-ctx.Done()
@@ -225,6 +237,7 @@ func printBanner(out io.Writer, h *localrun.Herald, s settings, templatePath, de
 	fmt.Fprintf(out, "  PutEvents endpoint  %s   (AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws events put-events --region us-east-1 --endpoint-url %s --entries ...)\n", h.EventsURL, h.EventsURL)
 	if h.APIURL != "" {
 		fmt.Fprintf(out, "  configuration API   %s   (OpenAPI at %s/openapi.json; an API key: %s apikey-create)\n", h.APIURL, h.APIURL, command())
+		fmt.Fprintf(out, "  console             %s/   (sign in with an API key, or a link from %s signin-link)\n", h.APIURL, command())
 	}
 	fmt.Fprintf(out, "  data                %s (SQLite, synchronous=%s)\n", filepath.Join(abs, "herald.db"), s.synchronous)
 	fmt.Fprintf(out, "  emails              %s (one .eml per email; set HERALD_SMTP_HOST to relay them)\n", filepath.Join(abs, "mail", "outbox"))
@@ -299,6 +312,46 @@ func createAPIKey(ctx context.Context, args []string, getenv func(string) string
 	}
 	fmt.Fprintf(out, "API key for tenant %s, user %s (shown once; only its hash is stored):\n%s\n", *tenant, *user, plaintext)
 	return nil
+}
+
+func signInLink(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+	fs := newFlagSet("signin-link", command()+" signin-link [flags]", out)
+	var s settings
+	s.register(fs, getenv)
+	tenant := fs.String("tenant", defaultTenant, "tenant (organisation) to sign in to")
+	user := fs.String("user", "local-admin", "user to sign in as")
+	apiAddr := fs.String("api-addr", envOr(getenv, "HERALD_API_ADDR", "127.0.0.1:4012"), "address the running Herald serves its API and console on (env HERALD_API_ADDR)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := noArgs(fs); err != nil {
+		return err
+	}
+	db, err := sqlitedb.Open(ctx, s.dataDir, sqlitedb.Options{Synchronous: s.synchronous})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	keys, err := sqlitestore.NewAPIKeys(ctx, db)
+	if err != nil {
+		return err
+	}
+	link, err := consoleLink(ctx, keys, "http://"+*apiAddr, *tenant, *user)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "Open this link to sign in to the console as %s of tenant %s (it works once, within %s):\n%s\n", *user, *tenant, sqlitestore.SignInCodeTTL, link)
+	return nil
+}
+
+// consoleLink makes a one-time sign-in link to the console at apiURL.
+func consoleLink(ctx context.Context, keys *sqlitestore.APIKeys, apiURL, tenant, user string) (string, error) {
+	code, err := keys.CreateSignInCode(ctx, tenant, user, time.Now())
+	if err != nil {
+		return "", err
+	}
+	// In the fragment, which the browser never sends: the code stays out of access logs.
+	return apiURL + "/#sign-in=" + code, nil
 }
 
 // smtpFromEnv reads the SMTP relay of notification emails from HERALD_SMTP_HOST, _PORT,

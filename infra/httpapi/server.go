@@ -62,9 +62,13 @@ type Deps struct {
 	// sends no digests.
 	Digests     digest.ScheduleStore
 	Idempotency IdempotencyStore
-	URLs        URLPolicy
-	Now         func() time.Time
-	Logger      *slog.Logger
+	// SignIn redeems console sign-in links; nil where the console signs in through OIDC.
+	SignIn ConsoleSignIn
+	// Console serves the browser console at / and /console/; nil for none.
+	Console http.Handler
+	URLs    URLPolicy
+	Now     func() time.Time
+	Logger  *slog.Logger
 }
 
 // Server is the configuration API.
@@ -111,6 +115,8 @@ func routes() []route {
 		{"DELETE", "/v1/slack/channels/{id}", "deleteSlackChannel", false, (*Server).deleteSlackChannel},
 		{"GET", "/v1/slack/channels/{id}/attempts", "listSlackChannelAttempts", false, (*Server).listSlackChannelAttempts},
 		{"GET", "/v1/notifications/{id}/digest-preview", "previewDigest", false, (*Server).previewDigest},
+		{"GET", "/v1/me", "getCaller", false, (*Server).me},
+		{"POST", "/v1/console/sign-in", "redeemSignInLink", true, (*Server).consoleSignIn},
 		{"GET", "/v1/unsubscribe", "showUnsubscribe", true, (*Server).showUnsubscribe},
 		{"POST", "/v1/unsubscribe", "unsubscribe", true, (*Server).unsubscribe},
 	}
@@ -130,6 +136,10 @@ func New(deps Deps) http.Handler {
 	}
 	for _, rt := range routes() {
 		s.mux.HandleFunc(rt.method+" "+rt.pattern, s.wrap(rt))
+	}
+	if deps.Console != nil {
+		s.mux.Handle("GET /{$}", deps.Console)
+		s.mux.Handle("GET /console/", deps.Console)
 	}
 	return s
 }

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldhq/herald/infra/console"
 	"github.com/heraldhq/herald/infra/eventsource"
 	"github.com/heraldhq/herald/infra/httpapi"
 	"github.com/heraldhq/herald/infra/idempotency"
@@ -456,7 +457,13 @@ func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config
 		return err
 	}
 	h.idempotency = idempotency
+	web, err := console.Handler(console.Config{})
+	if err != nil {
+		return err
+	}
 	api := httpapi.New(httpapi.Deps{
+		Console:       web,
+		SignIn:        keys,
 		Idempotency:   idempotency,
 		Auth:          httpapi.APIKeyAuthenticator{Keys: keys},
 		Webhooks:      h.Store,

@@ -74,6 +74,11 @@ type backend struct {
 	activity digest.ActivityStore
 	// schedules says when notifications' digests are next due.
 	schedules digest.ScheduleStore
+	// signInCode makes the code of a console sign-in link for tenant and user; nil where the
+	// console signs in through OIDC (on AWS).
+	signInCode func(t *testing.T, tenant, user string) string
+	// baseURL is where the embedded API listens, for calls with credentials of the test's own.
+	baseURL string
 }
 
 type channelSaver interface {
@@ -184,6 +189,7 @@ func embedded(t *testing.T, opts backendOptions) backend {
 		Unsubscribe: mailbatch.Links{Key: []byte(unsubscribeKey)},
 		Activity:    activity,
 		Digests:     schedules,
+		SignIn:      keys,
 	}
 	if flow != nil {
 		deps.SlackOAuth = flow
@@ -193,8 +199,17 @@ func embedded(t *testing.T, opts backendOptions) backend {
 	apiKeys := map[string]string{}
 	return backend{
 		name:      "embedded",
+		baseURL:   srv.URL,
 		activity:  activity,
 		schedules: schedules,
+		signInCode: func(t *testing.T, tenant, user string) string {
+			t.Helper()
+			code, err := keys.CreateSignInCode(ctx, tenant, user, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return code
+		},
 		call: func(t *testing.T, tenant, user, method, path string, body []byte, header http.Header) response {
 			t.Helper()
 			req, err := http.NewRequest(method, srv.URL+path, bytes.NewReader(body))

@@ -166,8 +166,19 @@ func TestDrivenFromTheOpenAPIDocument(t *testing.T) {
 			if query, ok := queries[op.id]; ok {
 				path += query()
 			}
+			wantFailure := 0
+			if op.id == "redeemSignInLink" {
+				if be.signInCode == nil {
+					wantFailure = http.StatusServiceUnavailable // on AWS the console signs in through OIDC
+				} else {
+					body, _ = json.Marshal(map[string]string{"code": be.signInCode(t, "tenant-a", "user-1")})
+				}
+			}
 			res := be.call(t, "tenant-a", "user-1", op.method, path, body, header)
 			code := fmt.Sprint(res.status)
+			if wantFailure != 0 && res.status == wantFailure {
+				continue
+			}
 			if !slices.Contains(op.codes, code) || res.status >= 300 {
 				t.Errorf("%s (%s %s) with %s: %d %s; documented %v", op.id, op.method, op.path, body, res.status, res.body, op.codes)
 			}

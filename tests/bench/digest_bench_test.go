@@ -76,9 +76,9 @@ func BenchmarkDigest100Projects200Users(b *testing.B) {
 		d := &dispatch.Dispatcher{
 			Schedules: dynamo.NewSchedules(clients.DynamoDB, be.WebhooksTable), Notifications: dynamo.NewWebhookStore(clients.DynamoDB, be.WebhooksTable),
 			Activity: dynamo.NewActivity(clients.DynamoDB, be.ActivityTable), Queue: sqsqueue.New(clients.SQS, be.QueueURL, be.DLQURL),
-			Mail:        sesmail.New(standin.SESv2(b, func(o *sesv2.Options) { o.APIOptions = append(o.APIOptions, counter.APIOption()) }), sesmail.Options{}),
+			Mail:   sesmail.New(standin.SESv2(b, func(o *sesv2.Options) { o.APIOptions = append(o.APIOptions, counter.APIOption()) }), sesmail.Options{}),
 			Claims: idempotency.PostClaims{Store: dynamo.NewIdempotency(clients.DynamoDB, be.AttemptsTable, digestfn.ClaimLease).KeepDoneFor(digestfn.SentMemory), Kind: "digest"},
-			From:        "noreply@herald.example", Links: mailbatch.Links{BaseURL: "https://api.herald.example", Key: []byte(strings.Repeat("k", 32))},
+			From:   "noreply@herald.example", Links: mailbatch.Links{BaseURL: "https://api.herald.example", Key: []byte(strings.Repeat("k", 32))},
 			Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return due.Add(30 * time.Second) },
 		}
 		runtime.GC()

@@ -1,0 +1,273 @@
+package browser_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
+
+	"github.com/heraldhq/herald/infra/httpapi"
+	"github.com/heraldhq/herald/infra/lambdafn"
+	"github.com/heraldhq/herald/infra/localrun"
+	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/tests/slackstandin"
+)
+
+const (
+	slackClientID     = "1234.5678"
+	slackClientSecret = "s3cr3t-client-secret-value"
+	slackRedirectURL  = "https://herald.example.com/slack/callback"
+	project           = "751a3a3e-46b6-4aad-b0b8-19b169f91266"
+)
+
+// consoleRig is the embedded Herald with Slack's stand-in, and alice of tenant acme with an
+// API key for what the test sets up behind the browser's back.
+type consoleRig struct {
+	h     *localrun.Herald
+	slack *slackstandin.Server
+	key   string
+}
+
+func startConsoleRig(t *testing.T) *consoleRig {
+	t.Helper()
+	rig := &consoleRig{slack: slackstandin.New(t, slackstandin.Config{ClientID: slackClientID, ClientSecret: slackClientSecret, RedirectURL: slackRedirectURL})}
+	tmpl, err := samtemplate.LoadRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rig.h, err = localrun.Start(context.Background(), localrun.Config{
+		DataDir: t.TempDir(), Template: tmpl, EventsAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", AllowLoopback: true,
+		Synchronous: "NORMAL", Pollers: 1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Slack: lambdafn.SlackConfig{
+			ClientID: slackClientID, ClientSecret: slackClientSecret, RedirectURL: slackRedirectURL,
+			StateKey:     "0123456789abcdef0123456789abcdef",
+			AuthorizeURL: rig.slack.AuthorizeURL(), APIURL: rig.slack.APIURL(), WebhookURLPrefix: rig.slack.WebhookPrefix(),
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rig.h.Close(context.Background()) })
+	plaintext, key, err := httpapi.NewAPIKey("acme", "alice", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rig.h.APIKeys.CreateAPIKey(context.Background(), key); err != nil {
+		t.Fatal(err)
+	}
+	rig.key = plaintext
+	return rig
+}
+
+func (rig *consoleRig) call(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequest(method, rig.h.APIURL+path, rd)
+	req.Header.Set("Authorization", "Bearer "+rig.key)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	raw, _ := io.ReadAll(res.Body)
+	var out map[string]any
+	_ = json.Unmarshal(raw, &out)
+	return res.StatusCode, out
+}
+
+// connectSlack connects #qa for alice as "Add Slack channel" does, through Slack's stand-in.
+func (rig *consoleRig) connectSlack(t *testing.T) {
+	t.Helper()
+	rig.slack.Choose(slackstandin.Grant{TeamID: "T0ACME", TeamName: "Acme", ChannelID: "C0QA", ChannelName: "#qa", UserID: "U0ALICE"})
+	_, start := rig.call(t, "GET", "/v1/slack/oauth/start", nil)
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noRedirect.Get(start["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	back, _ := url.Parse(res.Header.Get("Location"))
+	if status, ch := rig.call(t, "GET", "/v1/slack/oauth/callback?"+back.Query().Encode(), nil); status != http.StatusCreated {
+		t.Fatalf("connect Slack: %d %v", status, ch)
+	}
+}
+
+func (rig *consoleRig) signInLink(t *testing.T, tenant, user string) string {
+	t.Helper()
+	code, err := rig.h.APIKeys.CreateSignInCode(context.Background(), tenant, user, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rig.h.APIURL + "/#sign-in=" + code
+}
+
+// A person's day on the Notifications tab: sign in with the link `herald -demo` prints; create
+// the spec's notification through its five steps (Slack, emails, a webhook, events and a
+// digest), with an invalid address refused at its field; see its secret once; search by title;
+// edit it, where the API's refusal of a bad URL shows at the webhook's field; delete it after
+// a confirmation. Another tenant signed in sees none of it. Every page passes axe-core.
+func TestNotificationsTab(t *testing.T) {
+	rig := startConsoleRig(t)
+	rig.connectSlack(t)
+	b := newBrowser(t, rig.h.APIURL)
+
+	b.run("open the sign-in link", chromedp.Navigate(rig.signInLink(t, "acme", "alice")))
+	b.waitText("#who", "alice · acme")
+	b.waitText("#results", "No notifications yet")
+	if address := evaluate[string](b, "read the address bar", "location.href"); strings.Contains(address, "sign-in=") {
+		t.Fatalf("the one-time code stayed in the address bar: %s", address)
+	}
+	b.page("notifications-empty")
+
+	// 1. Enter details: Next without a title is refused at the field.
+	b.run("start creating", click("#create"), visible("#title"))
+	b.run("next without a title", click("#next"))
+	b.waitText("#title-error", "is required")
+	b.page("create-1-details")
+	b.run("enter details",
+		keys("#title", "QA alerts"),
+		keys("#description", "Rejected labels and submitted tasks"),
+		click("#next"))
+
+	// 2. Add projects.
+	b.run("add a project", visible("#project"), keys("#project", project+kb.Enter))
+	b.waitText("ul.chips", project)
+	b.page("create-2-projects")
+	b.run("next", click("#next"))
+
+	// 3. Add channels: the Slack grid, emails (an invalid one refused), a webhook.
+	b.waitText("#slack-grid", "#qa")
+	b.run("pick #qa", click(`#slack-grid input[type=checkbox]`))
+	b.run("type an invalid address", keys("#email", "not-an-address"+kb.Enter))
+	b.waitText("#email-error", "is not an email address")
+	b.run("type two addresses",
+		setValue("#email", ""),
+		keys("#email", "lead@example.com"+kb.Enter),
+		keys("#email", "qa@example.com"+kb.Enter))
+	b.waitText("#email-error", "")
+	b.run("add a webhook", click("#add-webhook"), keys("#webhook-0-url", "http://127.0.0.1:9/hooks/qa"))
+	b.page("create-3-channels")
+	b.run("next", click("#next"))
+
+	// 4. Add triggers: two reactive events and a digest.
+	b.waitText("#events", "task submitted")
+	b.run("pick events",
+		click(`input[value="task_submitted"]`),
+		click(`input[value="label_rejected"]`),
+		click("#add-digest"),
+		setValue("#digest-0-times", ""),
+		keys("#digest-0-times", "09:00, 17:30"),
+		setValue("#digest-0-zone", "Europe/London"))
+	b.page("create-4-triggers")
+	b.run("next", click("#next"))
+
+	// 5. Create: the webhook's secret, shown once.
+	b.waitText("#step-title", "5. Create")
+	b.page("create-5-review")
+	b.run("create", click("#next"))
+	secret := b.text(".secret")
+	if !strings.HasPrefix(secret, "whsec_") {
+		t.Fatalf("secret shown %q", secret)
+	}
+	b.page("created")
+	_, list := rig.call(t, "GET", "/v1/notifications", nil)
+	items := list["items"].([]any)
+	if len(items) != 1 {
+		t.Fatalf("the API lists %d notifications", len(items))
+	}
+	n := items[0].(map[string]any)
+	ch := n["channels"].(map[string]any)
+	tr := n["triggers"].(map[string]any)
+	if n["title"] != "QA alerts" || len(ch["emails"].([]any)) != 2 || len(ch["slack_channels"].([]any)) != 1 || len(ch["webhooks"].([]any)) != 1 ||
+		len(tr["events"].([]any)) != 2 || len(tr["digests"].([]any)) != 1 {
+		t.Fatalf("created %v", n)
+	}
+	if d := tr["digests"].([]any)[0].(map[string]any); d["time_zone"] != "Europe/London" || len(d["times_of_day"].([]any)) != 2 {
+		t.Fatalf("digest %v", d)
+	}
+	hookID := ch["webhooks"].([]any)[0].(map[string]any)["id"]
+
+	// Search by title, as you type.
+	if status, _ := rig.call(t, "POST", "/v1/notifications", map[string]any{
+		"title": "Nightly digest", "projects": []string{project}, "channels": map[string]any{"emails": []string{"lead@example.com"}},
+		"triggers": map[string]any{"digests": []map[string]any{{"times_of_day": []string{"06:00"}, "time_zone": "UTC"}}},
+	}); status != http.StatusCreated {
+		t.Fatalf("create a second notification: %d", status)
+	}
+	b.run("back to the list", click("#back-to-list"))
+	b.waitText("#results", "Nightly digest")
+	b.waitRows(2)
+	b.page("notifications-list")
+	// On a phone-sized window the list reflows: nothing wider than the screen.
+	b.run("a phone-sized window", chromedp.EmulateViewport(390, 844, chromedp.EmulateMobile))
+	if wide := evaluate[bool](b, "measure", `document.documentElement.scrollWidth > window.innerWidth + 1`); wide {
+		b.shot("failed-phone")
+		t.Fatal("the list is wider than a phone's screen")
+	}
+	b.page("notifications-phone")
+	b.run("back to a desktop window", chromedp.ResetViewport())
+	b.run("search", keys("#search", "alerts"))
+	b.waitRows(1)
+	b.waitText("#results tbody", "QA alerts")
+	b.page("notifications-search")
+
+	// Edit with the gear: the API refuses a bad URL, shown at the webhook's field.
+	b.run("edit", click(`a[aria-label="Edit QA alerts"]`), visible("#title"))
+	b.run("change the title", setValue("#title", ""), keys("#title", "QA alerts (edited)"), click("#next"))
+	b.run("keep the projects", visible("#project"), click("#next"))
+	b.run("break the webhook URL", visible("#webhook-0-url"), setValue("#webhook-0-url", ""), keys("#webhook-0-url", "ftp://example.com/hook"), click("#next"))
+	b.run("triggers", visible("#events"), click("#next"))
+	b.run("save", visible("#step-title"), click("#next"))
+	b.waitText("#step-title", "Add channels")
+	b.waitText("#webhook-0-error", "must be")
+	b.page("edit-invalid-url")
+	b.run("mend the URL", setValue("#webhook-0-url", ""), keys("#webhook-0-url", "http://127.0.0.1:9/hooks/qa2"), click("#next"))
+	b.run("triggers", visible("#events"), click("#next"))
+	b.run("save", visible("#step-title"), click("#next"))
+	b.waitText("h1", "Saved")
+	_, list = rig.call(t, "GET", "/v1/notifications?title=edited", nil)
+	if items := list["items"].([]any); len(items) != 1 {
+		t.Fatalf("after the edit the API lists %v", list)
+	} else if hooks := items[0].(map[string]any)["channels"].(map[string]any)["webhooks"].([]any); len(hooks) != 1 ||
+		hooks[0].(map[string]any)["id"] != hookID || hooks[0].(map[string]any)["url"] != "http://127.0.0.1:9/hooks/qa2" {
+		t.Fatalf("after the edit the webhook is %v, want %v changed in place", hooks, hookID)
+	}
+
+	// Delete with the red bin, after a confirmation.
+	b.run("back to the list", click("#back-to-list"))
+	b.run("delete", chromedp.Click(`button[aria-label="Delete QA alerts (edited)"]`), visible("#confirm-delete"))
+	b.page("delete-confirm")
+	b.run("confirm", click("#confirm-delete"))
+	b.waitRows(1)
+	b.waitText("#results", "Nightly digest")
+	if _, list = rig.call(t, "GET", "/v1/notifications?title=QA", nil); len(list["items"].([]any)) != 0 {
+		t.Fatalf("the deleted notification is still listed: %v", list)
+	}
+
+	// Another tenant sees none of it; a used link is refused with what to do.
+	used := rig.signInLink(t, "rival", "mallory")
+	b.run("sign out", click("#sign-out"), visible("#api-key"))
+	b.run("open another tenant's link", chromedp.Navigate("about:blank"), chromedp.Navigate(used))
+	b.waitText("#who", "mallory · rival")
+	b.waitText("#results", "No notifications yet")
+	b.page("other-tenant")
+	b.run("sign out", click("#sign-out"), visible("#api-key"))
+	b.run("open the used link", chromedp.Navigate("about:blank"), chromedp.Navigate(used))
+	b.waitText("main", "Sign-in link used or expired")
+	b.waitText("main", "herald signin-link")
+	b.page("sign-in-used-link")
+}
