@@ -21,6 +21,7 @@ func main() {
 		if err != nil {
 			return nil, fmt.Errorf("read mail configuration: %w", err)
 		}
-		return apifn.New(cfg, clients, logger, apifn.WithSlack(slack), apifn.WithUnsubscribeKey(mail.UnsubscribeKey))
+		return apifn.New(cfg, clients, logger, apifn.WithSlack(slack), apifn.WithUnsubscribeKey(mail.UnsubscribeKey),
+			apifn.WithConsole(apifn.LoadConsoleOIDC(os.Getenv)))
 	})
 }

@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io/fs"
+	"net"
 	"net/http"
 	"net/url"
 	"path"
@@ -28,6 +29,9 @@ type Config struct {
 	// OIDC, when its Issuer is set, signs in through that issuer (authorization code with
 	// PKCE); otherwise the console asks for an API key, or takes a sign-in link's code.
 	OIDC OIDC
+	// AllowLoopbackIssuer accepts an http:// issuer on a loopback address: a stand-in in
+	// tests, under the same local-only flag as loopback webhooks.
+	AllowLoopbackIssuer bool
 }
 
 // OIDC is the identity provider the API's JWT authorizer trusts.
@@ -38,19 +42,42 @@ type OIDC struct {
 	Scopes []string `json:"scopes"`
 	// Audience, when the issuer needs it asked for (Auth0 does), is the API's audience.
 	Audience string `json:"audience,omitempty"`
+	// AuthorizationEndpoint and TokenEndpoint, when set, are used instead of the issuer's
+	// discovery document: Cognito, for one, serves them from another host than its issuer.
+	AuthorizationEndpoint string `json:"authorization_endpoint,omitempty"`
+	TokenEndpoint         string `json:"token_endpoint,omitempty"`
 }
 
-// Validate reports what an OIDC configuration lacks.
-func (o OIDC) Validate() error {
+// Validate reports what an OIDC configuration lacks; allowLoopback accepts http:// URLs on
+// loopback addresses.
+func (o OIDC) Validate(allowLoopback bool) error {
 	if o.Issuer == "" {
 		return nil
 	}
-	u, err := url.Parse(o.Issuer)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
+	secure := func(raw string) bool {
+		u, err := url.Parse(raw)
+		if err != nil || u.Host == "" {
+			return false
+		}
+		if u.Scheme == "https" {
+			return true
+		}
+		ip := net.ParseIP(u.Hostname())
+		return allowLoopback && u.Scheme == "http" && ip != nil && ip.IsLoopback()
+	}
+	if !secure(o.Issuer) {
 		return fmt.Errorf("console OIDC issuer %q: must be an https URL", o.Issuer)
 	}
 	if o.ClientID == "" {
 		return fmt.Errorf("console OIDC: a client id is needed with issuer %s", o.Issuer)
+	}
+	for name, e := range map[string]string{"authorization endpoint": o.AuthorizationEndpoint, "token endpoint": o.TokenEndpoint} {
+		if e == "" {
+			continue
+		}
+		if !secure(e) {
+			return fmt.Errorf("console OIDC %s %q: must be an https URL", name, e)
+		}
 	}
 	return nil
 }
@@ -58,7 +85,7 @@ func (o OIDC) Validate() error {
 // Handler serves the console: index.html at /, the assets under /console/, and
 // /console/config.json, which tells the page how to sign in.
 func Handler(cfg Config) (http.Handler, error) {
-	if err := cfg.OIDC.Validate(); err != nil {
+	if err := cfg.OIDC.Validate(cfg.AllowLoopbackIssuer); err != nil {
 		return nil, err
 	}
 	root, err := fs.Sub(assets, "assets")
@@ -132,9 +159,12 @@ func contentType(name string) string {
 // issuer's discovery and token endpoints: no inline script, no other origin, no framing.
 func contentSecurityPolicy(o OIDC) string {
 	connect := "'self'"
-	if o.Issuer != "" {
-		u, _ := url.Parse(o.Issuer)
-		connect += " " + u.Scheme + "://" + u.Host
+	seen := map[string]bool{}
+	for _, e := range []string{o.Issuer, o.TokenEndpoint} {
+		if u, err := url.Parse(e); e != "" && err == nil && !seen[u.Host] {
+			seen[u.Host] = true
+			connect += " " + u.Scheme + "://" + u.Host
+		}
 	}
 	return strings.Join([]string{
 		"default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:", "font-src 'self'",

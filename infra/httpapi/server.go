@@ -15,6 +15,7 @@ import (
 
 	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/digest"
+	"github.com/heraldhq/herald/shared/inbound"
 	"github.com/heraldhq/herald/shared/stagehooks"
 )
 
@@ -62,6 +63,8 @@ type Deps struct {
 	// sends no digests.
 	Digests     digest.ScheduleStore
 	Idempotency IdempotencyStore
+	// Inbound is the record of what became of inbound events; nil for none.
+	Inbound inbound.Reader
 	// SignIn redeems console sign-in links; nil where the console signs in through OIDC.
 	SignIn ConsoleSignIn
 	// Console serves the browser console at / and /console/; nil for none.
@@ -115,6 +118,7 @@ func routes() []route {
 		{"DELETE", "/v1/slack/channels/{id}", "deleteSlackChannel", false, (*Server).deleteSlackChannel},
 		{"GET", "/v1/slack/channels/{id}/attempts", "listSlackChannelAttempts", false, (*Server).listSlackChannelAttempts},
 		{"GET", "/v1/notifications/{id}/digest-preview", "previewDigest", false, (*Server).previewDigest},
+		{"GET", "/v1/events", "listInboundEvents", false, (*Server).listInboundEvents},
 		{"GET", "/v1/me", "getCaller", false, (*Server).me},
 		{"POST", "/v1/console/sign-in", "redeemSignInLink", true, (*Server).consoleSignIn},
 		{"GET", "/v1/unsubscribe", "showUnsubscribe", true, (*Server).showUnsubscribe},

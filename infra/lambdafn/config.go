@@ -118,13 +118,13 @@ func Require(pairs ...string) error {
 
 // ValidateRouter reports what the router function lacks.
 func (c Config) ValidateRouter() error {
-	return Require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL)
+	return Require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL, EnvAttemptsTable, c.AttemptsTable)
 }
 
 // ValidateNotify reports what the notification router function lacks.
 func (c Config) ValidateNotify() error {
 	return Require(EnvWebhooksTable, c.WebhooksTable, EnvDeliveryQueueURL, c.DeliveryQueueURL, EnvMailTable, c.MailTable,
-		EnvActivityTable, c.ActivityTable)
+		EnvActivityTable, c.ActivityTable, EnvAttemptsTable, c.AttemptsTable)
 }
 
 // ValidateDigest reports what the digest function lacks.

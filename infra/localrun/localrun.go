@@ -116,6 +116,7 @@ type Herald struct {
 	mail   *sqlitestore.MailLines
 	// activity is what digests summarise; schedules says when they are due.
 	activity  *sqlitestore.Activity
+	inbound   *sqlitestore.Inbound
 	schedules *sqlitestore.Schedules
 	// digesters are the template's digest functions, whose schedule cfg.Mail.DigestTick
 	// overrides.
@@ -204,6 +205,9 @@ func (h *Herald) wire(ctx context.Context, cfg Config) error {
 		return err
 	}
 	if h.mail, err = sqlitestore.NewMailLines(ctx, h.db); err != nil {
+		return err
+	}
+	if h.inbound, err = sqlitestore.NewInbound(ctx, h.db); err != nil {
 		return err
 	}
 	if h.activity, err = sqlitestore.NewActivity(ctx, h.db); err != nil {
@@ -312,7 +316,7 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 		if err != nil {
 			return nil, err
 		}
-		router := routerfn.Over(fnCfg, routerfn.Ports{Targets: h.Store, Queue: jobs}, counter, logger)
+		router := routerfn.Over(fnCfg, routerfn.Ports{Targets: h.Store, Queue: jobs, Inbound: h.inbound}, counter, logger)
 		handler := asyncHandler(router.Handle)
 		if err := h.startInvokeQueue(ctx, runCtx, cfg, id, props, handler); err != nil {
 			return nil, err
@@ -323,7 +327,7 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 		if err != nil {
 			return nil, err
 		}
-		notifier := notifyfn.Over(notifyfn.Ports{Subscriptions: h.Store, Queue: jobs, Lines: h.mail, Activity: h.activity}, counter, logger)
+		notifier := notifyfn.Over(notifyfn.Ports{Subscriptions: h.Store, Queue: jobs, Lines: h.mail, Activity: h.activity, Inbound: h.inbound}, counter, logger)
 		handler := asyncHandler(notifier.Handle)
 		if err := h.startInvokeQueue(ctx, runCtx, cfg, id, props, handler); err != nil {
 			return nil, err
@@ -464,6 +468,7 @@ func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config
 	api := httpapi.New(httpapi.Deps{
 		Console:       web,
 		SignIn:        keys,
+		Inbound:       h.inbound,
 		Idempotency:   idempotency,
 		Auth:          httpapi.APIKeyAuthenticator{Keys: keys},
 		Webhooks:      h.Store,
@@ -802,6 +807,9 @@ func (h *Herald) expireAll(ctx context.Context) {
 	}
 	if _, err := h.activity.Expire(ctx, time.Now()); err != nil {
 		warn("expire digest activity", err)
+	}
+	if _, err := h.inbound.Expire(ctx, time.Now()); err != nil {
+		warn("expire inbound event records", err)
 	}
 	for range 16 { // up to 256 MiB of free pages per round; the next round takes the rest
 		if err := sqlitedb.Reclaim(ctx, h.db); err != nil {

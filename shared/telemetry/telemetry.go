@@ -28,8 +28,11 @@ const (
 	// EmailsSent and EmailsFailed count the mailer's messages, by outcome reason.
 	EmailsSent   = "EmailsSent"
 	EmailsFailed = "EmailsFailed"
-	// DigestsSent counts digests by outcome: sent, or skipped_empty.
+	// DigestsSent counts digests by outcome: sent, skipped_empty or abandoned.
 	DigestsSent = "DigestsSent"
+	// InboundRecordsLost counts inbound events whose record (what the Events page shows)
+	// could not be written, by router; the event itself was handled.
+	InboundRecordsLost = "InboundRecordsLost"
 )
 
 // Memory is a Counter that keeps counts in memory. It is safe for concurrent use.

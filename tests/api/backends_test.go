@@ -31,6 +31,7 @@ import (
 	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/digest"
+	"github.com/heraldhq/herald/shared/inbound"
 	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/shared/slack"
 	"github.com/heraldhq/herald/tests/awsfixture"
@@ -77,6 +78,8 @@ type backend struct {
 	// signInCode makes the code of a console sign-in link for tenant and user; nil where the
 	// console signs in through OIDC (on AWS).
 	signInCode func(t *testing.T, tenant, user string) string
+	// inbound records what became of inbound events, as the routers do.
+	inbound inbound.Recorder
 	// baseURL is where the embedded API listens, for calls with credentials of the test's own.
 	baseURL string
 }
@@ -182,8 +185,13 @@ func embedded(t *testing.T, opts backendOptions) backend {
 	if err != nil {
 		t.Fatal(err)
 	}
+	inboundEvents, err := sqlitestore.NewInbound(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
 	deps := httpapi.Deps{
-		Auth: httpapi.APIKeyAuthenticator{Keys: keys}, Webhooks: store, Endpoints: store, Log: store, Jobs: queue,
+		Inbound: inboundEvents,
+		Auth:    httpapi.APIKeyAuthenticator{Keys: keys}, Webhooks: store, Endpoints: store, Log: store, Jobs: queue,
 		Notifications: store, Slack: channels, Idempotency: idempotency,
 		URLs:        httpapi.URLPolicy{Resolver: noDNS()},
 		Unsubscribe: mailbatch.Links{Key: []byte(unsubscribeKey)},
@@ -200,6 +208,7 @@ func embedded(t *testing.T, opts backendOptions) backend {
 	return backend{
 		name:      "embedded",
 		baseURL:   srv.URL,
+		inbound:   inboundEvents,
 		activity:  activity,
 		schedules: schedules,
 		signInCode: func(t *testing.T, tenant, user string) string {
@@ -290,7 +299,8 @@ func onAWS(t *testing.T, opts backendOptions) backend {
 	}
 	queue := sqsqueue.New(b.Admin().SQS, b.QueueURL, b.DLQURL)
 	return backend{
-		name: "aws",
+		name:    "aws",
+		inbound: dynamo.NewInbound(b.Admin().DynamoDB, b.AttemptsTable),
 		call: func(t *testing.T, tenant, user, method, path string, body []byte, header http.Header) response {
 			t.Helper()
 			u, err := url.Parse(path)

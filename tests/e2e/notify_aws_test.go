@@ -28,6 +28,7 @@ import (
 	"github.com/heraldhq/herald/infra/lambdafn/notifyfn"
 	"github.com/heraldhq/herald/infra/sesmail"
 	"github.com/heraldhq/herald/infra/sqsqueue"
+	"github.com/heraldhq/herald/shared/inbound"
 	"github.com/heraldhq/herald/shared/telemetry"
 	"github.com/heraldhq/herald/tests/awsfixture"
 	"github.com/heraldhq/herald/tests/contract"
@@ -150,6 +151,15 @@ func TestNotificationsOnTheStandIns(t *testing.T) {
 	}
 	if counts.Get(telemetry.EventsRejected, "schema_violation") != 1 {
 		t.Fatalf("rejections counted: %v", counts.Dimensions(telemetry.EventsRejected))
+	}
+	// The rejected event is kept for the Events page, under the tenant it names, with the
+	// field; the routed ones are in the delivery log, and cost no write here.
+	kept, err := dynamo.NewInbound(clients.DynamoDB, b.AttemptsTable).ListInbound(context.Background(), sampleTenant, inbound.Query{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(kept.Items) != 1 || kept.Items[0].Outcome != inbound.Rejected || kept.Items[0].Reason != "schema_violation" || !strings.Contains(kept.Items[0].Detail, "outcome") {
+		t.Fatalf("kept for %s: %+v; want the one rejected event", sampleTenant, kept.Items)
 	}
 
 	rig.pollUntil(t, 30*time.Second, func() bool { return len(slackSrv.Messages(qaGrant.ChannelID)) >= 2 && hook.count() >= 2 })

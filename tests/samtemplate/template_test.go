@@ -4,7 +4,6 @@ import (
 	"debug/elf"
 	"encoding/json"
 	"fmt"
-	"github.com/heraldhq/herald/infra/samtemplate"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +14,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/heraldhq/herald/infra/lambdafn/apifn"
+	"github.com/heraldhq/herald/infra/samtemplate"
 
 	"github.com/heraldhq/herald/events/samples"
 	"github.com/heraldhq/herald/events/stagetransition"
@@ -51,6 +53,8 @@ func tpl(t *testing.T) *samtemplate.Template {
 
 // declaredEnv is every environment variable infra/lambdafn reads (its Env* constants).
 var declaredEnv = []string{
+	apifn.EnvConsoleIssuer, apifn.EnvConsoleClientID, apifn.EnvConsoleScopes, apifn.EnvConsoleAudience,
+	apifn.EnvConsoleAuthorizationEndpoint, apifn.EnvConsoleTokenEndpoint,
 	lambdafn.EnvWebhooksTable,
 	lambdafn.EnvAttemptsTable,
 	lambdafn.EnvActivityTable,
@@ -79,6 +83,7 @@ var declaredEnv = []string{
 // value meets its parameter's constraints, which TestParameterDefaultsMatchTheirConstraints's
 // rules do not check for a missing Default.
 var deployValues = map[string]string{
+	"JwtIssuer":      "https://auth.example.com/",
 	"MailFrom":       "noreply@example.com",
 	"UnsubscribeKey": "0123456789abcdef0123456789abcdef",
 }
@@ -1076,6 +1081,7 @@ func TestPoliciesGrantWhatTheAdaptersCall(t *testing.T) {
 	need := map[string][]grant{
 		"RouterFunction": {
 			{"dynamodb:Query", "WebhooksTable/index/" + dynamo.StageIndex},
+			{"dynamodb:PutItem", "AttemptsTable"},
 			{"sqs:SendMessageBatch", "DeliveryQueue"},
 		},
 		"ApiFunction": {
@@ -1115,6 +1121,7 @@ func TestPoliciesGrantWhatTheAdaptersCall(t *testing.T) {
 			{"dynamodb:PutItem", "MailTable"},
 			{"dynamodb:UpdateItem", "MailTable"},
 			{"dynamodb:BatchWriteItem", "ActivityTable"},
+			{"dynamodb:PutItem", "AttemptsTable"},
 			{"sqs:SendMessageBatch", "DeliveryQueue"},
 		},
 		"DigestFunction": {

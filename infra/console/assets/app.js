@@ -196,15 +196,86 @@ function signInPage() {
     flash = "";
   }
   if (config.auth.mode === "oidc") {
+    const issuer = new URL(config.auth.oidc.issuer).host;
     parts.push(
       h("p", {}, "This installation signs you in through your organisation's identity provider."),
-      h("p", { class: "muted" }, "Sign-in through the identity provider arrives in a later release; until then, use the API with a token."),
+      h("button", { type: "button", id: "oidc-sign-in", onclick: () => startOIDC().catch((err) => showSignInError(err)) }, `Sign in with ${issuer}`),
     );
   } else {
     parts.push(h("article", {}, form));
   }
   render(...parts);
   if (config.auth.mode !== "oidc") input.focus();
+}
+
+function showSignInError(err) {
+  flash = err.message;
+  signInPage();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sign-in through the OIDC issuer the API's JWT authorizer trusts: authorization code with
+// PKCE (RFC 7636). The verifier and state live in sessionStorage for the round trip only.
+
+const PKCE = "herald.pkce";
+
+function base64url(bytes) {
+  return btoa(String.fromCharCode(...new Uint8Array(bytes))).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function randomString() {
+  return base64url(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+async function oidcEndpoints() {
+  const o = config.auth.oidc;
+  if (o.authorization_endpoint && o.token_endpoint) return o;
+  const res = await fetch(o.issuer.replace(/\/$/, "") + "/.well-known/openid-configuration");
+  if (!res.ok) throw new Error(`The identity provider's discovery document answered ${res.status}.`);
+  const d = await res.json();
+  return { ...o, authorization_endpoint: o.authorization_endpoint || d.authorization_endpoint, token_endpoint: o.token_endpoint || d.token_endpoint };
+}
+
+function redirectURI() {
+  return location.origin + "/";
+}
+
+async function startOIDC() {
+  const o = await oidcEndpoints();
+  const verifier = randomString();
+  const state = randomString();
+  const challenge = base64url(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)));
+  sessionStorage.setItem(PKCE, JSON.stringify({ verifier, state }));
+  const q = new URLSearchParams({
+    response_type: "code",
+    client_id: o.client_id,
+    redirect_uri: redirectURI(),
+    scope: (o.scopes || ["openid"]).join(" "),
+    state,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+  });
+  if (o.audience) q.set("audience", o.audience);
+  location.assign(o.authorization_endpoint + (o.authorization_endpoint.includes("?") ? "&" : "?") + q);
+}
+
+// finishOIDC takes the issuer's redirect back (?code=&state=) and trades the code for a token.
+async function finishOIDC(params) {
+  history.replaceState(null, "", location.pathname + "#/sign-in");
+  const saved = JSON.parse(sessionStorage.getItem(PKCE) || "null");
+  sessionStorage.removeItem(PKCE);
+  if (params.get("error")) throw new Error(`The identity provider refused: ${params.get("error_description") || params.get("error")}.`);
+  if (!saved || saved.state !== params.get("state")) throw new Error("The sign-in came back with a state this tab did not send: start again.");
+  const o = await oidcEndpoints();
+  const res = await fetch(o.token_endpoint, {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ grant_type: "authorization_code", code: params.get("code"), redirect_uri: redirectURI(), client_id: o.client_id, code_verifier: saved.verifier }),
+  });
+  const token = await res.json().catch(() => ({}));
+  if (!res.ok || !token.access_token) throw new Error(`The identity provider did not give a token: ${token.error_description || token.error || res.status}.`);
+  await acceptToken(token.access_token);
+  location.hash = "#/notifications";
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -550,7 +621,7 @@ async function loadSlackChannels(state) {
 function channelsStep(state, body) {
   const c = state.draft.channels;
   const grid = h("div", { class: "grid-cards", id: "slack-grid" });
-  const slackNote = h("p", { class: "field-error", role: "alert" }, errorsUnder(state, "channels.slack_channels").join("; "));
+  const slackNote = h("p", { id: "slack-note", class: "field-error", role: "alert" }, errorsUnder(state, "channels.slack_channels").join("; "));
   const drawSlack = () => {
     if (!state.slack) {
       grid.replaceChildren(h("p", { "aria-busy": "true" }, "Loading Slack channels…"));
@@ -597,7 +668,11 @@ function channelsStep(state, body) {
     slackNote.textContent = "";
     try {
       const start = await api("GET", "/v1/slack/oauth/start");
-      window.open(start.url, "_blank", "noopener");
+      // Not noopener: the new tab starts with a copy of this tab's session, which it needs to
+      // finish the connection when Slack sends it back here. Slack's page gets no handle on
+      // this one.
+      const tab = window.open(start.url, "_blank");
+      if (tab) tab.opener = null;
       slackNote.textContent = "Pick the workspace and channel in Slack's page, then refresh the grid.";
       slackNote.className = "muted";
     } catch (err) {
@@ -673,7 +748,7 @@ function channelsStep(state, body) {
         ),
         grid,
         slackNote,
-        h("button", { type: "button", class: "secondary", onclick: addSlack }, "Add Slack channel"),
+        h("button", { type: "button", class: "secondary", id: "add-slack", onclick: addSlack }, "Add Slack channel"),
       ),
       h("fieldset", {}, h("legend", {}, "Email"), emails.el),
       h(
@@ -1285,6 +1360,79 @@ function attemptTable(items, notice) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Events: recent inbound events and what each triggered, or why nothing
+
+const EVENT_OUTCOMES = { routed: "Routed", no_match: "Nothing fired", rejected: "Rejected" };
+const ROUTERS = { stage_webhooks: "Stage webhooks", notifications: "Notifications" };
+
+async function eventsPage() {
+  const outcome = h("select", { id: "events-outcome", name: "outcome" }, h("option", { value: "" }, "Any outcome"), Object.entries(EVENT_OUTCOMES).map(([v, l]) => h("option", { value: v }, l)));
+  const list = h("div", { id: "event-list" });
+  let cursor = "";
+  const load = async (more) => {
+    if (!more) cursor = "";
+    const q = new URLSearchParams({ limit: "50" });
+    if (outcome.value) q.set("outcome", outcome.value);
+    if (cursor) q.set("cursor", cursor);
+    try {
+      const page = await api("GET", `/v1/events?${q}`);
+      cursor = page.next_cursor || "";
+      const table = eventTable(page.items);
+      if (more) list.querySelector("tbody")?.append(...table.querySelectorAll("tbody tr"));
+      else list.replaceChildren(table);
+      list.querySelector("#older-events")?.remove();
+      if (cursor) list.append(h("button", { type: "button", class: "secondary", id: "older-events", onclick: () => load(true) }, "Older events"));
+    } catch (err) {
+      list.replaceChildren(h("p", { role: "alert", class: "field-error" }, err.message));
+    }
+  };
+  render(
+    h("hgroup", {}, h("h1", {}, "Events"), h("p", {}, "Inbound events of the last 7 days that queued nothing, and why. What the others delivered is in each webhook's delivery log.")),
+    h(
+      "form",
+      { class: "row", onsubmit: (e) => { e.preventDefault(); load(false); } },
+      h("div", {}, h("label", { for: "events-outcome" }, "Outcome"), outcome),
+      h("div", { class: "shrink" }, h("label", { for: "events-show" }, h("span", { class: "visually-hidden" }, "Show the events")), h("button", { type: "submit", id: "events-show" }, "Show")),
+    ),
+    list,
+  );
+  await load(false);
+}
+
+function eventTable(items) {
+  if (!items.length) {
+    const empty = h(
+      "div",
+      { class: "empty" },
+      h("p", {}, "No events match."),
+      h("p", { class: "muted" }, "Every event with this tenant's tenant_id that was rejected, or reached a stage without a webhook, appears here."),
+    );
+    empty.append(h("table", {}, h("tbody")));
+    return empty;
+  }
+  return h(
+    "table",
+    { class: "responsive" },
+    h("thead", {}, h("tr", {}, ["Time", "Event", "Router", "Outcome", "Why"].map((c) => h("th", { scope: "col" }, c)))),
+    h(
+      "tbody",
+      {},
+      items.map((e) =>
+        h(
+          "tr",
+          { "data-event": e.event_id, "data-outcome": e.outcome },
+          h("td", { "data-label": "Time" }, new Date(e.at).toLocaleString()),
+          h("td", { "data-label": "Event" }, e.detail_type, h("br"), h("code", { class: "muted" }, e.event_id), e.task_id ? h("span", { class: "muted" }, ` task ${e.task_id}`) : null),
+          h("td", { "data-label": "Router" }, ROUTERS[e.router] || e.router),
+          h("td", { "data-label": "Outcome" }, EVENT_OUTCOMES[e.outcome] || e.outcome, e.outcome === "routed" ? h("span", { class: "muted" }, ` (${e.deliveries} queued)`) : null),
+          h("td", { "data-label": "Why" }, e.reason ? h("code", {}, e.reason) : "", e.detail ? h("span", { class: "muted" }, ` ${e.detail}`) : null),
+        ),
+      ),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
 // Routing
 
 async function route() {
@@ -1310,6 +1458,11 @@ async function route() {
       await stageWebhooksPage();
     } else if ((m = hash.match(/^#\/(webhooks|slack)\/([^/]+)\/log$/))) {
       await deliveryLogPage(m[1], decodeURIComponent(m[2]));
+    } else if (hash === "#/slack-connected") {
+      location.hash = "#/notifications";
+    } else if (hash === "#/events") {
+      document.querySelector('[data-tab="events"]').setAttribute("aria-current", "page");
+      await eventsPage();
     } else if (hash === "#/notifications/new") {
       await wizardPage(null);
     } else if ((m = hash.match(/^#\/notifications\/([^/]+)\/edit$/))) {
@@ -1332,7 +1485,46 @@ async function start() {
   document.getElementById("sign-out").addEventListener("click", () => signOut());
   showWho();
   window.addEventListener("hashchange", route);
+  const params = new URLSearchParams(location.search);
+  if (params.has("code") || params.has("error")) {
+    // Back from the issuer (a sign-in this tab started), or from Slack (a channel added by
+    // a signed-in user).
+    const signingIn = config.auth.mode === "oidc" && (sessionStorage.getItem(PKCE) || !signedIn());
+    try {
+      if (signingIn) {
+        await finishOIDC(params);
+      } else if (signedIn()) {
+        return await finishSlack(params);
+      } else {
+        history.replaceState(null, "", location.pathname + "#/sign-in");
+        flash = "Sign in, then add the Slack channel again.";
+      }
+    } catch (err) {
+      flash = err.message;
+    }
+  }
   await route();
+}
+
+// finishSlack connects the channel Slack's consent page sent back (?code=&state=) as the
+// signed-in user: the API checks that the state is theirs.
+async function finishSlack(params) {
+  history.replaceState(null, "", location.pathname + "#/slack-connected");
+  try {
+    const ch = await api("GET", "/v1/slack/oauth/callback?" + params.toString());
+    render(
+      h("h1", {}, `Connected ${ch.channel_name}`),
+      h("p", {}, `${ch.channel_name} (${ch.team_name}) is now in the Slack channels grid of all your notifications.`),
+      h("p", {}, "Go back to the tab you came from and refresh the grid, or close this one."),
+      h("a", { href: "#/notifications", role: "button", id: "slack-done" }, "Go to notifications"),
+    );
+  } catch (err) {
+    render(
+      h("h1", {}, "Slack was not connected"),
+      h("p", { role: "alert", class: "field-error" }, err.message),
+      h("a", { href: "#/notifications", role: "button" }, "Go to notifications"),
+    );
+  }
 }
 
 start();

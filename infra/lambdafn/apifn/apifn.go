@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/heraldhq/herald/infra/console"
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/httpapi"
 	"github.com/heraldhq/herald/infra/lambdafn"
@@ -30,6 +31,7 @@ import (
 type Option func(*apiOptions)
 
 type apiOptions struct {
+	console        console.OIDC
 	slack          lambdafn.SlackConfig
 	unsubscribeKey string
 	urls           *httpapi.URLPolicy
@@ -86,10 +88,18 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger, opt
 	if o.urls != nil {
 		urls = *o.urls
 	}
+	var web http.Handler
+	if o.console.ClientID != "" {
+		if web, err = console.Handler(console.Config{OIDC: o.console, AllowLoopbackIssuer: cfg.AllowLoopback}); err != nil {
+			return nil, fmt.Errorf("API configuration: %w", err)
+		}
+	}
 	api := httpapi.New(httpapi.Deps{
+		Console:       web,
 		Unsubscribe:   unsubscribe,
 		Activity:      dynamo.NewActivity(clients.DynamoDB, cfg.ActivityTable),
 		Digests:       dynamo.NewSchedules(clients.DynamoDB, cfg.WebhooksTable),
+		Inbound:       dynamo.NewInbound(clients.DynamoDB, cfg.AttemptsTable),
 		Auth:          httpapi.ClaimsAuthenticator{TenantClaim: cfg.JWTTenantClaim},
 		Webhooks:      webhooks,
 		Endpoints:     webhooks,

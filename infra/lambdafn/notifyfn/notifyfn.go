@@ -21,6 +21,7 @@ import (
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/digest"
+	"github.com/heraldhq/herald/shared/inbound"
 	"github.com/heraldhq/herald/shared/notify"
 	"github.com/heraldhq/herald/shared/stagehooks"
 	"github.com/heraldhq/herald/shared/telemetry"
@@ -31,8 +32,10 @@ type Handler struct {
 	Fanout *notify.Fanout
 	// Activity keeps what digests summarise.
 	Activity digest.ActivityStore
-	Counter  telemetry.Counter
-	Logger   *slog.Logger
+	// Inbound keeps what became of each event, for the Events page.
+	Inbound inbound.Keeper
+	Counter telemetry.Counter
+	Logger  *slog.Logger
 }
 
 // Handle routes one inbound event. A rejected event returns nil (logged and counted: the same
@@ -40,10 +43,14 @@ type Handler struct {
 // Lambda retries and then parks in the function's failure queue.
 func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error {
 	log := h.Logger.With("event_id", ev.ID, "detail_type", ev.DetailType, "source", ev.Source)
+	rec := inbound.Record{EventID: ev.ID, Router: inbound.RouterNotifications, DetailType: ev.DetailType, Source: ev.Source}
+	rec.TenantID, rec.ProjectHash, rec.TaskID = inbound.Subject(ev.Detail)
 	occs, acts, err := Interpret(ev.DetailType, ev.Detail)
 	if reason := stagetransition.ReasonOf(err); reason != "" {
 		log.Warn("notification event rejected", "reason", string(reason), "detail", err.Error())
 		h.Counter.Count(telemetry.EventsRejected, string(reason))
+		rec.Outcome, rec.Reason, rec.Detail = inbound.Rejected, string(reason), err.Error()
+		h.Inbound.Keep(ctx, rec)
 		return nil
 	}
 	if err != nil {
@@ -64,6 +71,14 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error 
 	h.Counter.Count(telemetry.EventsRouted, strconv.FormatBool(items > 0))
 	log.Info("notification event routed", "occurrences", len(occs), "webhooks", sent.Webhooks,
 		"slack_posts", sent.SlackPosts, "email_lines", sent.EmailLines)
+	rec.Outcome, rec.Deliveries = inbound.Routed, items
+	if items == 0 {
+		rec.Outcome, rec.Reason, rec.Detail = inbound.NoMatch, inbound.ReasonNoNotification, "no notification of the tenant's fires on this event in its project"
+		if len(acts) > 0 {
+			rec.Detail += "; it counts in digests"
+		}
+	}
+	h.Inbound.Keep(ctx, rec)
 	return nil
 }
 
@@ -113,6 +128,7 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 		Queue:         sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
 		Lines:         dynamo.NewMailLines(clients.DynamoDB, cfg.MailTable),
 		Activity:      dynamo.NewActivity(clients.DynamoDB, cfg.ActivityTable),
+		Inbound:       dynamo.NewInbound(clients.DynamoDB, cfg.AttemptsTable),
 	}, counter, logger), nil
 }
 
@@ -122,6 +138,7 @@ type Ports struct {
 	Queue         stagehooks.JobQueue
 	Lines         notify.LineStore
 	Activity      digest.ActivityStore
+	Inbound       inbound.Recorder
 }
 
 // Over builds the handler over any adapters; every runtime builds it here.
@@ -129,6 +146,7 @@ func Over(ports Ports, counter telemetry.Counter, logger *slog.Logger) *Handler 
 	return &Handler{
 		Fanout:   &notify.Fanout{Subscriptions: ports.Subscriptions, Queue: ports.Queue, Lines: ports.Lines, Counter: counter, Logger: logger},
 		Activity: ports.Activity,
+		Inbound:  inbound.Keeper{Recorder: ports.Inbound, Counter: counter, Logger: logger},
 		Counter:  counter,
 		Logger:   logger,
 	}

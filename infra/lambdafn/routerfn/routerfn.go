@@ -16,13 +16,16 @@ import (
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/sqsqueue"
+	"github.com/heraldhq/herald/shared/inbound"
 	"github.com/heraldhq/herald/shared/stagehooks"
 	"github.com/heraldhq/herald/shared/telemetry"
 )
 
 // Handler is the EventBridge-triggered router function.
 type Handler struct {
-	Router  *stagehooks.Router
+	Router *stagehooks.Router
+	// Inbound keeps what became of each event, for the Events page.
+	Inbound inbound.Keeper
 	Counter telemetry.Counter
 	Logger  *slog.Logger
 }
@@ -33,8 +36,10 @@ type Handler struct {
 // and then parks the event in the failure queue of template.yaml, from which it can be replayed.
 func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error {
 	log := h.Logger.With("event_id", ev.ID, "detail_type", ev.DetailType, "source", ev.Source)
+	rec := inbound.Record{EventID: ev.ID, Router: inbound.RouterStageWebhooks, DetailType: ev.DetailType, Source: ev.Source}
+	rec.TenantID, rec.ProjectHash, rec.TaskID = inbound.Subject(ev.Detail)
 	if ev.DetailType != stagetransition.DetailType {
-		h.reject(log, stagetransition.ReasonWrongDetailType, "detail-type is not "+stagetransition.DetailType)
+		h.reject(ctx, log, rec, stagetransition.ReasonWrongDetailType, "detail-type is not "+stagetransition.DetailType)
 		return nil
 	}
 	d, err := parse.Detail(ev.Detail)
@@ -44,20 +49,31 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error 
 		if err == nil {
 			h.Counter.Count(telemetry.EventsRouted, strconv.FormatBool(n > 0))
 			log.Info("stage transition routed", "project_hash", d.ProjectHash, "task_id", d.TaskID, "jobs", n)
+			rec.Outcome, rec.Deliveries = inbound.Routed, n
+			if n == 0 {
+				rec.Outcome, rec.Reason = inbound.NoMatch, inbound.ReasonNoWebhook
+				rec.Detail = "no enabled webhook of the tenant on the stages it fires"
+				if triggers, _ := stagehooks.Triggers(d); len(triggers) == 0 {
+					rec.Reason, rec.Detail = inbound.ReasonNoWebhookEvent, "the transition leaves no Annotate stage and reaches no Complete stage"
+				}
+			}
+			h.Inbound.Keep(ctx, rec)
 			return nil
 		}
 	}
 	if reason := stagetransition.ReasonOf(err); reason != "" {
-		h.reject(log, reason, err.Error())
+		h.reject(ctx, log, rec, reason, err.Error())
 		return nil
 	}
 	log.Error("route stage transition", "error", err)
 	return err
 }
 
-func (h *Handler) reject(log *slog.Logger, reason stagetransition.Reason, detail string) {
+func (h *Handler) reject(ctx context.Context, log *slog.Logger, rec inbound.Record, reason stagetransition.Reason, detail string) {
 	log.Warn("stage transition event rejected", "reason", string(reason), "detail", detail)
 	h.Counter.Count(telemetry.EventsRejected, string(reason))
+	rec.Outcome, rec.Reason, rec.Detail = inbound.Rejected, string(reason), detail
+	h.Inbound.Keep(ctx, rec)
 }
 
 // New wires the router function's handler to DynamoDB and SQS.
@@ -68,6 +84,7 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 	return Over(cfg, Ports{
 		Targets: dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
 		Queue:   sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		Inbound: dynamo.NewInbound(clients.DynamoDB, cfg.AttemptsTable),
 	}, counter, logger), nil
 }
 
@@ -76,6 +93,7 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 type Ports struct {
 	Targets stagehooks.TargetFinder
 	Queue   stagehooks.JobQueue
+	Inbound inbound.Recorder
 }
 
 // Over builds the router handler over any adapters; every runtime builds it here so
@@ -88,6 +106,7 @@ func Over(cfg lambdafn.Config, ports Ports, counter telemetry.Counter, logger *s
 			Counter: counter,
 			Logger:  logger,
 		},
+		Inbound: inbound.Keeper{Recorder: ports.Inbound, Counter: counter, Logger: logger},
 		Counter: counter,
 		Logger:  logger,
 	}

@@ -1,0 +1,210 @@
+// Package inbound keeps, for a while, the inbound events that queued nothing and why: invalid
+// (and at which field), or valid for a stage that has no webhook. A producer reads it to
+// learn why a webhook did not fire. Records belong to the tenant the event names; an event
+// that names no valid tenant is only logged and counted, since no tenant may see it.
+//
+// Events that queued deliveries are not kept here: the delivery log shows what each did, and
+// the happy path costs no write for this record (see Worth).
+package inbound
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldhq/herald/shared/stagehooks"
+	"github.com/heraldhq/herald/shared/telemetry"
+)
+
+// Outcome is what became of an inbound event in one of Herald's routers.
+type Outcome string
+
+const (
+	// Routed events queued deliveries (webhooks, Slack posts, email lines).
+	Routed Outcome = "routed"
+	// NoMatch events were valid but nothing is configured to fire for them.
+	NoMatch Outcome = "no_match"
+	// Rejected events were invalid; Reason and Detail say why.
+	Rejected Outcome = "rejected"
+)
+
+// Valid reports whether o is one of the outcomes.
+func (o Outcome) Valid() bool { return o == Routed || o == NoMatch || o == Rejected }
+
+// The routers that record what they did with an event: a stage transition goes through both.
+const (
+	RouterStageWebhooks = "stage_webhooks"
+	RouterNotifications = "notifications"
+)
+
+// Reasons for NoMatch.
+const (
+	ReasonNoWebhookEvent = "no_webhook_event" // the transition leaves no Annotate stage and reaches no Complete stage
+	ReasonNoWebhook      = "no_webhook"       // no enabled webhook of the tenant on the stage
+	ReasonNoNotification = "no_notification"  // no notification of the tenant's for the project and event
+)
+
+// Retention is how long records are kept (DynamoDB TTL; the embedded housekeeping).
+const Retention = 7 * 24 * time.Hour
+
+// MaxDetail bounds Detail: the reason in words, with the field of a schema violation.
+const MaxDetail = 500
+
+// Record is what one router did with one inbound event.
+type Record struct {
+	TenantID   string
+	EventID    string
+	Router     string
+	DetailType string
+	Source     string
+	// At is when Herald handled the event.
+	At          time.Time
+	Outcome     Outcome
+	Reason      string
+	Detail      string
+	ProjectHash string
+	TaskID      string
+	// Deliveries counts what was queued: webhook deliveries, Slack posts, email lines.
+	Deliveries int
+}
+
+// Bounded returns r with Detail cut to MaxDetail bytes on a character boundary.
+func (r Record) Bounded() Record {
+	if len(r.Detail) > MaxDetail {
+		cut := MaxDetail
+		for cut > 0 && !utf8.RuneStart(r.Detail[cut]) {
+			cut--
+		}
+		r.Detail = r.Detail[:cut] + "…"
+	}
+	return r
+}
+
+// Recorder keeps records.
+type Recorder interface {
+	RecordInbound(ctx context.Context, r Record) error
+}
+
+// Query selects a tenant's records, newest first.
+type Query struct {
+	// Outcome keeps only the records with this outcome; empty for all.
+	Outcome Outcome
+	Page    stagehooks.PageRequest
+}
+
+// Page is one page of records.
+type Page struct {
+	Items      []Record
+	NextCursor string
+}
+
+// Reader lists a tenant's records.
+type Reader interface {
+	ListInbound(ctx context.Context, tenant string, q Query) (Page, error)
+}
+
+// Subject reads leniently what an event's detail is about (for an event that may have failed
+// validation elsewhere): its tenant, empty when it names none that is valid, its project and
+// its task.
+func Subject(detail []byte) (tenant, project, task string) {
+	var d struct {
+		TenantID    any `json:"tenant_id"`
+		ProjectHash any `json:"project_hash"`
+		TaskID      any `json:"task_id"`
+	}
+	if json.Unmarshal(detail, &d) != nil {
+		return "", "", ""
+	}
+	text := func(v any) string {
+		s, _ := v.(string)
+		if len(s) > 128 {
+			return ""
+		}
+		return s
+	}
+	tenant = text(d.TenantID)
+	if !ValidTenant(tenant) {
+		tenant = ""
+	}
+	return tenant, text(d.ProjectHash), text(d.TaskID)
+}
+
+// ValidTenant reports whether s can be a tenant id: 1 to 128 letters, digits, '-' or '_'.
+func ValidTenant(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Key orders a tenant's records by time, then event and router: the same on every store, and
+// what a cursor holds.
+func (r Record) Key() string {
+	return r.At.UTC().Format(keyTime) + "#" + r.EventID + "#" + r.Router
+}
+
+// keyTime is fixed-width, so that keys sort as times do.
+const keyTime = "2006-01-02T15:04:05.000000000Z"
+
+// Cursor is the cursor of a page that ended at key, bound to the tenant's list.
+func Cursor(tenant, key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(tenant + "\x00" + key))
+}
+
+// After reads a cursor of tenant's list: the key the next page starts after. A cursor of
+// another tenant's list, or none Herald made, is a FieldError for "cursor".
+func After(tenant, cursor string) (string, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	owner, key, ok := strings.Cut(string(raw), "\x00")
+	if err != nil || !ok || owner != tenant || key == "" {
+		return "", &stagehooks.FieldError{Field: "cursor", Reason: "is not a cursor of this list"}
+	}
+	return key, nil
+}
+
+// Keeper records what routers did with events, for the Events page. A record that cannot be
+// written is logged and counted, never returned: the event was handled, and retrying it for
+// its record's sake would deliver it again.
+type Keeper struct {
+	Recorder Recorder
+	Counter  telemetry.Counter
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Worth reports whether r is kept: a rejected event, or a valid one that would have fired a
+// webhook had one been on its stage. Routed events are in the delivery log; events for which
+// nothing is configured by design (a transition between review stages, a label event nobody
+// subscribed to) are the bulk of the traffic and would cost a write each for nothing.
+func (r Record) Worth() bool {
+	return ValidTenant(r.TenantID) && (r.Outcome == Rejected || r.Outcome == NoMatch && r.Reason == ReasonNoWebhook)
+}
+
+// Keep records r, stamped now, under the tenant it names, if it is Worth keeping.
+func (k Keeper) Keep(ctx context.Context, r Record) {
+	if k.Recorder == nil || !r.Worth() {
+		return
+	}
+	if k.Now != nil {
+		r.At = k.Now()
+	} else {
+		r.At = time.Now()
+	}
+	if err := k.Recorder.RecordInbound(ctx, r); err != nil {
+		if k.Logger != nil {
+			k.Logger.Warn("record what became of an inbound event", "event_id", r.EventID, "router", r.Router, "error", err)
+		}
+		if k.Counter != nil {
+			k.Counter.Count(telemetry.InboundRecordsLost, r.Router)
+		}
+	}
+}
