@@ -141,6 +141,16 @@ func TestNotificationsTab(t *testing.T) {
 	}
 	b.page("notifications-empty")
 
+	// The keyboard alone reaches "+ Create notification" and the first step.
+	for tries := 0; evaluate[string](b, "focused", `document.activeElement.id`) != "create"; tries++ {
+		if tries > 20 {
+			t.Fatal("Tab never reaches + Create notification")
+		}
+		b.run("tab", chromedp.KeyEvent(kb.Tab))
+	}
+	b.run("press Enter", chromedp.KeyEvent(kb.Enter), visible("#title"))
+	b.run("back to the list", chromedp.Navigate(rig.h.APIURL+"/#/notifications"), visible("#create"))
+
 	// 1. Enter details: Next without a title is refused at the field.
 	b.run("start creating", click("#create"), visible("#title"))
 	b.run("next without a title", click("#next"))
@@ -244,7 +254,12 @@ func TestNotificationsTab(t *testing.T) {
 	b.waitText("#webhook-0-error", "must be")
 	b.page("edit-invalid-url")
 	b.run("mend the URL", setValue("#webhook-0-url", ""), keys("#webhook-0-url", "http://127.0.0.1:9/hooks/qa2"), click("#next"))
-	b.run("triggers", visible("#events"), click("#next"))
+	// The digest preview, before the first digest goes out.
+	b.run("preview the digest", visible("#events"), click("#preview-digest"))
+	b.waitText("#preview", "0 annotators, 0 reviewers")
+	b.waitText("#preview", "From ")
+	b.page("edit-4-digest-preview")
+	b.run("triggers", click("#next"))
 	b.run("save", visible("#step-title"), click("#next"))
 	b.waitText("h1", "Saved")
 	_, list = rig.call(t, "GET", "/v1/notifications?title=edited", nil)
@@ -316,6 +331,10 @@ func TestAddSlackChannel(t *testing.T) {
 	b.run("refresh the grid", click(`button[aria-label="Refresh Slack channels"]`))
 	b.waitText("#slack-grid", "#ops")
 	b.page("slack-added")
+	b.run("open the channel's delivery log", click(`a[aria-label="Delivery log of #ops"]`))
+	b.waitText("main", "#ops (Acme)")
+	b.waitText("#attempts", "No attempts match")
+	b.page("slack-delivery-log")
 
 	b.run("come back from Slack with a state made for nobody", chromedp.Navigate(rig.h.APIURL+"/?code=stolen&state=forged"))
 	b.waitText("main", "Slack was not connected")

@@ -873,7 +873,7 @@ function triggersStep(state, body) {
           "div",
           { class: "row" },
           h("button", { type: "button", class: "secondary shrink", id: "add-digest", onclick: () => { t.digests.push({ times_of_day: ["09:00"], time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC", period: "24h", skip_empty: false }); drawDigests(); } }, "Add digest"),
-          state.id ? h("button", { type: "button", class: "secondary outline shrink", onclick: () => showPreview(state, preview) }, "Preview the digest") : null,
+          state.id ? h("button", { type: "button", class: "secondary outline shrink", id: "preview-digest", onclick: () => showPreview(state, preview) }, "Preview the digest") : null,
         ),
         preview,
       ),
