@@ -298,15 +298,11 @@ func createAPIKey(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	db, err := sqlitedb.Open(ctx, s.dataDir, sqlitedb.Options{Synchronous: s.synchronous})
+	keys, closeDB, err := openAPIKeys(ctx, s)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	keys, err := sqlitestore.NewAPIKeys(ctx, db)
-	if err != nil {
-		return err
-	}
+	defer closeDB()
 	if err := keys.CreateAPIKey(ctx, key); err != nil {
 		return err
 	}
@@ -327,21 +323,32 @@ func signInLink(ctx context.Context, args []string, getenv func(string) string, 
 	if err := noArgs(fs); err != nil {
 		return err
 	}
-	db, err := sqlitedb.Open(ctx, s.dataDir, sqlitedb.Options{Synchronous: s.synchronous})
+	keys, closeDB, err := openAPIKeys(ctx, s)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	keys, err := sqlitestore.NewAPIKeys(ctx, db)
-	if err != nil {
-		return err
-	}
+	defer closeDB()
 	link, err := consoleLink(ctx, keys, "http://"+*apiAddr, *tenant, *user)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "Open this link to sign in to the console as %s of tenant %s (it works once, within %s):\n%s\n", *user, *tenant, sqlitestore.SignInCodeTTL, link)
 	return nil
+}
+
+// openAPIKeys opens the API keys of the data directory, beside a Herald that may be running
+// on it.
+func openAPIKeys(ctx context.Context, s settings) (*sqlitestore.APIKeys, func(), error) {
+	db, err := sqlitedb.Open(ctx, s.dataDir, sqlitedb.Options{Synchronous: s.synchronous})
+	if err != nil {
+		return nil, nil, err
+	}
+	keys, err := sqlitestore.NewAPIKeys(ctx, db)
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
+	return keys, func() { db.Close() }, nil
 }
 
 // consoleLink makes a one-time sign-in link to the console at apiURL.

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/heraldhq/herald/shared/stagehooks"
 )
 
 // Principal is who is calling: every record the API touches belongs to Principal.TenantID.
@@ -130,14 +132,4 @@ func (a APIKeyAuthenticator) Authenticate(r *http.Request) (Principal, error) {
 	return Principal{TenantID: key.TenantID, UserID: key.UserID}, nil
 }
 
-func validID(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+func validID(s string) bool { return stagehooks.ValidID(s) }

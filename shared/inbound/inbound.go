@@ -133,18 +133,8 @@ func Subject(detail []byte) (tenant, project, task string) {
 	return tenant, text(d.ProjectHash), text(d.TaskID)
 }
 
-// ValidTenant reports whether s can be a tenant id: 1 to 128 letters, digits, '-' or '_'.
-func ValidTenant(s string) bool {
-	if len(s) == 0 || len(s) > 128 {
-		return false
-	}
-	for _, c := range s {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-			return false
-		}
-	}
-	return true
-}
+// ValidTenant reports whether s can be a tenant id (stagehooks.ValidID).
+func ValidTenant(s string) bool { return stagehooks.ValidID(s) }
 
 // Key orders a tenant's records by time, then event and router: the same on every store, and
 // what a cursor holds.

@@ -283,3 +283,16 @@ type Target struct {
 	WebhookID string
 	Enabled   bool
 }
+
+// ValidID reports whether s can be a tenant or user id: 1 to 128 letters, digits, '-' or '_'.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 128 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
