@@ -24,6 +24,29 @@ func (s *Server) previewDigest(w http.ResponseWriter, r *http.Request) {
 	if len(n.Triggers.Digests) > 0 && n.Triggers.Digests[0].Period > 0 {
 		period = n.Triggers.Digests[0].Period
 	}
+	s.summarise(w, r, n.TenantID, n.Projects, period)
+}
+
+// previewDraftDigest answers the digest_event payload of projects not yet saved in a
+// notification (?project=...&project=...): the console's preview while a notification is
+// being created.
+func (s *Server) previewDraftDigest(w http.ResponseWriter, r *http.Request) {
+	projects := r.URL.Query()["project"]
+	switch {
+	case len(projects) == 0:
+		s.fail(w, r, validation(FieldIssue{Field: "project", Reason: "name at least one project (?project=HASH, repeated for more)"}))
+		return
+	case len(projects) > notifications.MaxProjects:
+		s.fail(w, r, validation(FieldIssue{Field: "project", Reason: fmt.Sprintf("at most %d projects", notifications.MaxProjects)}))
+		return
+	}
+	s.summarise(w, r, principalOf(r.Context()).TenantID, projects, notifications.DefaultDigestPeriod)
+}
+
+// summarise answers the digest of tenant's projects for the request's period (?period=, or
+// period) ending at ?end= (or now).
+func (s *Server) summarise(w http.ResponseWriter, r *http.Request, tenant string, projects []string, period time.Duration) {
+	var err error
 	if q := r.URL.Query().Get("period"); q != "" {
 		if period, err = parsePeriod(q); err != nil {
 			s.fail(w, r, validation(FieldIssue{Field: "period", Reason: err.Error()}))
@@ -43,9 +66,9 @@ func (s *Server) previewDigest(w http.ResponseWriter, r *http.Request) {
 		}
 		end = end.UTC()
 	}
-	p, err := digest.Summarise(r.Context(), s.Activity, n.TenantID, n.Projects, end.Add(-period), end)
+	p, err := digest.Summarise(r.Context(), s.Activity, tenant, projects, end.Add(-period), end)
 	if err != nil {
-		s.fail(w, r, fmt.Errorf("preview the digest of notification %s: %w", n.ID, err))
+		s.fail(w, r, fmt.Errorf("preview a digest of %d projects: %w", len(projects), err))
 		return
 	}
 	writeJSON(w, http.StatusOK, p)

@@ -118,6 +118,7 @@ func routes() []route {
 		{"DELETE", "/v1/slack/channels/{id}", "deleteSlackChannel", false, (*Server).deleteSlackChannel},
 		{"GET", "/v1/slack/channels/{id}/attempts", "listSlackChannelAttempts", false, (*Server).listSlackChannelAttempts},
 		{"GET", "/v1/notifications/{id}/digest-preview", "previewDigest", false, (*Server).previewDigest},
+		{"GET", "/v1/digest-preview", "previewDraftDigest", false, (*Server).previewDraftDigest},
 		{"GET", "/v1/events", "listInboundEvents", false, (*Server).listInboundEvents},
 		{"GET", "/v1/me", "getCaller", false, (*Server).me},
 		{"POST", "/v1/console/sign-in", "redeemSignInLink", true, (*Server).consoleSignIn},

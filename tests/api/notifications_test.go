@@ -521,6 +521,24 @@ func TestDigestPreview(t *testing.T) {
 				t.Errorf("period=%s: %d %s", bad, res.status, res.body)
 			}
 		}
+		// A draft's projects, before the notification is saved: the same stats, the tenant's own.
+		draft := be.call(t, "tenant-a", "user-1", "GET", "/v1/digest-preview?project=p1&project=p2&period=7d", nil, nil)
+		statsOf := func(body []byte) string {
+			var p struct {
+				Stats json.RawMessage `json:"projects_stats"`
+			}
+			_ = json.Unmarshal(body, &p)
+			return string(p.Stats)
+		}
+		if draft.status != http.StatusOK || statsOf(draft.body) == "" || statsOf(draft.body) != statsOf(week.body) {
+			t.Fatalf("draft preview %d %s; the notification's %s", draft.status, draft.body, week.body)
+		}
+		if rival := be.call(t, "tenant-b", "user-1", "GET", "/v1/digest-preview?project=p1&project=p2", nil, nil); strings.Contains(string(rival.body), "ann@example.com") {
+			t.Fatalf("another tenant previews tenant-a's activity: %s", rival.body)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "GET", "/v1/digest-preview", nil, nil); res.status != http.StatusUnprocessableEntity || !strings.Contains(string(res.body), `"project"`) {
+			t.Fatalf("a draft preview without projects: %d %s", res.status, res.body)
+		}
 		if res := be.call(t, "tenant-b", "user-1", "GET", "/v1/notifications/"+id+"/digest-preview", nil, nil); res.status != http.StatusNotFound {
 			t.Fatalf("another tenant's preview: %d %s", res.status, res.body)
 		}

@@ -131,6 +131,7 @@ func TestDrivenFromTheOpenAPIDocument(t *testing.T) {
 			"/v1/slack/channels/": connectChannel(t, be, "tenant-a", "user-1", "C0OPENAPI")}
 		// The callback needs what only a run of the flow gives: Slack's code and a fresh state.
 		queries := map[string]func() string{
+			"previewDraftDigest": func() string { return "?project=p1&project=p2" },
 			"showUnsubscribe": func() string {
 				return "?token=" + unsubscribeToken("tenant-a", "nobody@example.com", notification["id"].(string))
 			},

@@ -190,6 +190,8 @@ func TestNotificationsTab(t *testing.T) {
 		setValue("#digest-0-times", ""),
 		keys("#digest-0-times", "09:00, 17:30"),
 		setValue("#digest-0-zone", "Europe/London"))
+	b.run("preview the digest before creating", click("#preview-digest"))
+	b.waitText("#preview", "Project "+project)
 	b.page("create-4-triggers")
 	b.run("next", click("#next"))
 

@@ -873,7 +873,7 @@ function triggersStep(state, body) {
           "div",
           { class: "row" },
           h("button", { type: "button", class: "secondary shrink", id: "add-digest", onclick: () => { t.digests.push({ times_of_day: ["09:00"], time_zone: Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC", period: "24h", skip_empty: false }); drawDigests(); } }, "Add digest"),
-          state.id ? h("button", { type: "button", class: "secondary outline shrink", id: "preview-digest", onclick: () => showPreview(state, preview) }, "Preview the digest") : null,
+          h("button", { type: "button", class: "secondary outline shrink", id: "preview-digest", onclick: () => showPreview(state, preview) }, "Preview the digest"),
         ),
         preview,
       ),
@@ -893,7 +893,11 @@ function triggersStep(state, body) {
 async function showPreview(state, el) {
   el.replaceChildren(h("p", { "aria-busy": "true" }, "Computing the digest…"));
   try {
-    const p = await api("GET", `/v1/notifications/${encodeURIComponent(state.id)}/digest-preview`);
+    // The draft's projects and its first digest's period: what it would send now.
+    const q = new URLSearchParams();
+    for (const p of state.draft.projects) q.append("project", p);
+    q.set("period", state.draft.triggers.digests[0]?.period || "24h");
+    const p = await api("GET", `/v1/digest-preview?${q}`);
     const projects = p.projects_stats.map((ps) =>
       h(
         "details",
@@ -909,7 +913,7 @@ async function showPreview(state, el) {
           : h("p", { class: "muted" }, "No activity."),
       ),
     );
-    el.replaceChildren(h("p", {}, `From ${p.period.start} to ${p.period.end} (saved settings):`), ...projects);
+    el.replaceChildren(h("p", {}, `From ${new Date(p.period.start).toLocaleString()} to ${new Date(p.period.end).toLocaleString()}:`), ...projects);
   } catch (err) {
     el.replaceChildren(h("p", { class: "field-error", role: "alert" }, err.message));
   }
