@@ -10,9 +10,9 @@ package inbound
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"log/slog"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -145,18 +145,28 @@ func (r Record) Key() string {
 // keyTime is fixed-width, so that keys sort as times do.
 const keyTime = "2006-01-02T15:04:05.000000000Z"
 
-// Cursor is the cursor of a page that ended at key, bound to the tenant's list.
+// Cursor is the cursor of a page that ended at key, bound to the tenant's list: the tenant's
+// length, the tenant and the key, so that any bytes in either come back as they were.
 func Cursor(tenant, key string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(tenant + "\x00" + key))
+	b := binary.AppendUvarint(nil, uint64(len(tenant)))
+	return base64.RawURLEncoding.EncodeToString(append(append(b, tenant...), key...))
 }
 
 // After reads a cursor of tenant's list: the key the next page starts after. A cursor of
 // another tenant's list, or none Herald made, is a FieldError for "cursor".
 func After(tenant, cursor string) (string, error) {
+	bad := &stagehooks.FieldError{Field: "cursor", Reason: "is not a cursor of this list"}
 	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	owner, key, ok := strings.Cut(string(raw), "\x00")
-	if err != nil || !ok || owner != tenant || key == "" {
-		return "", &stagehooks.FieldError{Field: "cursor", Reason: "is not a cursor of this list"}
+	if err != nil {
+		return "", bad
+	}
+	n, size := binary.Uvarint(raw)
+	if size <= 0 || n != uint64(len(tenant)) || len(raw)-size < len(tenant) {
+		return "", bad
+	}
+	owner, key := string(raw[size:size+len(tenant)]), string(raw[size+len(tenant):])
+	if owner != tenant || key == "" {
+		return "", bad
 	}
 	return key, nil
 }
