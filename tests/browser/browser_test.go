@@ -25,7 +25,6 @@ import (
 type browser struct {
 	t         *testing.T
 	ctx       context.Context
-	base      string
 	axe       string
 	artifacts string
 	mu        sync.Mutex
@@ -60,7 +59,7 @@ func axeSource(t *testing.T) string {
 	return string(b)
 }
 
-func newBrowser(t *testing.T, base string) *browser {
+func newBrowser(t *testing.T) *browser {
 	t.Helper()
 	exe, axe := chromium(t), axeSource(t)
 	artifacts := os.Getenv("HERALD_ARTIFACTS")
@@ -74,7 +73,7 @@ func newBrowser(t *testing.T, base string) *browser {
 	if os.Geteuid() == 0 {
 		opts = append(opts, chromedp.NoSandbox) // CI runs as root, where Chromium's sandbox cannot start
 	}
-	b := &browser{t: t, base: base, axe: axe, artifacts: artifacts}
+	b := &browser{t: t, axe: axe, artifacts: artifacts}
 	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	// Script errors, console errors and Content-Security-Policy violations fail the test.
 	ctx, cancelCtx := chromedp.NewContext(allocCtx, chromedp.WithListener(func(ev any) {

@@ -131,7 +131,7 @@ func (rig *consoleRig) signInLink(t *testing.T, tenant, user string) string {
 func TestNotificationsTab(t *testing.T) {
 	rig := startConsoleRig(t)
 	rig.connectSlack(t)
-	b := newBrowser(t, rig.h.APIURL)
+	b := newBrowser(t)
 
 	b.run("open the sign-in link", chromedp.Navigate(rig.signInLink(t, "acme", "alice")))
 	b.waitText("#who", "alice · acme")
@@ -310,7 +310,7 @@ func TestAddSlackChannel(t *testing.T) {
 	l.Close()
 	rig := startConsoleRigAt(t, addr, "http://"+addr+"/")
 	rig.slack.Choose(slackstandin.Grant{TeamID: "T0ACME", TeamName: "Acme", ChannelID: "C0OPS", ChannelName: "#ops", UserID: "U0ALICE"})
-	b := newBrowser(t, rig.h.APIURL)
+	b := newBrowser(t)
 	b.run("sign in", chromedp.Navigate(rig.signInLink(t, "acme", "alice")))
 	b.waitText("#who", "alice · acme")
 	b.run("start creating", click("#create"), keys("#title", "Ops"), click("#next"))

@@ -50,7 +50,7 @@ func TestEventsPage(t *testing.T) {
 	}
 	hook.waitFor(t, 1)
 
-	b := newBrowser(t, rig.h.APIURL)
+	b := newBrowser(t)
 	b.run("sign in", chromedp.Navigate(rig.signInLink(t, "acme", "alice")))
 	b.run("open the events", click(`a[data-tab="events"]`))
 	b.waitText("#event-list", "Rejected")

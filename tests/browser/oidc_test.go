@@ -102,7 +102,7 @@ func TestConsoleSignsInThroughOIDCOnAWS(t *testing.T) {
 	t.Cleanup(func() { _ = srv.Close() })
 	hook := newHookReceiver(t)
 
-	br := newBrowser(t, base)
+	br := newBrowser(t)
 	br.run("open the console", chromedp.Navigate(base+"/"), visible("#oidc-sign-in"))
 	br.page("oidc-sign-in")
 	br.run("sign in through the issuer", click("#oidc-sign-in"))

@@ -68,7 +68,7 @@ func (r *hookReceiver) waitFor(t *testing.T, n int) (http.Header, []byte) {
 func TestStageWebhooksAndDeliveryLog(t *testing.T) {
 	rig := startConsoleRig(t)
 	hook := newHookReceiver(t)
-	b := newBrowser(t, rig.h.APIURL)
+	b := newBrowser(t)
 
 	b.run("sign in", chromedp.Navigate(rig.signInLink(t, "acme", "alice")))
 	b.waitText("#who", "alice · acme")
