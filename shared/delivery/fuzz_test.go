@@ -17,6 +17,15 @@ func FuzzDecodeJob(f *testing.F) {
 	f.Add([]byte(`[]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		j, err := delivery.DecodeJob(body)
+		// DecodeJob decodes in one pass; it must accept and read what encoding/json does.
+		var v1 delivery.Job
+		v1OK := json.Unmarshal(body, &v1) == nil && v1.Validate() == nil
+		if v1OK != (err == nil) {
+			t.Fatalf("encoding/json and DecodeJob disagree on %q: accepted %t, DecodeJob %v", body, v1OK, err)
+		}
+		if v1OK && !reflect.DeepEqual(normal(v1), normal(j)) {
+			t.Fatalf("encoding/json and DecodeJob decode %q differently: %+v, %+v", body, v1, j)
+		}
 		if err != nil {
 			return
 		}

@@ -6,9 +6,13 @@ package delivery
 
 import (
 	"encoding/json"
+
 	"errors"
 	"fmt"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 )
 
 // Job is one webhook payload on its way to one endpoint; it is the body of a queue message.
@@ -103,7 +107,9 @@ func (j Job) validateFields() error {
 // DecodeJob parses a queue message body.
 func DecodeJob(body []byte) (Job, error) {
 	var j Job
-	if err := json.Unmarshal(body, &j); err != nil {
+	// One pass over the message (encoding/json validates it whole, then decodes it), with
+	// v1's field matching, so that every job v1 wrote or read decodes the same.
+	if err := jsonv2.Unmarshal(body, &j, jsonv1.DefaultOptionsV1()); err != nil {
 		return Job{}, fmt.Errorf("decode delivery job: %w", err)
 	}
 	// Unmarshal has checked the payload is JSON; only its presence is left to check.
