@@ -83,12 +83,15 @@ type APIKeyStore interface {
 // apiKeyPrefix marks Herald API keys, so secret scanners can recognise a leaked one.
 const apiKeyPrefix = "hk_"
 
+// ErrInvalidPrincipal is a tenant or user id that breaks stagehooks.ValidID.
+var ErrInvalidPrincipal = errors.New("tenant and user must be 1 to 128 letters, digits, '-' or '_'")
+
 // NewAPIKey makes a key for tenant and user. The plaintext is shown once; store the APIKey.
 // The secret has 256 bits of entropy, which is why one SHA-256 is a sound hash for it: slow
 // password hashes exist to protect guessable secrets, and these are not guessable.
 func NewAPIKey(tenant, user string, now time.Time) (plaintext string, key APIKey, err error) {
 	if !validID(tenant) || !validID(user) {
-		return "", APIKey{}, errors.New("tenant and user must be 1 to 128 letters, digits, '-' or '_'")
+		return "", APIKey{}, ErrInvalidPrincipal
 	}
 	id := make([]byte, 8)
 	secret := make([]byte, 32)

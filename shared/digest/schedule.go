@@ -163,6 +163,11 @@ func Plan(n notifications.Notification, prev Schedule, now time.Time) (Schedule,
 	if err != nil {
 		return Schedule{}, err
 	}
+	return PlanSlots(n, slots, prev, now), nil
+}
+
+// PlanSlots is Plan over n's slots, already read with SlotsOf.
+func PlanSlots(n notifications.Notification, slots []Slot, prev Schedule, now time.Time) Schedule {
 	s := Schedule{TenantID: n.TenantID, NotificationID: n.ID, Slots: map[string]time.Time{}}
 	for _, sl := range slots {
 		next, ok := prev.Slots[sl.Key]
@@ -172,7 +177,7 @@ func Plan(n notifications.Notification, prev Schedule, now time.Time) (Schedule,
 		s.Slots[sl.Key] = next
 	}
 	s.NextDue = Earliest(s.Slots)
-	return s, nil
+	return s
 }
 
 // Earliest is the first of the slots' due instants; zero when there are none.

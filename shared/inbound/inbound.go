@@ -41,12 +41,9 @@ const (
 	RouterNotifications = "notifications"
 )
 
-// Reasons for NoMatch.
-const (
-	ReasonNoWebhookEvent = "no_webhook_event" // the transition leaves no Annotate stage and reaches no Complete stage
-	ReasonNoWebhook      = "no_webhook"       // no enabled webhook of the tenant on the stage
-	ReasonNoNotification = "no_notification"  // no notification of the tenant's for the project and event
-)
+// ReasonNoWebhook is the reason of a NoMatch: a transition that fires a webhook event onto a
+// stage where the tenant has no enabled webhook.
+const ReasonNoWebhook = "no_webhook"
 
 // Retention is how long records are kept (DynamoDB TTL; the embedded housekeeping).
 const Retention = 7 * 24 * time.Hour
@@ -105,6 +102,16 @@ type Page struct {
 // Reader lists a tenant's records.
 type Reader interface {
 	ListInbound(ctx context.Context, tenant string, q Query) (Page, error)
+}
+
+// Rejection is the record of an event a router refused: what it is about is read leniently
+// from its detail, which failed validation.
+func Rejection(eventID, router, detailType, source string, detail []byte, reason, why string) Record {
+	tenant, project, task := Subject(detail)
+	return Record{
+		TenantID: tenant, EventID: eventID, Router: router, DetailType: detailType, Source: source, ProjectHash: project, TaskID: task,
+		Outcome: Rejected, Reason: reason, Detail: why,
+	}
 }
 
 // Subject reads leniently what an event's detail is about (for an event that may have failed
@@ -178,7 +185,6 @@ type Keeper struct {
 	Recorder Recorder
 	Counter  telemetry.Counter
 	Logger   *slog.Logger
-	Now      func() time.Time
 }
 
 // Worth reports whether r is kept: a rejected event, or a valid one that would have fired a
@@ -194,11 +200,7 @@ func (k Keeper) Keep(ctx context.Context, r Record) {
 	if k.Recorder == nil || !r.Worth() {
 		return
 	}
-	if k.Now != nil {
-		r.At = k.Now()
-	} else {
-		r.At = time.Now()
-	}
+	r.At = time.Now()
 	if err := k.Recorder.RecordInbound(ctx, r); err != nil {
 		if k.Logger != nil {
 			k.Logger.Warn("record what became of an inbound event", "event_id", r.EventID, "router", r.Router, "error", err)

@@ -6,6 +6,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -142,63 +143,77 @@ func backends(t *testing.T, opts backendOptions) []func(t *testing.T) backend {
 // noRedirects hands redirects back to the test instead of following them.
 var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 
+// embeddedStores are the embedded runtime's stores over one fresh database, and the API's
+// dependencies on them.
+type embeddedStores struct {
+	db        *sql.DB
+	channels  *sqlitestore.SlackChannels
+	store     *sqlitestore.Store
+	keys      *sqlitestore.APIKeys
+	queue     *localqueue.Queue
+	activity  *sqlitestore.Activity
+	schedules *sqlitestore.Schedules
+	inbound   *sqlitestore.Inbound
+	deps      httpapi.Deps
+}
+
+func newEmbeddedStores(tb testing.TB) embeddedStores {
+	tb.Helper()
+	ctx := context.Background()
+	db, err := sqlitedb.Open(ctx, tb.TempDir(), sqlitedb.Options{Synchronous: "NORMAL"})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	must := func(err error) {
+		tb.Helper()
+		if err != nil {
+			tb.Fatal(err)
+		}
+	}
+	e := embeddedStores{db: db}
+	e.store, err = sqlitestore.New(ctx, db, sqlitestore.Options{})
+	must(err)
+	e.keys, err = sqlitestore.NewAPIKeys(ctx, db)
+	must(err)
+	e.queue, err = localqueue.New(ctx, db, "DeliveryQueue", localqueue.Options{})
+	must(err)
+	e.channels, err = sqlitestore.NewSlackChannels(ctx, db)
+	must(err)
+	idempotency, err := sqlitestore.NewIdempotency(ctx, db, httpapi.IdempotencyTTL)
+	must(err)
+	e.activity, err = sqlitestore.NewActivity(ctx, db)
+	must(err)
+	e.schedules, err = sqlitestore.NewSchedules(ctx, db)
+	must(err)
+	e.inbound, err = sqlitestore.NewInbound(ctx, db)
+	must(err)
+	e.deps = httpapi.Deps{
+		Inbound: e.inbound,
+		Auth:    httpapi.APIKeyAuthenticator{Keys: e.keys}, Webhooks: e.store, Endpoints: e.store, Log: e.store, Jobs: e.queue,
+		Notifications: e.store, Slack: e.channels, Idempotency: idempotency,
+		URLs:        httpapi.URLPolicy{Resolver: noDNS()},
+		Unsubscribe: mailbatch.Links{Key: []byte(unsubscribeKey)},
+		Activity:    e.activity,
+		Digests:     e.schedules,
+		SignIn:      e.keys,
+	}
+	return e
+}
+
 // embedded serves the API on a real local port with API keys, as `go run ./infra/herald` does.
 func embedded(t *testing.T, opts backendOptions) backend {
 	t.Helper()
 	ctx := context.Background()
-	db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, err := sqlitestore.New(ctx, db, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := sqlitestore.NewAPIKeys(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	queue, err := localqueue.New(ctx, db, "DeliveryQueue", localqueue.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	channels, err := sqlitestore.NewSlackChannels(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEmbeddedStores(t)
+	db, store, keys, queue, channels := e.db, e.store, e.keys, e.queue, e.channels
 	slackStandin := newSlackStandin(t)
 	// The stand-in listens on loopback, as deliveries' receivers in tests do.
 	flow, err := apifn.SlackFlow(slackConfig(slackStandin, opts), true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	idempotency, err := sqlitestore.NewIdempotency(ctx, db, httpapi.IdempotencyTTL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	activity, err := sqlitestore.NewActivity(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	schedules, err := sqlitestore.NewSchedules(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inboundEvents, err := sqlitestore.NewInbound(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	deps := httpapi.Deps{
-		Inbound: inboundEvents,
-		Auth:    httpapi.APIKeyAuthenticator{Keys: keys}, Webhooks: store, Endpoints: store, Log: store, Jobs: queue,
-		Notifications: store, Slack: channels, Idempotency: idempotency,
-		URLs:        httpapi.URLPolicy{Resolver: noDNS()},
-		Unsubscribe: mailbatch.Links{Key: []byte(unsubscribeKey)},
-		Activity:    activity,
-		Digests:     schedules,
-		SignIn:      keys,
-	}
+	deps := e.deps
 	if flow != nil {
 		deps.SlackOAuth = flow
 	}
@@ -208,9 +223,9 @@ func embedded(t *testing.T, opts backendOptions) backend {
 	return backend{
 		name:      "embedded",
 		baseURL:   srv.URL,
-		inbound:   inboundEvents,
-		activity:  activity,
-		schedules: schedules,
+		inbound:   e.inbound,
+		activity:  e.activity,
+		schedules: e.schedules,
 		signInCode: func(t *testing.T, tenant, user string) string {
 			t.Helper()
 			code, err := keys.CreateSignInCode(ctx, tenant, user, time.Now())

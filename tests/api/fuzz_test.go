@@ -12,9 +12,6 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/infra/httpapi"
-	"github.com/heraldhq/herald/infra/localqueue"
-	"github.com/heraldhq/herald/infra/sqlitedb"
-	"github.com/heraldhq/herald/infra/sqlitestore"
 )
 
 // FuzzRequestBodies sends the API's writing routes any body: each answers a documented
@@ -22,45 +19,13 @@ import (
 // over the embedded stores, so that a million bodies take minutes.
 func FuzzRequestBodies(f *testing.F) {
 	ctx := context.Background()
-	db, err := sqlitedb.Open(ctx, f.TempDir(), sqlitedb.Options{Synchronous: "NORMAL"})
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { db.Close() })
-	store, err := sqlitestore.New(ctx, db, sqlitestore.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	keys, err := sqlitestore.NewAPIKeys(ctx, db)
-	if err != nil {
-		f.Fatal(err)
-	}
-	channels, err := sqlitestore.NewSlackChannels(ctx, db)
-	if err != nil {
-		f.Fatal(err)
-	}
-	queue, err := localqueue.New(ctx, db, "DeliveryQueue", localqueue.Options{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	activity, err := sqlitestore.NewActivity(ctx, db)
-	if err != nil {
-		f.Fatal(err)
-	}
-	schedules, err := sqlitestore.NewSchedules(ctx, db)
-	if err != nil {
-		f.Fatal(err)
-	}
-	api := httpapi.New(httpapi.Deps{
-		Auth: httpapi.APIKeyAuthenticator{Keys: keys}, Webhooks: store, Endpoints: store, Log: store, Jobs: queue,
-		Notifications: store, Slack: channels, Activity: activity, Digests: schedules, SignIn: keys,
-		URLs: httpapi.URLPolicy{Resolver: noDNS()},
-	})
+	e := newEmbeddedStores(f)
+	api := httpapi.New(e.deps)
 	plaintext, key, err := httpapi.NewAPIKey("acme", "alice", time.Now())
 	if err != nil {
 		f.Fatal(err)
 	}
-	if err := keys.CreateAPIKey(ctx, key); err != nil {
+	if err := e.keys.CreateAPIKey(ctx, key); err != nil {
 		f.Fatal(err)
 	}
 	call := func(method, path string, body []byte) *httptest.ResponseRecorder {

@@ -1,9 +1,7 @@
 package browser_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"net"
@@ -20,6 +18,7 @@ import (
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/localrun"
 	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/tests/apicall"
 	"github.com/heraldhq/herald/tests/slackstandin"
 )
 
@@ -78,23 +77,7 @@ func startConsoleRigAt(t *testing.T, apiAddr, slackRedirect string) *consoleRig 
 
 func (rig *consoleRig) call(t *testing.T, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, rig.h.APIURL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+rig.key)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	return res.StatusCode, out
+	return apicall.JSON(t, rig.h.APIURL, rig.key, method, path, body)
 }
 
 // connectSlack connects #qa for alice as "Add Slack channel" does, through Slack's stand-in.

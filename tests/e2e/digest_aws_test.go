@@ -2,17 +2,14 @@ package e2e_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
@@ -106,17 +103,7 @@ func TestDigestsOnTheStandIns(t *testing.T) {
 		t.Fatal(err)
 	}
 	fn.Dispatcher.Now = func() time.Time { return clock }
-	fireTwice := func() {
-		var wg sync.WaitGroup
-		for range 2 {
-			wg.Go(func() {
-				if err := fn.Handle(context.Background(), events.EventBridgeEvent{}); err != nil {
-					t.Errorf("digest run: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-	}
+	fireTwice := func() { fireTwiceAtOnce(t, "digest run", fn.Handle) }
 
 	// Before 09:00 nothing is due.
 	clock = due.Add(-time.Minute)

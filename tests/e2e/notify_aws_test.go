@@ -179,17 +179,7 @@ func TestNotificationsOnTheStandIns(t *testing.T) {
 
 	// The schedule fires twice at once: one email per address, the failing one none.
 	failing.set(qa)
-	runMailerTwice := func() {
-		var wg sync.WaitGroup
-		for range 2 {
-			wg.Go(func() {
-				if err := mailer.Handle(context.Background(), events.EventBridgeEvent{}); err != nil {
-					t.Errorf("mailer run: %v", err)
-				}
-			})
-		}
-		wg.Wait()
-	}
+	runMailerTwice := func() { fireTwiceAtOnce(t, "mailer run", mailer.Handle) }
 	runMailerTwice()
 	sentTo := func(addr string) []contract.ReceivedMail { return sentTo(t, addr) }
 	got := sentTo(lead)
@@ -351,4 +341,19 @@ func sentTo(t *testing.T, addr string) []contract.ReceivedMail {
 		}
 	}
 	return out
+}
+
+// fireTwiceAtOnce invokes a scheduled function twice concurrently, as a schedule that fires
+// twice does.
+func fireTwiceAtOnce(t *testing.T, what string, handle func(context.Context, events.EventBridgeEvent) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if err := handle(context.Background(), events.EventBridgeEvent{}); err != nil {
+				t.Errorf("%s: %v", what, err)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/localrun"
 	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/tests/apicall"
 	"github.com/heraldhq/herald/tests/slackstandin"
 	"github.com/heraldhq/herald/tests/standin"
 )
@@ -88,23 +89,7 @@ func startNotifyRig(t *testing.T) *notifyRig {
 // call sends an API request as alice and decodes a JSON answer.
 func (rig *notifyRig) call(t *testing.T, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
-	if body != nil {
-		b, _ := json.Marshal(body)
-		rd = bytes.NewReader(b)
-	}
-	req, _ := http.NewRequest(method, rig.h.APIURL+path, rd)
-	req.Header.Set("Authorization", "Bearer "+rig.key)
-	req.Header.Set("Content-Type", "application/json")
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	return res.StatusCode, out
+	return apicall.JSON(t, rig.h.APIURL, rig.key, method, path, body)
 }
 
 // connectSlack runs "Add to Slack" against the stand-in and returns Herald's channel id.

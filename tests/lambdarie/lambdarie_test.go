@@ -343,25 +343,16 @@ func TestMailerBootstrapSendsThroughSES(t *testing.T) {
 	if _, err := store.AddLines(ctx, []mailbatch.Line{line}); err != nil {
 		t.Fatal(err)
 	}
-	env := b.Env("")
+	env := mailEnv(t, b)
 	env[lambdafn.EnvMailTable] = b.MailTable
-	env[lambdafn.EnvMailFrom] = "noreply@herald.example"
 	env[lambdafn.EnvEmailInterval] = "rate(5 minutes)"
-	env[lambdafn.EnvUnsubscribeKey] = strings.Repeat("u", 32)
-	env[lambdafn.EnvPublicAPIURL] = "https://api.herald.example"
-	env["AWS_ENDPOINT_URL_SESV2"] = standin.Endpoint(t, "ses")
 	e := startEmulator(t, buildBootstrap(t, "mailer"), env)
 
 	// The schedule fires twice in one window: one email.
 	for range 2 {
 		e.invoke(t, sample(t, "scheduled/scheduled-event.json"))
 	}
-	var got []standin.SentEmail
-	for _, m := range standin.SentEmails(t) {
-		if slices.Contains(m.Destination.To, address) {
-			got = append(got, m)
-		}
-	}
+	got := sentTo(t, address)
 	if len(got) != 1 || got[0].Subject != "Herald: 1 update from Labels in" || !strings.Contains(got[0].Body.Text, line.Text) {
 		t.Fatalf("SES got %+v, want one email with the line", got)
 	}
@@ -393,23 +384,14 @@ func TestDigestBootstrapSendsThroughSESAndTheQueue(t *testing.T) {
 	if err := schedules.PutSchedule(ctx, plan); err != nil {
 		t.Fatal(err)
 	}
-	env := b.Env("")
-	env[lambdafn.EnvMailFrom] = "noreply@herald.example"
-	env[lambdafn.EnvUnsubscribeKey] = strings.Repeat("u", 32)
-	env[lambdafn.EnvPublicAPIURL] = "https://api.herald.example"
-	env["AWS_ENDPOINT_URL_SESV2"] = standin.Endpoint(t, "ses")
+	env := mailEnv(t, b)
 	e := startEmulator(t, buildBootstrap(t, "digest"), env)
 
 	// Fired twice (a schedule that fires twice): one digest.
 	for range 2 {
 		e.invoke(t, sample(t, "scheduled/scheduled-event.json"))
 	}
-	var got []standin.SentEmail
-	for _, m := range standin.SentEmails(t) {
-		if slices.Contains(m.Destination.To, address) {
-			got = append(got, m)
-		}
-	}
+	got := sentTo(t, address)
 	if len(got) != 1 || got[0].Subject != "Herald digest: Daily QA, no activity" || !strings.Contains(got[0].Body.HTML, "No activity") {
 		t.Fatalf("SES got %+v, want one digest email", got)
 	}
@@ -424,4 +406,28 @@ func TestDigestBootstrapSendsThroughSESAndTheQueue(t *testing.T) {
 	if err != nil || !after.NextDue.After(time.Now()) {
 		t.Fatalf("schedule %+v, %v: want the next 09:00", after, err)
 	}
+}
+
+// mailEnv is the backend's environment with what a function that emails needs, SES being the
+// stand-in.
+func mailEnv(t *testing.T, b *awsfixture.Backend) map[string]string {
+	t.Helper()
+	env := b.Env("")
+	env[lambdafn.EnvMailFrom] = "noreply@herald.example"
+	env[lambdafn.EnvUnsubscribeKey] = strings.Repeat("u", 32)
+	env[lambdafn.EnvPublicAPIURL] = "https://api.herald.example"
+	env["AWS_ENDPOINT_URL_SESV2"] = standin.Endpoint(t, "ses")
+	return env
+}
+
+// sentTo reads back from the SES stand-in what was sent to address.
+func sentTo(t *testing.T, address string) []standin.SentEmail {
+	t.Helper()
+	var got []standin.SentEmail
+	for _, m := range standin.SentEmails(t) {
+		if slices.Contains(m.Destination.To, address) {
+			got = append(got, m)
+		}
+	}
+	return got
 }

@@ -43,14 +43,11 @@ type Handler struct {
 // Lambda retries and then parks in the function's failure queue.
 func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error {
 	log := h.Logger.With("event_id", ev.ID, "detail_type", ev.DetailType, "source", ev.Source)
-	rec := inbound.Record{EventID: ev.ID, Router: inbound.RouterNotifications, DetailType: ev.DetailType, Source: ev.Source}
-	rec.TenantID, rec.ProjectHash, rec.TaskID = inbound.Subject(ev.Detail)
 	occs, acts, err := Interpret(ev.DetailType, ev.Detail)
 	if reason := stagetransition.ReasonOf(err); reason != "" {
 		log.Warn("notification event rejected", "reason", string(reason), "detail", err.Error())
 		h.Counter.Count(telemetry.EventsRejected, string(reason))
-		rec.Outcome, rec.Reason, rec.Detail = inbound.Rejected, string(reason), err.Error()
-		h.Inbound.Keep(ctx, rec)
+		h.Inbound.Keep(ctx, inbound.Rejection(ev.ID, inbound.RouterNotifications, ev.DetailType, ev.Source, ev.Detail, string(reason), err.Error()))
 		return nil
 	}
 	if err != nil {
@@ -71,14 +68,6 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error 
 	h.Counter.Count(telemetry.EventsRouted, strconv.FormatBool(items > 0))
 	log.Info("notification event routed", "occurrences", len(occs), "webhooks", sent.Webhooks,
 		"slack_posts", sent.SlackPosts, "email_lines", sent.EmailLines)
-	rec.Outcome, rec.Deliveries = inbound.Routed, items
-	if items == 0 {
-		rec.Outcome, rec.Reason, rec.Detail = inbound.NoMatch, inbound.ReasonNoNotification, "no notification of the tenant's fires on this event in its project"
-		if len(acts) > 0 {
-			rec.Detail += "; it counts in digests"
-		}
-	}
-	h.Inbound.Keep(ctx, rec)
 	return nil
 }
 

@@ -36,10 +36,8 @@ type Handler struct {
 // and then parks the event in the failure queue of template.yaml, from which it can be replayed.
 func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error {
 	log := h.Logger.With("event_id", ev.ID, "detail_type", ev.DetailType, "source", ev.Source)
-	rec := inbound.Record{EventID: ev.ID, Router: inbound.RouterStageWebhooks, DetailType: ev.DetailType, Source: ev.Source}
-	rec.TenantID, rec.ProjectHash, rec.TaskID = inbound.Subject(ev.Detail)
 	if ev.DetailType != stagetransition.DetailType {
-		h.reject(ctx, log, rec, stagetransition.ReasonWrongDetailType, "detail-type is not "+stagetransition.DetailType)
+		h.reject(ctx, log, ev, stagetransition.ReasonWrongDetailType, "detail-type is not "+stagetransition.DetailType)
 		return nil
 	}
 	d, err := parse.Detail(ev.Detail)
@@ -49,31 +47,30 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error 
 		if err == nil {
 			h.Counter.Count(telemetry.EventsRouted, strconv.FormatBool(n > 0))
 			log.Info("stage transition routed", "project_hash", d.ProjectHash, "task_id", d.TaskID, "jobs", n)
-			rec.Outcome, rec.Deliveries = inbound.Routed, n
-			if n == 0 {
-				rec.Outcome, rec.Reason = inbound.NoMatch, inbound.ReasonNoWebhook
-				rec.Detail = "no enabled webhook of the tenant on the stages it fires"
-				if triggers, _ := stagehooks.Triggers(d); len(triggers) == 0 {
-					rec.Reason, rec.Detail = inbound.ReasonNoWebhookEvent, "the transition leaves no Annotate stage and reaches no Complete stage"
-				}
+			// A transition that fires a webhook event onto a stage without a webhook is what a
+			// producer asks about; one that fires none (between review stages) is not kept.
+			if triggers, _ := stagehooks.Triggers(d); n == 0 && len(triggers) > 0 {
+				h.Inbound.Keep(ctx, inbound.Record{
+					TenantID: d.TenantID, EventID: ev.ID, Router: inbound.RouterStageWebhooks, DetailType: ev.DetailType, Source: ev.Source,
+					ProjectHash: d.ProjectHash, TaskID: d.TaskID, Outcome: inbound.NoMatch, Reason: inbound.ReasonNoWebhook,
+					Detail: "no enabled webhook of the tenant on the stages it fires",
+				})
 			}
-			h.Inbound.Keep(ctx, rec)
 			return nil
 		}
 	}
 	if reason := stagetransition.ReasonOf(err); reason != "" {
-		h.reject(ctx, log, rec, reason, err.Error())
+		h.reject(ctx, log, ev, reason, err.Error())
 		return nil
 	}
 	log.Error("route stage transition", "error", err)
 	return err
 }
 
-func (h *Handler) reject(ctx context.Context, log *slog.Logger, rec inbound.Record, reason stagetransition.Reason, detail string) {
+func (h *Handler) reject(ctx context.Context, log *slog.Logger, ev events.EventBridgeEvent, reason stagetransition.Reason, detail string) {
 	log.Warn("stage transition event rejected", "reason", string(reason), "detail", detail)
 	h.Counter.Count(telemetry.EventsRejected, string(reason))
-	rec.Outcome, rec.Reason, rec.Detail = inbound.Rejected, string(reason), detail
-	h.Inbound.Keep(ctx, rec)
+	h.Inbound.Keep(ctx, inbound.Rejection(ev.ID, inbound.RouterStageWebhooks, ev.DetailType, ev.Source, ev.Detail, string(reason), detail))
 }
 
 // New wires the router function's handler to DynamoDB and SQS.

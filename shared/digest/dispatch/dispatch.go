@@ -117,13 +117,14 @@ func (d *Dispatcher) one(ctx context.Context, s digest.Schedule, now time.Time, 
 		d.finish(ctx, s, nil, owner, log)
 		return
 	}
-	plan, err := digest.Plan(n, s, now)
+	slots, err := digest.SlotsOf(n)
 	if err != nil {
 		log.Error("plan a notification's digests", "error", err)
 		rep.Failed++
 		d.finish(ctx, s, nil, owner, log)
 		return
 	}
+	plan := digest.PlanSlots(n, slots, s, now)
 	if len(plan.Slots) == 0 {
 		// The notification no longer has digests.
 		if err := d.Schedules.DeleteSchedule(ctx, s.TenantID, s.NotificationID); err != nil {
@@ -131,7 +132,6 @@ func (d *Dispatcher) one(ctx context.Context, s digest.Schedule, now time.Time, 
 		}
 		return
 	}
-	slots, _ := digest.SlotsOf(n)
 	failed := false
 	done := map[string]time.Time{} // slot key to the due time the run found it at
 	for _, sl := range slots {
