@@ -33,6 +33,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"strconv"
 	"time"
 
@@ -88,6 +89,11 @@ type webhookItem struct {
 	Version   int64  `dynamodbav:"version"`
 	CreatedAt string `dynamodbav:"created_at"`
 	UpdatedAt string `dynamodbav:"updated_at"`
+	// FailingSince and Failures are the webhook's failure streak (see health.go). Only the
+	// delivery path writes them; an API write of the webhook leaves them out, and so starts
+	// its health afresh.
+	FailingSince string `dynamodbav:"failing_since,omitempty"`
+	Failures     int    `dynamodbav:"failures,omitempty"`
 }
 
 // urlClaimItem is the uniqueness item of a stage webhook's URL.
@@ -599,7 +605,7 @@ func (s *WebhookStore) readEndpoints(ctx context.Context, refs []delivery.Endpoi
 		keys[i] = primaryKey(ref.TenantID, ref.WebhookID)
 	}
 	raw, err := s.batchGet(ctx, keys, types.KeysAndAttributes{
-		ProjectionExpression:     aws.String("tenant_id, webhook_id, #u, enabled, secrets, previous_secret_expires_at"),
+		ProjectionExpression:     aws.String("tenant_id, webhook_id, #u, enabled, secrets, previous_secret_expires_at, failing_since"),
 		ExpressionAttributeNames: map[string]string{"#u": "url"},
 		ConsistentRead:           aws.Bool(consistent),
 	})
@@ -614,7 +620,7 @@ func (s *WebhookStore) readEndpoints(ctx context.Context, refs []delivery.Endpoi
 	for _, it := range items {
 		ref := delivery.EndpointRef{TenantID: it.TenantID, WebhookID: it.WebhookID}
 		secrets := stagehooks.LiveSecrets(it.Secrets, parseOptionalTime(it.PreviousSecretExpiresAt), now)
-		out[ref] = delivery.Endpoint{URL: it.URL, Enabled: it.Enabled, Secrets: secrets}
+		out[ref] = delivery.Endpoint{URL: it.URL, Enabled: it.Enabled, Secrets: secrets, FailingSince: parseOptionalTime(it.FailingSince)}
 	}
 	return nil
 }
@@ -624,30 +630,39 @@ func (s *WebhookStore) readEndpoints(ctx context.Context, refs []delivery.Endpoi
 // notification's, if it has one: an API client holding the old version must re-read before
 // writing, or it would enable the webhook again without having seen it disabled.
 func (s *WebhookStore) DisableWebhook(ctx context.Context, ref delivery.EndpointRef, reason string) error {
+	_, _, err := s.disable(ctx, ref, reason, "attribute_exists(pk)", nil)
+	return err
+}
+
+// disable turns ref off with reason if cond holds, bumps its notification's version, and
+// returns the webhook as it now is; ok is false when cond failed.
+func (s *WebhookStore) disable(ctx context.Context, ref delivery.EndpointRef, reason, cond string, values map[string]types.AttributeValue) (item map[string]types.AttributeValue, ok bool, err error) {
 	now := &types.AttributeValueMemberS{Value: formatTime(s.now())}
 	one := &types.AttributeValueMemberN{Value: "1"}
+	all := map[string]types.AttributeValue{
+		":f": &types.AttributeValueMemberBOOL{Value: false},
+		":r": &types.AttributeValueMemberS{Value: reason},
+		":t": now, ":one": one,
+	}
+	maps.Copy(all, values)
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-		TableName:           &s.table,
-		Key:                 primaryKey(ref.TenantID, ref.WebhookID),
-		UpdateExpression:    aws.String("SET enabled = :f, disabled_reason = :r, updated_at = :t, version = if_not_exists(version, :one) + :one"),
-		ConditionExpression: aws.String("attribute_exists(pk)"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":f": &types.AttributeValueMemberBOOL{Value: false},
-			":r": &types.AttributeValueMemberS{Value: reason},
-			":t": now, ":one": one,
-		},
-		ReturnValues: types.ReturnValueAllNew,
+		TableName:                 &s.table,
+		Key:                       primaryKey(ref.TenantID, ref.WebhookID),
+		UpdateExpression:          aws.String("SET enabled = :f, disabled_reason = :r, updated_at = :t, version = if_not_exists(version, :one) + :one"),
+		ConditionExpression:       aws.String(cond),
+		ExpressionAttributeValues: all,
+		ReturnValues:              types.ReturnValueAllNew,
 	})
 	var ccf *types.ConditionalCheckFailedException
 	if errors.As(err, &ccf) {
-		return nil
+		return nil, false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("disable webhook %s: %w", ref.WebhookID, err)
+		return nil, false, fmt.Errorf("disable webhook %s: %w", ref.WebhookID, err)
 	}
 	nid, _ := out.Attributes["notification_id"].(*types.AttributeValueMemberS)
 	if nid == nil {
-		return nil
+		return out.Attributes, true, nil
 	}
 	_, err = s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 &s.table,
@@ -657,9 +672,9 @@ func (s *WebhookStore) DisableWebhook(ctx context.Context, ref delivery.Endpoint
 		ExpressionAttributeValues: map[string]types.AttributeValue{":t": now, ":one": one},
 	})
 	if err != nil && !errors.As(err, &ccf) {
-		return fmt.Errorf("disable webhook %s: bump version of notification %s: %w", ref.WebhookID, nid.Value, err)
+		return nil, false, fmt.Errorf("disable webhook %s: bump version of notification %s: %w", ref.WebhookID, nid.Value, err)
 	}
-	return nil
+	return out.Attributes, true, nil
 }
 
 // backoff waits before retry round n (none before the first).

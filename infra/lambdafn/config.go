@@ -35,6 +35,13 @@ const (
 	// EnvAllowLoopback lets deliveries reach 127.0.0.0/8 and ::1. It exists for tests and the
 	// single-machine runtime; template.yaml never sets it.
 	EnvAllowLoopback = "HERALD_ALLOW_LOOPBACK"
+	// EnvEventBusName is the bus Herald publishes its own operational events to.
+	EnvEventBusName = "HERALD_EVENT_BUS_NAME"
+	// EnvEndpointDisableAfter is how long a webhook fails every attempt before it is
+	// disabled ("0" never disables one); EnvEndpointMinFailures is how many failures within a
+	// day start counting it (delivery.HealthPolicy).
+	EnvEndpointDisableAfter = "HERALD_ENDPOINT_DISABLE_AFTER"
+	EnvEndpointMinFailures  = "HERALD_ENDPOINT_MIN_FAILURES"
 )
 
 // DefaultConfigCacheTTL is how stale a warm function's view of webhook configuration may be.
@@ -56,6 +63,8 @@ type Config struct {
 	ConfigCacheTTL   time.Duration
 	AllowLoopback    bool
 	JWTTenantClaim   string
+	EventBusName     string
+	EndpointHealth   delivery.HealthPolicy
 }
 
 // LoadConfig reads the configuration with getenv (os.Getenv in a main) and applies defaults.
@@ -68,6 +77,8 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		DeliveryQueueURL: getenv(EnvDeliveryQueueURL),
 		DeliveryDLQURL:   getenv(EnvDeliveryDLQURL),
 		JWTTenantClaim:   getenv(EnvJWTTenantClaim),
+		EventBusName:     getenv(EnvEventBusName),
+		EndpointHealth:   delivery.DefaultHealthPolicy,
 	}
 	var errs []error
 	scheduleText := getenv(EnvRetrySchedule)
@@ -86,6 +97,7 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 		{EnvAttemptTimeout, &c.AttemptTimeout, delivery.DefaultAttemptTimeout},
 		{EnvAttemptRetention, &c.AttemptRetention, dynamo.DefaultAttemptRetention},
 		{EnvConfigCacheTTL, &c.ConfigCacheTTL, DefaultConfigCacheTTL},
+		{EnvEndpointDisableAfter, &c.EndpointHealth.DisableAfter, delivery.DefaultHealthPolicy.DisableAfter},
 	} {
 		*d.dst = d.dflt
 		if v := getenv(d.env); v != "" {
@@ -95,6 +107,13 @@ func LoadConfig(getenv func(string) string) (Config, error) {
 				continue
 			}
 			*d.dst = parsed
+		}
+	}
+	if v := getenv(EnvEndpointMinFailures); v != "" {
+		if n, err := strconv.Atoi(v); err != nil || n < 1 {
+			errs = append(errs, fmt.Errorf("%s: %q is not a positive whole number", EnvEndpointMinFailures, v))
+		} else {
+			c.EndpointHealth.MinFailures = n
 		}
 	}
 	if v := getenv(EnvAllowLoopback); v != "" {
@@ -142,5 +161,6 @@ func (c Config) ValidateAPI() error {
 // ValidateDelivery reports what the delivery function lacks.
 func (c Config) ValidateDelivery() error {
 	return Require(EnvWebhooksTable, c.WebhooksTable, EnvAttemptsTable, c.AttemptsTable,
-		EnvDeliveryQueueURL, c.DeliveryQueueURL, EnvDeliveryDLQURL, c.DeliveryDLQURL)
+		EnvDeliveryQueueURL, c.DeliveryQueueURL, EnvDeliveryDLQURL, c.DeliveryDLQURL, EnvMailTable, c.MailTable,
+		EnvEventBusName, c.EventBusName)
 }

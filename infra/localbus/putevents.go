@@ -2,6 +2,7 @@ package localbus
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -194,7 +195,7 @@ func (b *Bus) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	resp := b.putEvents(r, requestID, *req.Entries)
+	resp := b.putEvents(r.Context(), requestID, *req.Entries)
 	out, err := json.Marshal(resp)
 	if err != nil {
 		// Unreachable: the response holds only strings and an int.
@@ -302,7 +303,7 @@ type accepted struct {
 
 // putEvents checks each entry, routes the valid ones and hands all their invocations to the
 // sink in one Accept call.
-func (b *Bus) putEvents(r *http.Request, requestID string, entries []*requestEntry) putEventsResponse {
+func (b *Bus) putEvents(ctx context.Context, requestID string, entries []*requestEntry) putEventsResponse {
 	results := make([]resultEntry, len(entries))
 	var (
 		ok          []*accepted
@@ -342,7 +343,7 @@ func (b *Bus) putEvents(r *http.Request, requestID string, entries []*requestEnt
 
 	var sinkErr error
 	if len(invocations) > 0 {
-		if sinkErr = b.sink.Accept(r.Context(), invocations); sinkErr != nil {
+		if sinkErr = b.sink.Accept(ctx, invocations); sinkErr != nil {
 			b.log.Error("persist PutEvents invocations", "request_id", requestID,
 				"invocations", len(invocations), "error", sinkErr)
 		}
@@ -438,6 +439,22 @@ func (b *Bus) accept(i int, e *requestEntry) (a *accepted, code, msg string) {
 			"detail":      detail,
 		},
 	}, "", ""
+}
+
+// Publish puts one event of source on bus (DefaultBus when empty) from inside the process, as
+// a PutEvents request would: it is routed by the same rules, and an error says it was not
+// accepted.
+func (b *Bus) Publish(ctx context.Context, bus, source, detailType string, detail []byte) error {
+	d := string(detail)
+	e := &requestEntry{Source: &source, DetailType: &detailType, Detail: &d}
+	if bus != "" {
+		e.EventBusName = &bus
+	}
+	resp := b.putEvents(ctx, "in-process", []*requestEntry{e})
+	if res := resp.Entries[0]; res.ErrorCode != "" {
+		return fmt.Errorf("publish %q: %s: %s", detailType, res.ErrorCode, res.ErrorMessage)
+	}
+	return nil
 }
 
 // decodeObject decodes s as exactly one JSON object, numbers kept as json.Number for the

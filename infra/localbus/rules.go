@@ -108,7 +108,7 @@ func serverlessRule(t *samtemplate.Template, fn, ev string, evm map[string]any) 
 	if err != nil {
 		return Rule{}, false, err
 	}
-	bus, err := resolveBus(t, props["EventBusName"])
+	bus, err := ResolveBus(t, props["EventBusName"])
 	if err != nil {
 		return Rule{}, false, err
 	}
@@ -156,7 +156,7 @@ func eventsRule(t *samtemplate.Template, resources map[string]samtemplate.Resour
 	if err != nil {
 		return nil, err
 	}
-	bus, err := resolveBus(t, r.Properties["EventBusName"])
+	bus, err := ResolveBus(t, r.Properties["EventBusName"])
 	if err != nil {
 		return nil, err
 	}
@@ -214,11 +214,11 @@ func compilePattern(raw any) (*eventpattern.Pattern, error) {
 	return p, nil
 }
 
-// resolveBus turns an EventBusName property into a bus name: absent is the default bus, a
+// ResolveBus turns an EventBusName property into a bus name: absent is the default bus, a
 // literal is taken as written (an ARN reduced to its name), a !Ref to a parameter is the
 // parameter's default, and a !Ref or !GetAtt (Name or Arn) to an AWS::Events::EventBus is that
 // bus's Name (a literal, or a !Ref to a parameter with a default).
-func resolveBus(t *samtemplate.Template, v any) (string, error) {
+func ResolveBus(t *samtemplate.Template, v any) (string, error) {
 	if v == nil {
 		return DefaultBus, nil
 	}
@@ -253,7 +253,7 @@ func resolveBus(t *samtemplate.Template, v any) (string, error) {
 	}
 	if p, _, isRef := samtemplate.RefTarget(name); isRef {
 		if _, isParam := t.Parameters()[p]; isParam {
-			return resolveBus(t, name)
+			return ResolveBus(t, name)
 		}
 	}
 	return "", fmt.Errorf("EventBusName refers to bus %s, whose Name is neither a literal string nor a !Ref to a parameter", target)

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/heraldhq/herald/events/operational"
 	"github.com/heraldhq/herald/infra/console"
 	"github.com/heraldhq/herald/infra/eventsource"
 	"github.com/heraldhq/herald/infra/httpapi"
@@ -114,6 +115,9 @@ type Herald struct {
 	queues map[string]*localqueue.Queue
 	slack  *sqlitestore.SlackChannels
 	mail   *sqlitestore.MailLines
+	// bus routes PutEvents by the template's rules; the delivery function publishes Herald's
+	// own events on it.
+	bus *localbus.Bus
 	// activity is what digests summarise; schedules says when they are due.
 	activity  *sqlitestore.Activity
 	inbound   *sqlitestore.Inbound
@@ -223,6 +227,11 @@ func (h *Herald) wire(ctx context.Context, cfg Config) error {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	h.cancel = cancel
 
+	if h.Rules, err = localbus.LoadRules(cfg.Template); err != nil {
+		return fmt.Errorf("read EventBridge rules from the template: %w", err)
+	}
+	h.bus = localbus.New(h.Rules, sink{h}, localbus.Options{Logger: cfg.Logger, Counter: counter})
+
 	functions := cfg.Template.ResourcesOfType("AWS::Serverless::Function")
 	ids := make([]string, 0, len(functions))
 	for id := range functions {
@@ -240,16 +249,12 @@ func (h *Herald) wire(ctx context.Context, cfg Config) error {
 		}
 	}
 
-	if h.Rules, err = localbus.LoadRules(cfg.Template); err != nil {
-		return fmt.Errorf("read EventBridge rules from the template: %w", err)
-	}
-	bus := localbus.New(h.Rules, sink{h}, localbus.Options{Logger: cfg.Logger, Counter: counter})
 	l, err := net.Listen("tcp", cfg.EventsAddr)
 	if err != nil {
 		return fmt.Errorf("listen for PutEvents on %s: %w", cfg.EventsAddr, err)
 	}
 	h.EventsURL = "http://" + l.Addr().String()
-	h.server = newServer(bus, eventsLimits)
+	h.server = newServer(h.bus, eventsLimits)
 	h.goRun(func() {
 		if err := h.server.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			cfg.Logger.Error("PutEvents endpoint stopped", "error", err)
@@ -342,9 +347,17 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 		if err != nil {
 			return nil, err
 		}
+		vars, _ := samtemplate.Lookup(props, "Environment", "Variables")
+		busVar, _ := samtemplate.Lookup(vars, lambdafn.EnvEventBusName)
+		busName, err := localbus.ResolveBus(cfg.Template, busVar)
+		if err != nil {
+			return nil, fmt.Errorf("function %s: %s: %w", id, lambdafn.EnvEventBusName, err)
+		}
 		d, err := deliveryfn.Over(fnCfg, deliveryfn.Ports{
 			Endpoints: h.Store, SlackChannels: h.slack, Log: h.Store, Queue: jobs, SlackURLPrefix: cfg.Slack.WebhookURLPrefix,
 			PostClaims: idempotency.PostClaims{Store: claims},
+			Health:     h.Store, Notifications: h.Store, Lines: h.mail,
+			Events: busPublisher{bus: h.bus, name: busName, logger: logger},
 		}, counter, logger)
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)
@@ -736,6 +749,23 @@ func mustLookup(v any, path ...string) any {
 // invokeAsync queues one event for a function, durably, as Lambda's asynchronous invoke does.
 func (h *Herald) invokeAsync(ctx context.Context, function string, event []byte) error {
 	return sink{h}.Accept(ctx, []localbus.Invocation{{Function: function, Event: event}})
+}
+
+// busPublisher publishes Herald's own events on the embedded bus, where the template's rules
+// route them (none does today), and logs each: on one machine the log is where an operator
+// sees them.
+type busPublisher struct {
+	bus    *localbus.Bus
+	name   string
+	logger *slog.Logger
+}
+
+func (p busPublisher) Publish(ctx context.Context, detailType string, detail []byte) error {
+	if err := p.bus.Publish(ctx, p.name, operational.Source, detailType, detail); err != nil {
+		return err
+	}
+	p.logger.Warn("published "+detailType, "event_bus", p.name, "detail", string(detail))
+	return nil
 }
 
 // sink is the bus's durable hand-over: an event is accepted once it is committed to its

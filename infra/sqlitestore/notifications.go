@@ -426,7 +426,7 @@ func (s *Store) UpdateNotification(ctx context.Context, n notifications.Notifica
 				return notifications.Notification{}, fmt.Errorf("previous_secret_expires_at of webhook %s: %w", w.ID, err)
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, secrets = ?, previous_secret_expires_at = ?,
-				enabled = ?, disabled_reason = ?, version = version + 1, updated_at = ?
+				enabled = ?, disabled_reason = ?, version = version + 1, updated_at = ?, failing_since = '', failures = 0
 				WHERE tenant_id = ? AND id = ? AND notification_id = ?`,
 				w.URL, secrets, previous, w.Enabled, w.DisabledReason, r.updated, next.TenantID, w.ID, next.ID); err != nil {
 				return notifications.Notification{}, fmt.Errorf("update notification %s: webhook %s: %w", n.ID, w.ID, err)

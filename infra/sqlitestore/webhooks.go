@@ -56,8 +56,8 @@ type Store struct {
 	retention time.Duration
 	now       func() time.Time
 
-	insertWebhook, getWebhook, listWebhooks, stageTargets, endpoints, disableWebhook *sql.Stmt
-	insertAttempt, attemptsOfDelivery, sweep                                         *sql.Stmt
+	insertWebhook, getWebhook, listWebhooks, stageTargets, endpoints *sql.Stmt
+	insertAttempt, attemptsOfDelivery, sweep                         *sql.Stmt
 }
 
 var (
@@ -86,6 +86,8 @@ CREATE TABLE IF NOT EXISTS webhooks (
 	previous_secret_expires_at TEXT NOT NULL DEFAULT '',
 	notification_id TEXT    NOT NULL DEFAULT '',
 	version         INTEGER NOT NULL DEFAULT 1,
+	failing_since   TEXT    NOT NULL DEFAULT '',
+	failures        INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (tenant_id, id)
 ) STRICT;
 DROP INDEX IF EXISTS webhooks_by_stage;
@@ -120,7 +122,7 @@ const webhookColumns = `id, tenant_id, owner_id, project_hash, stage_uuid, stage
 
 // endpointsSQL reads the webhooks named by a JSON array of [tenant, id] pairs. A pair named
 // twice matches twice; the map in Endpoints keeps one.
-const endpointsSQL = `SELECT w.tenant_id, w.id, w.url, w.enabled, w.secrets, w.previous_secret_expires_at
+const endpointsSQL = `SELECT w.tenant_id, w.id, w.url, w.enabled, w.secrets, w.previous_secret_expires_at, w.failing_since
 	FROM json_each(?) AS k CROSS JOIN webhooks AS w
 	WHERE w.tenant_id = k.value ->> 0 AND w.id = k.value ->> 1`
 
@@ -144,6 +146,9 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	if err := sqlitedb.AddMissingColumns(ctx, db, "attempts", "kind TEXT NOT NULL DEFAULT ''", "owner_id TEXT NOT NULL DEFAULT ''"); err != nil {
 		return nil, err
 	}
+	if err := sqlitedb.AddMissingColumns(ctx, db, "webhooks", "failing_since TEXT NOT NULL DEFAULT ''", "failures INTEGER NOT NULL DEFAULT 0"); err != nil {
+		return nil, err
+	}
 	if err := sqlitedb.Migrate(ctx, db, "sqlitestore notifications", notificationSchema); err != nil {
 		return nil, err
 	}
@@ -163,8 +168,6 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		// webhooks_by_tenant_stage.
 		{&s.stageTargets, stageTargetsSQL},
 		{&s.endpoints, endpointsSQL},
-		{&s.disableWebhook, `UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ?, version = version + 1
-			WHERE tenant_id = ? AND id = ? RETURNING notification_id`},
 		{&s.insertAttempt, insertPayloadAttemptSQL},
 		{&s.attemptsOfDelivery, attemptsOfDeliveryByTimeSQL},
 		{&s.sweep, sweepSQL},
@@ -183,7 +186,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 // database releases them too, so Close matters only when the database outlives the Store.
 func (s *Store) Close() error {
 	var errs []error
-	for _, stmt := range []*sql.Stmt{s.insertWebhook, s.getWebhook, s.listWebhooks, s.stageTargets, s.endpoints, s.disableWebhook,
+	for _, stmt := range []*sql.Stmt{s.insertWebhook, s.getWebhook, s.listWebhooks, s.stageTargets, s.endpoints,
 		s.insertAttempt, s.attemptsOfDelivery, s.sweep} {
 		if stmt != nil {
 			errs = append(errs, stmt.Close())
@@ -424,8 +427,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, w stagehooks.Webhook, expecte
 			return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: %w", w.ID, stagehooks.ErrDuplicateURL)
 		}
 	}
+	// Any change through the API starts the webhook's health afresh, as on DynamoDB.
 	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, secrets = ?, previous_secret_expires_at = ?, enabled = ?,
-		disabled_reason = ?, version = ?, updated_at = ? WHERE tenant_id = ? AND id = ?`,
+		disabled_reason = ?, version = ?, updated_at = ?, failing_since = '', failures = 0 WHERE tenant_id = ? AND id = ?`,
 		next.URL, r.secrets, r.previous, next.Enabled, next.DisabledReason, next.Version, r.updated, next.TenantID, next.ID); err != nil {
 		return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: %w", w.ID, err)
 	}
@@ -509,8 +513,9 @@ func (s *Store) Endpoints(ctx context.Context, refs []delivery.EndpointRef) (map
 			ref               delivery.EndpointRef
 			ep                delivery.Endpoint
 			secrets, previous string
+			failingSince      string
 		)
-		if err := rows.Scan(&ref.TenantID, &ref.WebhookID, &ep.URL, &ep.Enabled, &secrets, &previous); err != nil {
+		if err := rows.Scan(&ref.TenantID, &ref.WebhookID, &ep.URL, &ep.Enabled, &secrets, &previous, &failingSince); err != nil {
 			return nil, fmt.Errorf("read %d webhooks: %w", len(refs), err)
 		}
 		if err := json.Unmarshal([]byte(secrets), &ep.Secrets); err != nil {
@@ -521,6 +526,9 @@ func (s *Store) Endpoints(ctx context.Context, refs []delivery.EndpointRef) (map
 			return nil, fmt.Errorf("read webhook %s: %w", ref.WebhookID, err)
 		}
 		ep.Secrets = stagehooks.LiveSecrets(ep.Secrets, expires, now)
+		if ep.FailingSince, err = parseOptionalTime("failing_since", failingSince); err != nil {
+			return nil, fmt.Errorf("read webhook %s: %w", ref.WebhookID, err)
+		}
 		out[ref] = ep
 	}
 	if err := rows.Err(); err != nil {
@@ -534,31 +542,45 @@ func (s *Store) Endpoints(ctx context.Context, refs []delivery.EndpointRef) (map
 // notification's, if it has one: an API client holding the old version must re-read before
 // writing, or it would enable the webhook again without having seen it disabled.
 func (s *Store) DisableWebhook(ctx context.Context, ref delivery.EndpointRef, reason string) error {
+	_, _, err := s.disable(ctx, ref, reason, "")
+	return err
+}
+
+// disable turns ref off with reason if the extra WHERE condition (with its arguments) holds,
+// bumps its notification's version, and returns the webhook as it now is; ok is false when
+// nothing matched.
+func (s *Store) disable(ctx context.Context, ref delivery.EndpointRef, reason, cond string, args ...any) (hook delivery.DisabledWebhook, ok bool, err error) {
 	now, err := formatTime(s.now())
 	if err != nil {
-		return fmt.Errorf("disable webhook %s: %w", ref.WebhookID, err)
+		return hook, false, fmt.Errorf("disable webhook %s: %w", ref.WebhookID, err)
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("disable webhook %s: begin: %w", ref.WebhookID, err)
+		return hook, false, fmt.Errorf("disable webhook %s: begin: %w", ref.WebhookID, err)
 	}
 	defer tx.Rollback()
-	var notification string
-	err = tx.StmtContext(ctx, s.disableWebhook).QueryRowContext(ctx, reason, now, ref.TenantID, ref.WebhookID).Scan(&notification)
+	var since string
+	err = tx.QueryRowContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ?, version = version + 1
+		WHERE tenant_id = ? AND id = ?`+cond+` RETURNING notification_id, owner_id, url, failing_since, failures`,
+		append([]any{reason, now, ref.TenantID, ref.WebhookID}, args...)...).
+		Scan(&hook.NotificationID, &hook.OwnerID, &hook.URL, &since, &hook.Failures)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil
+		return hook, false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("disable webhook %s: %w", ref.WebhookID, err)
+		return hook, false, fmt.Errorf("disable webhook %s: %w", ref.WebhookID, err)
 	}
-	if notification != "" {
+	if hook.NotificationID != "" {
 		if _, err := tx.ExecContext(ctx, `UPDATE notifications SET version = version + 1, updated_at = ? WHERE tenant_id = ? AND id = ?`,
-			now, ref.TenantID, notification); err != nil {
-			return fmt.Errorf("disable webhook %s: bump version of notification %s: %w", ref.WebhookID, notification, err)
+			now, ref.TenantID, hook.NotificationID); err != nil {
+			return hook, false, fmt.Errorf("disable webhook %s: bump version of notification %s: %w", ref.WebhookID, hook.NotificationID, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("disable webhook %s: commit: %w", ref.WebhookID, err)
+		return hook, false, fmt.Errorf("disable webhook %s: commit: %w", ref.WebhookID, err)
 	}
-	return nil
+	hook.TenantID, hook.WebhookID, hook.Reason = ref.TenantID, ref.WebhookID, reason
+	hook.DisabledAt, _ = parseOptionalTime("updated_at", now)
+	hook.FailingSince, _ = parseOptionalTime("failing_since", since)
+	return hook, true, nil
 }

@@ -59,9 +59,16 @@ func (c *CachedEndpoints) Endpoints(ctx context.Context, refs []EndpointRef) (ma
 	for _, ref := range missing {
 		// A miss is never cached: the job of a webhook created a moment ago must not be
 		// dropped as deleted for a whole ttl because an earlier read came too soon.
-		if ep, found := fresh[ref]; found {
+		ep, found := fresh[ref]
+		if !found {
+			continue
+		}
+		out[ref] = ep
+		// Nor is a disabled webhook: its owner enables it and recovers its deliveries at once,
+		// and those must not be dropped again for a ttl. Only its stragglers (retries queued
+		// before it was disabled) come here, so reading it each time costs little.
+		if ep.Enabled {
 			c.cache.Put(ref, cachedEndpoint{ep: ep, found: true})
-			out[ref] = ep
 		}
 	}
 	return out, nil
@@ -107,4 +114,47 @@ func (b EndpointsByKind) DisableWebhook(ctx context.Context, ref EndpointRef, re
 		return fmt.Errorf("disable endpoint %s of kind %q: no store for the kind", ref.WebhookID, ref.Kind)
 	}
 	return store.DisableWebhook(ctx, ref, reason)
+}
+
+// Health wraps next so that this cache follows the streaks it keeps: a failure marks the
+// cached webhook failing, so that the next success here ends the streak, and an ended streak
+// or a disable forgets it. Another process's changes reach the cache within its ttl.
+func (c *CachedEndpoints) Health(next HealthStore) HealthStore {
+	return cachedHealth{cache: c, next: next}
+}
+
+type cachedHealth struct {
+	cache *CachedEndpoints
+	next  HealthStore
+}
+
+func (h cachedHealth) AddFailure(ctx context.Context, ref EndpointRef, at time.Time) (FailureStreak, error) {
+	s, err := h.next.AddFailure(ctx, ref, at)
+	if err == nil {
+		h.cache.markFailing(ref, s.Since)
+	}
+	return s, err
+}
+
+func (h cachedHealth) RestartStreak(ctx context.Context, ref EndpointRef, since, at time.Time) error {
+	h.cache.cache.Delete(ref)
+	return h.next.RestartStreak(ctx, ref, since, at)
+}
+
+func (h cachedHealth) EndStreak(ctx context.Context, ref EndpointRef, since time.Time) error {
+	h.cache.cache.Delete(ref)
+	return h.next.EndStreak(ctx, ref, since)
+}
+
+func (h cachedHealth) DisableFailing(ctx context.Context, ref EndpointRef, since time.Time, reason string) (DisabledWebhook, bool, error) {
+	h.cache.cache.Delete(ref)
+	return h.next.DisableFailing(ctx, ref, since, reason)
+}
+
+// markFailing sets the cached copy's FailingSince, if the cache holds ref.
+func (c *CachedEndpoints) markFailing(ref EndpointRef, since time.Time) {
+	if ce, ok := c.cache.Get(ref); ok && ce.found && !ce.ep.FailingSince.Equal(since) {
+		ce.ep.FailingSince = since
+		c.cache.Put(ref, ce)
+	}
 }

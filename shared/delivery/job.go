@@ -134,6 +134,9 @@ type Endpoint struct {
 	Enabled bool
 	// Secrets sign the delivery; more than one during a secret rotation.
 	Secrets []string
+	// FailingSince starts the webhook's failure streak (see HealthStore); zero when its last
+	// attempt succeeded.
+	FailingSince time.Time
 }
 
 // Outcome is what became of a job after an attempt.

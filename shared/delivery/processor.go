@@ -145,14 +145,19 @@ type Processor struct {
 	Sender    *Sender
 	// Slack posts KindSlack jobs, History keeps them from being posted twice; a runtime
 	// without them refuses such jobs as invalid.
-	Slack       SlackPoster
-	History     DeliveryHistory
-	Claims      PostClaims
-	Schedule    Schedule
-	Counter     telemetry.Counter
-	Logger      *slog.Logger
-	Concurrency int
-	Now         func() time.Time
+	Slack   SlackPoster
+	History DeliveryHistory
+	Claims  PostClaims
+	// Health keeps webhooks' failure streaks and disables, under HealthPolicy, one that fails
+	// for too long; Alerter tells its owner. A runtime without Health keeps no streaks.
+	Health       HealthStore
+	HealthPolicy HealthPolicy
+	Alerter      DisabledAlerter
+	Schedule     Schedule
+	Counter      telemetry.Counter
+	Logger       *slog.Logger
+	Concurrency  int
+	Now          func() time.Time
 }
 
 // Process attempts every message of a batch that is due and returns the IDs of the messages
@@ -447,6 +452,7 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 	}
 	defer func() { w.attempt = &att }()
 	p.count(telemetry.Attempts, classOrOK(res.Class))
+	disabled := p.keepHealth(ctx, w, res, att.At)
 
 	switch {
 	case res.Class == ClassNone:
@@ -463,6 +469,13 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 			p.logger().Error("disable webhook", "webhook_id", w.job.WebhookID, "error", err)
 			w.returnToQueue = true
 		}
+	case disabled:
+		// This failure disabled the webhook: the job waits in the dead-letter queue and the
+		// log, where recover finds it once the webhook is enabled again.
+		att.Outcome = OutcomeDeadLettered
+		p.logAttempt(ctx, slog.LevelWarn, "webhook disabled for failing: dead-lettering", &att, ep)
+		w.job.Attempts = number
+		p.deadLetter(ctx, w, ReasonWebhookDisabled, res.Class)
 	default:
 		wait, more := p.Schedule.Wait(number)
 		if !more {

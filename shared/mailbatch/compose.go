@@ -53,7 +53,12 @@ func Compose(from string, c Claim, lines []Line, links Links) (mail.Email, error
 
 	var text strings.Builder
 	for _, g := range groups {
-		fmt.Fprintf(&text, "%s (project %s)\n", g.NotificationTitle, g.ProjectHash)
+		if g.ProjectHash == "" {
+			// A line about the notification itself (one of its webhooks was disabled).
+			fmt.Fprintf(&text, "%s\n", g.NotificationTitle)
+		} else {
+			fmt.Fprintf(&text, "%s (project %s)\n", g.NotificationTitle, g.ProjectHash)
+		}
 		for _, l := range g.Lines {
 			fmt.Fprintf(&text, "  %s  %s\n", l.OccurredAt.UTC().Format("2006-01-02 15:04 UTC"), l.Text)
 		}
@@ -110,7 +115,7 @@ var emailHTML = template.Must(template.New("email").Funcs(template.FuncMap{
 }).Parse(`<!DOCTYPE html>
 <html><body style="font-family: sans-serif; font-size: 14px; color: #222">
 {{range .Groups}}<h2 style="font-size: 16px; margin: 16px 0 4px">{{.NotificationTitle}}</h2>
-<p style="margin: 0 0 8px; color: #666">Project <code>{{.ProjectHash}}</code></p>
+{{if .ProjectHash}}<p style="margin: 0 0 8px; color: #666">Project <code>{{.ProjectHash}}</code></p>{{end}}
 <table style="border-collapse: collapse">
 {{range .Lines}}<tr><td style="padding: 2px 12px 2px 0; white-space: nowrap; color: #666">{{when .OccurredAt}}</td><td style="padding: 2px 0">{{.Text}}</td></tr>
 {{end}}</table>

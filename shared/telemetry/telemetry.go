@@ -33,6 +33,11 @@ const (
 	// InboundRecordsLost counts inbound events whose record (what the Events page shows)
 	// could not be written, by router; the event itself was handled.
 	InboundRecordsLost = "InboundRecordsLost"
+	// WebhooksDisabled counts webhooks the delivery path disabled, by why ("failing").
+	WebhooksDisabled = "WebhooksDisabled"
+	// HealthFaults counts failures to keep webhook health (a store or alert error), by
+	// operation; deliveries go on regardless.
+	HealthFaults = "HealthFaults"
 )
 
 // Memory is a Counter that keeps counts in memory. It is safe for concurrent use.

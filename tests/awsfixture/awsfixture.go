@@ -39,6 +39,10 @@ type Backend struct {
 
 	dynamoEndpoint string
 	sqsEndpoint    string
+	// events stands in for EventBridge: the embedded bus behind a test server, with one rule
+	// that keeps every event Herald publishes on EventBusName.
+	events         *busCapture
+	eventsEndpoint string
 	cfg            aws.Config
 	admin          lambdafn.Clients
 }
@@ -61,6 +65,8 @@ func New(t testing.TB, opts Options) *Backend {
 		sqsEndpoint:    standin.Endpoint(t, "sqs"),
 		cfg:            standin.AWSConfig(t),
 	}
+	b.events = &busCapture{}
+	b.eventsEndpoint = b.events.serve(t)
 	b.admin = b.Clients(nil)
 
 	tmpl, err := samtemplate.LoadRoot()
@@ -127,10 +133,15 @@ func (b *Backend) Clients(counter *RequestCounter) lambdafn.Clients {
 	if counter != nil {
 		cfg.APIOptions = append(cfg.APIOptions, counter.middleware)
 	}
-	return lambdafn.Clients{
+	clients := lambdafn.Clients{
 		DynamoDB: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(b.dynamoEndpoint) }),
 		SQS:      sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(b.sqsEndpoint) }),
 	}
+	// The functions build other services' clients from AWS; here that is EventBridge only,
+	// so the configuration's endpoint is its stand-in.
+	clients.AWS = cfg.Copy()
+	clients.AWS.BaseEndpoint = aws.String(b.eventsEndpoint)
+	return clients
 }
 
 // Admin returns uncounted clients for test setup and inspection.
@@ -154,18 +165,21 @@ func (b *Backend) Env(schedule string) map[string]string {
 		schedule = delivery.DefaultSchedule
 	}
 	return map[string]string{
-		lambdafn.EnvWebhooksTable:    b.WebhooksTable,
-		lambdafn.EnvAttemptsTable:    b.AttemptsTable,
-		lambdafn.EnvActivityTable:    b.ActivityTable,
-		lambdafn.EnvDeliveryQueueURL: b.QueueURL,
-		lambdafn.EnvDeliveryDLQURL:   b.DLQURL,
-		lambdafn.EnvRetrySchedule:    schedule,
-		lambdafn.EnvAllowLoopback:    "true",
-		"AWS_ENDPOINT_URL_DYNAMODB":  b.dynamoEndpoint,
-		"AWS_ENDPOINT_URL_SQS":       b.sqsEndpoint,
-		"AWS_REGION":                 standin.Region,
-		"AWS_ACCESS_KEY_ID":          "test",
-		"AWS_SECRET_ACCESS_KEY":      "test",
+		lambdafn.EnvWebhooksTable:      b.WebhooksTable,
+		lambdafn.EnvAttemptsTable:      b.AttemptsTable,
+		lambdafn.EnvActivityTable:      b.ActivityTable,
+		lambdafn.EnvDeliveryQueueURL:   b.QueueURL,
+		lambdafn.EnvDeliveryDLQURL:     b.DLQURL,
+		lambdafn.EnvRetrySchedule:      schedule,
+		lambdafn.EnvMailTable:          b.MailTable,
+		lambdafn.EnvEventBusName:       EventBusName,
+		"AWS_ENDPOINT_URL_EVENTBRIDGE": b.eventsEndpoint,
+		lambdafn.EnvAllowLoopback:      "true",
+		"AWS_ENDPOINT_URL_DYNAMODB":    b.dynamoEndpoint,
+		"AWS_ENDPOINT_URL_SQS":         b.sqsEndpoint,
+		"AWS_REGION":                   standin.Region,
+		"AWS_ACCESS_KEY_ID":            "test",
+		"AWS_SECRET_ACCESS_KEY":        "test",
 	}
 }
 
@@ -221,6 +235,13 @@ func (c *RequestCounter) Total() int {
 		n += v
 	}
 	return n
+}
+
+// Get returns the count of one operation, named as String names it ("DynamoDB.UpdateItem").
+func (c *RequestCounter) Get(operation string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.counts[operation]
 }
 
 // String lists the counts by operation, for test logs.

@@ -2,6 +2,7 @@ package browser_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -18,6 +19,7 @@ import (
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/localrun"
 	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/tests/apicall"
 	"github.com/heraldhq/herald/tests/slackstandin"
 )
@@ -255,8 +257,23 @@ func TestNotificationsTab(t *testing.T) {
 		t.Fatalf("after the edit the webhook is %v, want %v changed in place", hooks, hookID)
 	}
 
-	// Delete with the red bin, after a confirmation.
+	// Herald disables the webhook for failing: editing the notification says so beside it.
+	ref := delivery.EndpointRef{TenantID: "acme", WebhookID: fmt.Sprint(hookID)}
+	failedAt := time.Now().Add(-6 * 24 * time.Hour)
+	if _, err := rig.h.Store.AddFailure(context.Background(), ref, failedAt); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := rig.h.Store.DisableFailing(context.Background(), ref, failedAt, delivery.FailureStreak{Since: failedAt, Failures: 9}.Reason()); err != nil || !ok {
+		t.Fatalf("disable: %v %v", ok, err)
+	}
 	b.run("back to the list", click("#back-to-list"))
+	b.run("edit", click(`a[aria-label="Edit QA alerts (edited)"]`), visible("#title"), click("#next"))
+	b.run("keep the projects", visible("#project"), click("#next"))
+	b.waitText("#webhook-0-disabled", "every attempt failed since")
+	b.page("edit-disabled-webhook")
+	b.run("back to the list", chromedp.Navigate(rig.h.APIURL+"/#/notifications"), visible("#create"))
+
+	// Delete with the red bin, after a confirmation.
 	b.run("delete", chromedp.Click(`button[aria-label="Delete QA alerts (edited)"]`), visible("#confirm-delete"))
 	b.page("delete-confirm")
 	b.run("confirm", click("#confirm-delete"))

@@ -16,3 +16,10 @@ func TestDynamoConfigStore(t *testing.T) {
 		return dynamo.NewWebhookStore(b.Admin().DynamoDB, b.WebhooksTable)
 	})
 }
+
+func TestDynamoHealthStore(t *testing.T) {
+	contract.TestHealthStore(t, func(t *testing.T) contract.HealthStore {
+		b := awsfixture.New(t, awsfixture.Options{})
+		return dynamo.NewWebhookStore(b.Admin().DynamoDB, b.WebhooksTable)
+	})
+}

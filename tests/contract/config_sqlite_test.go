@@ -12,3 +12,7 @@ var _ contract.ConfigStore = (*sqlitestore.Store)(nil)
 func TestSqliteConfigStore(t *testing.T) {
 	contract.TestConfigStore(t, func(t *testing.T) contract.ConfigStore { return newSqliteStore(t) })
 }
+
+func TestSqliteHealthStore(t *testing.T) {
+	contract.TestHealthStore(t, func(t *testing.T) contract.HealthStore { return newSqliteStore(t) })
+}

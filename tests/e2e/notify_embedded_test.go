@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	netmail "net/mail"
 	"net/url"
@@ -52,7 +53,16 @@ type notifyRig struct {
 
 func startNotifyRig(t *testing.T) *notifyRig {
 	t.Helper()
+	return startNotifyRigWith(t, nil, testWriter{t})
+}
+
+// startNotifyRigWith starts the rig with env over the template's function environment and
+// the log written to logs.
+func startNotifyRigWith(t *testing.T, env map[string]string, logs io.Writer) *notifyRig {
+	t.Helper()
 	rig := &notifyRig{dir: t.TempDir(), hook: newReceiver(t, nil)}
+	fnEnv := map[string]string{"HERALD_RETRY_SCHEDULE": "1s,1s,1s,1s,1s"}
+	maps.Copy(fnEnv, env)
 	rig.slack = slackstandin.New(t, slackstandin.Config{ClientID: notifySlackClientID, ClientSecret: notifySlackSecret, RedirectURL: notifySlackRedirectURL})
 	tmpl, err := samtemplate.LoadRoot()
 	if err != nil {
@@ -60,8 +70,8 @@ func startNotifyRig(t *testing.T) *notifyRig {
 	}
 	h, err := localrun.Start(context.Background(), localrun.Config{
 		DataDir: rig.dir, Template: tmpl, EventsAddr: "127.0.0.1:0", APIAddr: "127.0.0.1:0", AllowLoopback: true,
-		Synchronous: "NORMAL", Pollers: 2, Env: map[string]string{"HERALD_RETRY_SCHEDULE": "1s,1s,1s,1s,1s"},
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Synchronous: "NORMAL", Pollers: 2, Env: fnEnv,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Slack: lambdafn.SlackConfig{
 			ClientID: notifySlackClientID, ClientSecret: notifySlackSecret, RedirectURL: notifySlackRedirectURL,
 			StateKey:     "0123456789abcdef0123456789abcdef",

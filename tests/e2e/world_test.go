@@ -22,6 +22,7 @@ import (
 	"github.com/heraldhq/herald/infra/lambdafn/deliveryfn"
 	"github.com/heraldhq/herald/infra/lambdafn/routerfn"
 	"github.com/heraldhq/herald/infra/sqsqueue"
+	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/stagehooks"
 	"github.com/heraldhq/herald/shared/telemetry"
 	"github.com/heraldhq/herald/tests/awsfixture"
@@ -56,6 +57,8 @@ type worldOptions struct {
 	schedule      string
 	cacheTTL      time.Duration
 	allowLoopback bool
+	// health replaces the default endpoint health policy when set.
+	health *delivery.HealthPolicy
 }
 
 func newWorld(t *testing.T, opts worldOptions) *world {
@@ -65,6 +68,9 @@ func newWorld(t *testing.T, opts worldOptions) *world {
 	cfg.ConfigCacheTTL = opts.cacheTTL
 	cfg.AllowLoopback = opts.allowLoopback
 	cfg.AttemptTimeout = 3 * time.Second
+	if opts.health != nil {
+		cfg.EndpointHealth = *opts.health
+	}
 	w := &world{
 		backend:         b,
 		store:           dynamo.NewWebhookStore(b.Admin().DynamoDB, b.WebhooksTable),

@@ -407,12 +407,18 @@ function stepOf(field) {
   return 0;
 }
 
+// disabledReasons holds why each of the edited notification's webhooks is disabled (Herald
+// disables one that fails for days), shown beside it and never sent back.
+const disabledReasons = new Map();
+
 async function wizardPage(id) {
   let draft = blankDraft();
   let version = null;
   if (id) {
     const n = await api("GET", `/v1/notifications/${encodeURIComponent(id)}`);
     version = n.version;
+    disabledReasons.clear();
+    for (const w of n.channels.webhooks) if (!w.enabled && w.disabled_reason) disabledReasons.set(w.id, w.disabled_reason);
     draft = {
       title: n.title,
       description: n.description || "",
@@ -716,6 +722,9 @@ function channelsStep(state, body) {
               oninput: (e) => (w.url = e.target.value.trim()),
             }),
             h("p", { id: `webhook-${i}-error`, class: "field-error" }, err || ""),
+            !w.enabled && disabledReasons.has(w.id)
+              ? h("p", { class: "muted", id: `webhook-${i}-disabled` }, `Disabled: ${disabledReasons.get(w.id)}. Enable it once its receiver answers, then recover its deliveries from its delivery log.`)
+              : null,
           ),
           h("label", { class: "shrink" }, h("input", { type: "checkbox", role: "switch", checked: w.enabled, onchange: (e) => (w.enabled = e.target.checked) }), " Enabled"),
           w.id ? h("a", { href: `#/webhooks/${encodeURIComponent(w.id)}/log`, class: "shrink", "aria-label": `Delivery log of webhook ${i + 1}` }, "Delivery log") : null,

@@ -5,14 +5,17 @@ package deliveryfn
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 
 	"github.com/heraldhq/herald/infra/dynamo"
+	"github.com/heraldhq/herald/infra/eventbus"
 	"github.com/heraldhq/herald/infra/idempotency"
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/slackoauth"
@@ -55,8 +58,13 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 	if err := cfg.ValidateDelivery(); err != nil {
 		return nil, fmt.Errorf("delivery configuration: %w", err)
 	}
+	webhooks := dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable)
 	return Over(cfg, Ports{
-		Endpoints:     dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
+		Endpoints:     webhooks,
+		Health:        webhooks,
+		Notifications: webhooks,
+		Lines:         dynamo.NewMailLines(clients.DynamoDB, cfg.MailTable),
+		Events:        eventbus.New(eventbridge.NewFromConfig(clients.AWS), cfg.EventBusName),
 		SlackChannels: dynamo.NewSlackChannels(clients.DynamoDB, cfg.WebhooksTable),
 		Log:           dynamo.NewAttemptLog(clients.DynamoDB, cfg.AttemptsTable, cfg.AttemptRetention),
 		// Claims live beside the attempts they guard: the table whose items the function
@@ -73,6 +81,12 @@ type Ports struct {
 	Log           AttemptLog
 	PostClaims    delivery.PostClaims
 	Queue         delivery.RetryQueue
+	// Health keeps webhooks' failure streaks; the owner of one it disables is told through
+	// Events, and by email (Lines) to its notification's addresses (Notifications).
+	Health        delivery.HealthStore
+	Notifications notify.NotificationReader
+	Lines         notify.LineStore
+	Events        notify.EventPublisher
 	// SlackURLPrefix is where Slack's incoming webhooks live; Slack's own when empty, a
 	// stand-in's in tests.
 	SlackURLPrefix string
@@ -112,6 +126,13 @@ func Over(cfg lambdafn.Config, ports Ports, counter telemetry.Counter, logger *s
 		Schedule:  cfg.RetrySchedule,
 		Counter:   counter,
 		Logger:    logger,
+	}
+	if ports.Health != nil {
+		if ports.Events == nil || ports.Notifications == nil || ports.Lines == nil {
+			return nil, errors.New("delivery function: endpoint health needs an event bus, the notifications and the mail lines to tell owners")
+		}
+		p.Health, p.HealthPolicy = endpoints.Health(ports.Health), cfg.EndpointHealth
+		p.Alerter = notify.DisabledAlerts{Events: ports.Events, Notifications: ports.Notifications, Lines: ports.Lines}
 	}
 	if err := p.Validate(); err != nil {
 		return nil, err
