@@ -106,7 +106,7 @@ func fromNotificationItem(it notificationItem, hooks map[string]webhookItem) not
 func notificationWebhookOf(h webhookItem) notifications.Webhook {
 	return notifications.Webhook{
 		ID: h.WebhookID, URL: h.URL, Secrets: h.Secrets, Enabled: h.Enabled, DisabledReason: h.DisabledReason,
-		PreviousSecretExpiresAt: parseOptionalTime(h.PreviousSecretExpiresAt),
+		PreviousSecretExpiresAt: parseOptionalTime(h.PreviousSecretExpiresAt), RateLimitPerSecond: h.RateLimitPerSecond,
 	}
 }
 
@@ -118,7 +118,8 @@ func notificationWebhookItem(n notifications.Notification, w notifications.Webho
 		NotificationID: n.ID, URL: w.URL, Secrets: w.Secrets,
 		PreviousSecretExpiresAt: formatOptionalTime(w.PreviousSecretExpiresAt),
 		Enabled:                 w.Enabled, DisabledReason: w.DisabledReason, Version: version,
-		CreatedAt: formatTime(created), UpdatedAt: formatTime(n.UpdatedAt),
+		RateLimitPerSecond: w.RateLimitPerSecond,
+		CreatedAt:          formatTime(created), UpdatedAt: formatTime(n.UpdatedAt),
 	}
 }
 

@@ -85,6 +85,7 @@ type webhookItem struct {
 	PreviousSecretExpiresAt string   `dynamodbav:"previous_secret_expires_at,omitempty"`
 	Enabled                 bool     `dynamodbav:"enabled"`
 	DisabledReason          string   `dynamodbav:"disabled_reason,omitempty"`
+	RateLimitPerSecond      int      `dynamodbav:"rate_limit_per_second,omitempty"`
 	// Version is absent on items written before versions existed; they read as version 1.
 	Version   int64  `dynamodbav:"version"`
 	CreatedAt string `dynamodbav:"created_at"`
@@ -157,7 +158,8 @@ func toItem(w stagehooks.Webhook) webhookItem {
 		StageUUID: w.StageUUID, StageType: string(w.StageType), URL: w.URL, Secrets: w.Secrets,
 		PreviousSecretExpiresAt: formatOptionalTime(w.PreviousSecretExpiresAt),
 		Enabled:                 w.Enabled, DisabledReason: w.DisabledReason, Version: w.Version,
-		CreatedAt: formatTime(w.CreatedAt), UpdatedAt: formatTime(w.UpdatedAt),
+		RateLimitPerSecond: w.RateLimitPerSecond,
+		CreatedAt:          formatTime(w.CreatedAt), UpdatedAt: formatTime(w.UpdatedAt),
 	}
 }
 
@@ -171,7 +173,8 @@ func fromItem(it webhookItem) stagehooks.Webhook {
 		StageUUID: it.StageUUID, StageType: stagehooks.StageType(it.StageType), URL: it.URL, Secrets: it.Secrets,
 		PreviousSecretExpiresAt: parseOptionalTime(it.PreviousSecretExpiresAt),
 		Enabled:                 it.Enabled, DisabledReason: it.DisabledReason, Version: it.version(),
-		CreatedAt: created, UpdatedAt: updated,
+		RateLimitPerSecond: it.RateLimitPerSecond,
+		CreatedAt:          created, UpdatedAt: updated,
 	}
 }
 
@@ -605,7 +608,7 @@ func (s *WebhookStore) readEndpoints(ctx context.Context, refs []delivery.Endpoi
 		keys[i] = primaryKey(ref.TenantID, ref.WebhookID)
 	}
 	raw, err := s.batchGet(ctx, keys, types.KeysAndAttributes{
-		ProjectionExpression:     aws.String("tenant_id, webhook_id, #u, enabled, secrets, previous_secret_expires_at, failing_since"),
+		ProjectionExpression:     aws.String("tenant_id, webhook_id, #u, enabled, secrets, previous_secret_expires_at, failing_since, rate_limit_per_second"),
 		ExpressionAttributeNames: map[string]string{"#u": "url"},
 		ConsistentRead:           aws.Bool(consistent),
 	})
@@ -620,7 +623,8 @@ func (s *WebhookStore) readEndpoints(ctx context.Context, refs []delivery.Endpoi
 	for _, it := range items {
 		ref := delivery.EndpointRef{TenantID: it.TenantID, WebhookID: it.WebhookID}
 		secrets := stagehooks.LiveSecrets(it.Secrets, parseOptionalTime(it.PreviousSecretExpiresAt), now)
-		out[ref] = delivery.Endpoint{URL: it.URL, Enabled: it.Enabled, Secrets: secrets, FailingSince: parseOptionalTime(it.FailingSince)}
+		out[ref] = delivery.Endpoint{URL: it.URL, Enabled: it.Enabled, Secrets: secrets, FailingSince: parseOptionalTime(it.FailingSince),
+			RateLimitPerSecond: it.RateLimitPerSecond}
 	}
 	return nil
 }

@@ -56,9 +56,10 @@ type channelsInput struct {
 // notificationHookIn is one webhook of a notification in a request: without an id it is a new
 // webhook; with one it must be one of the notification's own (webhooks are never attached).
 type notificationHookIn struct {
-	ID      *string `json:"id"`
-	URL     *string `json:"url"`
-	Enabled *bool   `json:"enabled"`
+	ID                 *string `json:"id"`
+	URL                *string `json:"url"`
+	Enabled            *bool   `json:"enabled"`
+	RateLimitPerSecond *int    `json:"rate_limit_per_second"`
 }
 
 type triggersInput struct {
@@ -100,6 +101,8 @@ type notificationHookView struct {
 	URL            string `json:"url"`
 	Enabled        bool   `json:"enabled"`
 	DisabledReason string `json:"disabled_reason,omitempty"`
+	// RateLimitPerSecond is left out when the webhook has no limit.
+	RateLimitPerSecond int `json:"rate_limit_per_second,omitempty"`
 	// Secret is set only in the response of the request that created the webhook.
 	Secret string `json:"secret,omitempty"`
 }
@@ -131,7 +134,8 @@ func notificationViewOf(n notifications.Notification, newSecrets map[string]stri
 	}
 	for _, w := range n.Channels.Webhooks {
 		v.Channels.Webhooks = append(v.Channels.Webhooks, notificationHookView{
-			ID: w.ID, URL: w.URL, Enabled: w.Enabled, DisabledReason: w.DisabledReason, Secret: newSecrets[w.ID],
+			ID: w.ID, URL: w.URL, Enabled: w.Enabled, DisabledReason: w.DisabledReason, RateLimitPerSecond: w.RateLimitPerSecond,
+			Secret: newSecrets[w.ID],
 		})
 	}
 	for _, e := range n.Triggers.Events {
@@ -294,6 +298,9 @@ func (s *Server) applyWebhooks(r *http.Request, base notifications.Notification,
 		}
 		if e.Enabled != nil {
 			w.Enabled = *e.Enabled
+		}
+		if e.RateLimitPerSecond != nil {
+			w.RateLimitPerSecond = *e.RateLimitPerSecond
 		}
 		hooks = append(hooks, w)
 	}

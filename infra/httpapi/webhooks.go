@@ -26,23 +26,25 @@ const SecretOverlap = 24 * time.Hour
 
 // webhookView is a stage webhook as the API shows it: never with its secrets.
 type webhookView struct {
-	ID             string    `json:"id"`
-	ProjectHash    string    `json:"project_hash"`
-	StageUUID      string    `json:"stage_uuid"`
-	StageType      string    `json:"stage_type"`
-	URL            string    `json:"url"`
-	Enabled        bool      `json:"enabled"`
-	DisabledReason string    `json:"disabled_reason,omitempty"`
-	OwnerID        string    `json:"owner_id"`
-	Version        int64     `json:"version"`
-	CreatedAt      time.Time `json:"created_at"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	ID             string `json:"id"`
+	ProjectHash    string `json:"project_hash"`
+	StageUUID      string `json:"stage_uuid"`
+	StageType      string `json:"stage_type"`
+	URL            string `json:"url"`
+	Enabled        bool   `json:"enabled"`
+	DisabledReason string `json:"disabled_reason,omitempty"`
+	// RateLimitPerSecond is left out when the webhook has no limit.
+	RateLimitPerSecond int       `json:"rate_limit_per_second,omitempty"`
+	OwnerID            string    `json:"owner_id"`
+	Version            int64     `json:"version"`
+	CreatedAt          time.Time `json:"created_at"`
+	UpdatedAt          time.Time `json:"updated_at"`
 }
 
 func viewOf(w stagehooks.Webhook) webhookView {
 	return webhookView{
 		ID: w.ID, ProjectHash: w.ProjectHash, StageUUID: w.StageUUID, StageType: string(w.StageType), URL: w.URL,
-		Enabled: w.Enabled, DisabledReason: w.DisabledReason, OwnerID: w.OwnerID, Version: w.Version,
+		Enabled: w.Enabled, DisabledReason: w.DisabledReason, RateLimitPerSecond: w.RateLimitPerSecond, OwnerID: w.OwnerID, Version: w.Version,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 	}
 }
@@ -59,6 +61,8 @@ type createWebhookRequest struct {
 	StageType   string `json:"stage_type"`
 	URL         string `json:"url"`
 	Enabled     *bool  `json:"enabled"`
+	// RateLimitPerSecond caps the attempts sent in any second; absent or 0 is no limit.
+	RateLimitPerSecond int `json:"rate_limit_per_second"`
 }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
@@ -83,7 +87,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		hook := stagehooks.Webhook{
 			ID: id, TenantID: p.TenantID, OwnerID: p.UserID, ProjectHash: req.ProjectHash, StageUUID: req.StageUUID,
 			StageType: stagehooks.StageType(req.StageType), URL: req.URL, Secrets: []string{secret}, Enabled: req.Enabled == nil || *req.Enabled,
-			Version: 1, CreatedAt: now, UpdatedAt: now,
+			RateLimitPerSecond: req.RateLimitPerSecond, Version: 1, CreatedAt: now, UpdatedAt: now,
 		}
 		// Every problem at once: the domain's rules, then the URL policy (which resolves DNS)
 		// only for a URL that passed them.
@@ -209,8 +213,9 @@ func (s *Server) getWebhook(w http.ResponseWriter, r *http.Request) {
 }
 
 type updateWebhookRequest struct {
-	URL     *string `json:"url"`
-	Enabled *bool   `json:"enabled"`
+	URL                *string `json:"url"`
+	Enabled            *bool   `json:"enabled"`
+	RateLimitPerSecond *int    `json:"rate_limit_per_second"`
 }
 
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
@@ -219,9 +224,15 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if req.URL == nil && req.Enabled == nil {
-		s.fail(w, r, validation(FieldIssue{Field: "(body)", Reason: "set url, enabled or both"}))
+	if req.URL == nil && req.Enabled == nil && req.RateLimitPerSecond == nil {
+		s.fail(w, r, validation(FieldIssue{Field: "(body)", Reason: "set url, enabled, rate_limit_per_second or several"}))
 		return
+	}
+	if req.RateLimitPerSecond != nil {
+		if issues := issuesOf(stagehooks.RateLimitFieldError("rate_limit_per_second", *req.RateLimitPerSecond)); len(issues) > 0 {
+			s.fail(w, r, validation(issues...))
+			return
+		}
 	}
 	if req.URL != nil {
 		if issue := s.checkURL(r, *req.URL); issue != nil {
@@ -235,6 +246,9 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.Enabled != nil {
 			hook.Enabled = *req.Enabled
+		}
+		if req.RateLimitPerSecond != nil {
+			hook.RateLimitPerSecond = *req.RateLimitPerSecond
 		}
 	}, func(hook stagehooks.Webhook) any { return viewOf(hook) })
 }

@@ -118,6 +118,8 @@ type Herald struct {
 	// bus routes PutEvents by the template's rules; the delivery function publishes Herald's
 	// own events on it.
 	bus *localbus.Bus
+	// limiter keeps rate-limited webhooks' slots; nil until the delivery function is wired.
+	limiter *sqlitestore.RateLimiter
 	// activity is what digests summarise; schedules says when they are due.
 	activity  *sqlitestore.Activity
 	inbound   *sqlitestore.Inbound
@@ -347,6 +349,9 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 		if err != nil {
 			return nil, err
 		}
+		if h.limiter, err = sqlitestore.NewRateLimiter(ctx, h.db); err != nil {
+			return nil, err
+		}
 		vars, _ := samtemplate.Lookup(props, "Environment", "Variables")
 		busVar, _ := samtemplate.Lookup(vars, lambdafn.EnvEventBusName)
 		busName, err := localbus.ResolveBus(cfg.Template, busVar)
@@ -357,7 +362,7 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 			Endpoints: h.Store, SlackChannels: h.slack, Log: h.Store, Queue: jobs, SlackURLPrefix: cfg.Slack.WebhookURLPrefix,
 			PostClaims: idempotency.PostClaims{Store: claims},
 			Health:     h.Store, Notifications: h.Store, Lines: h.mail,
-			Events: busPublisher{bus: h.bus, name: busName, logger: logger},
+			Events: busPublisher{bus: h.bus, name: busName, logger: logger}, Limiter: h.limiter,
 		}, counter, logger)
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)
@@ -840,6 +845,11 @@ func (h *Herald) expireAll(ctx context.Context) {
 	}
 	if _, err := h.inbound.Expire(ctx, time.Now()); err != nil {
 		warn("expire inbound event records", err)
+	}
+	if h.limiter != nil {
+		if _, err := h.limiter.Expire(ctx, time.Now()); err != nil {
+			warn("expire rate-limit slots", err)
+		}
 	}
 	for range 16 { // up to 256 MiB of free pages per round; the next round takes the rest
 		if err := sqlitedb.Reclaim(ctx, h.db); err != nil {

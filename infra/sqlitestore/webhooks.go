@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS webhooks (
 	version         INTEGER NOT NULL DEFAULT 1,
 	failing_since   TEXT    NOT NULL DEFAULT '',
 	failures        INTEGER NOT NULL DEFAULT 0,
+	rate_limit      INTEGER NOT NULL DEFAULT 0,
 	PRIMARY KEY (tenant_id, id)
 ) STRICT;
 DROP INDEX IF EXISTS webhooks_by_stage;
@@ -118,11 +119,11 @@ CREATE INDEX IF NOT EXISTS attempts_by_expiry ON attempts (expires_at)
 
 // webhookColumns are read by every query that returns stage webhooks, in scanWebhook's order.
 const webhookColumns = `id, tenant_id, owner_id, project_hash, stage_uuid, stage_type, url, secrets,
-	previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at`
+	previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, rate_limit`
 
 // endpointsSQL reads the webhooks named by a JSON array of [tenant, id] pairs. A pair named
 // twice matches twice; the map in Endpoints keeps one.
-const endpointsSQL = `SELECT w.tenant_id, w.id, w.url, w.enabled, w.secrets, w.previous_secret_expires_at, w.failing_since
+const endpointsSQL = `SELECT w.tenant_id, w.id, w.url, w.enabled, w.secrets, w.previous_secret_expires_at, w.failing_since, w.rate_limit
 	FROM json_each(?) AS k CROSS JOIN webhooks AS w
 	WHERE w.tenant_id = k.value ->> 0 AND w.id = k.value ->> 1`
 
@@ -146,7 +147,8 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	if err := sqlitedb.AddMissingColumns(ctx, db, "attempts", "kind TEXT NOT NULL DEFAULT ''", "owner_id TEXT NOT NULL DEFAULT ''"); err != nil {
 		return nil, err
 	}
-	if err := sqlitedb.AddMissingColumns(ctx, db, "webhooks", "failing_since TEXT NOT NULL DEFAULT ''", "failures INTEGER NOT NULL DEFAULT 0"); err != nil {
+	if err := sqlitedb.AddMissingColumns(ctx, db, "webhooks", "failing_since TEXT NOT NULL DEFAULT ''", "failures INTEGER NOT NULL DEFAULT 0",
+		"rate_limit INTEGER NOT NULL DEFAULT 0"); err != nil {
 		return nil, err
 	}
 	if err := sqlitedb.Migrate(ctx, db, "sqlitestore notifications", notificationSchema); err != nil {
@@ -159,8 +161,8 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	}{
 		// DO NOTHING without a conflict target covers both the primary key and webhooks_url.
 		{&s.insertWebhook, `INSERT INTO webhooks (tenant_id, id, owner_id, project_hash, stage_uuid, stage_type, url,
-			secrets, previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) ON CONFLICT DO NOTHING`},
+			secrets, previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, rate_limit)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&s.getWebhook, `SELECT ` + webhookColumns + ` FROM webhooks WHERE tenant_id = ? AND id = ? AND notification_id = ''`},
 		{&s.listWebhooks, listWebhooksSQL},
 		// Notifications' webhooks have empty stage columns, which no stage matches (TargetsForStage
@@ -232,7 +234,7 @@ func scanWebhook(row scanner) (stagehooks.Webhook, error) {
 		createdText, updatedText         string
 	)
 	if err := row.Scan(&w.ID, &w.TenantID, &w.OwnerID, &w.ProjectHash, &w.StageUUID, &stageType, &w.URL, &secrets,
-		&previousText, &w.Enabled, &w.DisabledReason, &w.Version, &createdText, &updatedText); err != nil {
+		&previousText, &w.Enabled, &w.DisabledReason, &w.Version, &createdText, &updatedText, &w.RateLimitPerSecond); err != nil {
 		return stagehooks.Webhook{}, err
 	}
 	w.StageType = stagehooks.StageType(stageType)
@@ -320,7 +322,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w stagehooks.Webhook) error {
 	// ON CONFLICT DO NOTHING turns a taken id or URL into zero rows affected, so the conflict is
 	// told apart from other failures without decoding driver error codes.
 	res, err := tx.StmtContext(ctx, s.insertWebhook).ExecContext(ctx, w.TenantID, w.ID, w.OwnerID, w.ProjectHash, w.StageUUID,
-		string(w.StageType), w.URL, r.secrets, r.previous, w.Enabled, w.DisabledReason, r.created, r.updated)
+		string(w.StageType), w.URL, r.secrets, r.previous, w.Enabled, w.DisabledReason, r.created, r.updated, w.RateLimitPerSecond)
 	if err != nil {
 		return fmt.Errorf("create webhook %s: %w", w.ID, err)
 	}
@@ -429,8 +431,8 @@ func (s *Store) UpdateWebhook(ctx context.Context, w stagehooks.Webhook, expecte
 	}
 	// Any change through the API starts the webhook's health afresh, as on DynamoDB.
 	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, secrets = ?, previous_secret_expires_at = ?, enabled = ?,
-		disabled_reason = ?, version = ?, updated_at = ?, failing_since = '', failures = 0 WHERE tenant_id = ? AND id = ?`,
-		next.URL, r.secrets, r.previous, next.Enabled, next.DisabledReason, next.Version, r.updated, next.TenantID, next.ID); err != nil {
+		disabled_reason = ?, version = ?, updated_at = ?, failing_since = '', failures = 0, rate_limit = ? WHERE tenant_id = ? AND id = ?`,
+		next.URL, r.secrets, r.previous, next.Enabled, next.DisabledReason, next.Version, r.updated, next.RateLimitPerSecond, next.TenantID, next.ID); err != nil {
 		return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: %w", w.ID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -515,7 +517,7 @@ func (s *Store) Endpoints(ctx context.Context, refs []delivery.EndpointRef) (map
 			secrets, previous string
 			failingSince      string
 		)
-		if err := rows.Scan(&ref.TenantID, &ref.WebhookID, &ep.URL, &ep.Enabled, &secrets, &previous, &failingSince); err != nil {
+		if err := rows.Scan(&ref.TenantID, &ref.WebhookID, &ep.URL, &ep.Enabled, &secrets, &previous, &failingSince, &ep.RateLimitPerSecond); err != nil {
 			return nil, fmt.Errorf("read %d webhooks: %w", len(refs), err)
 		}
 		if err := json.Unmarshal([]byte(secrets), &ep.Secrets); err != nil {

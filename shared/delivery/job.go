@@ -40,6 +40,9 @@ type Job struct {
 	// NotBefore is when the next attempt is due. A message received earlier (a queue delays
 	// a message by 15 minutes at most) is kept invisible until then without an attempt.
 	NotBefore time.Time `json:"not_before,omitzero"`
+	// Slot is the rate-limit slot the job holds for its next attempt (see RateLimiter); zero
+	// when its webhook has no limit or it has none yet.
+	Slot time.Time `json:"slot,omitzero"`
 }
 
 // Kind is the sort of endpoint a job goes to.
@@ -137,6 +140,8 @@ type Endpoint struct {
 	// FailingSince starts the webhook's failure streak (see HealthStore); zero when its last
 	// attempt succeeded.
 	FailingSince time.Time
+	// RateLimitPerSecond caps the attempts it gets in any second (see RateLimiter); 0 is none.
+	RateLimitPerSecond int
 }
 
 // Outcome is what became of a job after an attempt.

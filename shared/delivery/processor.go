@@ -153,11 +153,14 @@ type Processor struct {
 	Health       HealthStore
 	HealthPolicy HealthPolicy
 	Alerter      DisabledAlerter
-	Schedule     Schedule
-	Counter      telemetry.Counter
-	Logger       *slog.Logger
-	Concurrency  int
-	Now          func() time.Time
+	// Limiter spaces the attempts of webhooks with a rate limit; a runtime without it sends
+	// them unlimited.
+	Limiter     RateLimiter
+	Schedule    Schedule
+	Counter     telemetry.Counter
+	Logger      *slog.Logger
+	Concurrency int
+	Now         func() time.Time
 }
 
 // Process attempts every message of a batch that is due and returns the IDs of the messages
@@ -307,6 +310,9 @@ type pending struct {
 	// recordOnly is a job whose only trace is its attempt record (dropped while disabled).
 	recordOnly    bool
 	returnToQueue bool
+	// ready is a job to attempt in this batch; holdUntil is its rate-limit slot, if any.
+	ready     bool
+	holdUntil time.Time
 }
 
 func distinctRefs(work []pending) []EndpointRef {
@@ -337,7 +343,14 @@ func (p *Processor) attemptAll(ctx context.Context, work []pending, endpoints ma
 			p.drop(w, ReasonWebhookDisabled)
 			p.recordDisabled(w)
 		default:
-			w.endpoint = ep
+			w.endpoint, w.ready = ep, true
+		}
+	}
+	if p.Limiter != nil {
+		p.scheduleSlots(ctx, work, p.now())
+	}
+	for i := range work {
+		if work[i].ready {
 			ready = append(ready, i)
 		}
 	}
@@ -433,6 +446,10 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		res = p.Slack.PostSlack(ctx, ep, w.job)
 		p.settleClaim(context.WithoutCancel(ctx), w.job, res.Class == ClassNone)
 	} else {
+		if !holdForSlot(ctx, w, p.now()) {
+			w.ownFault = "stopped"
+			return
+		}
 		res = p.Sender.Send(ctx, ep, w.job)
 	}
 	if errors.Is(ctx.Err(), context.Canceled) {
@@ -491,7 +508,7 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		att.Outcome = OutcomeRetrying
 		att.NextAttemptAt = att.At.Add(wait)
 		next := w.job
-		next.Attempts, next.NotBefore = number, att.NextAttemptAt
+		next.Attempts, next.NotBefore, next.Slot = number, att.NextAttemptAt, time.Time{}
 		w.resend = &Resend{Job: next, Delay: min(wait, MaxDelay)}
 		p.logAttempt(ctx, slog.LevelInfo, "attempt failed: retrying", &att, ep)
 	}

@@ -99,6 +99,8 @@ type Webhook struct {
 	// DisabledReason is set by the delivery path (a 410 from the receiver) and cleared when
 	// the webhook is enabled again; the stores ignore what callers put here.
 	DisabledReason string
+	// RateLimitPerSecond is as stagehooks.Webhook's.
+	RateLimitPerSecond int
 }
 
 // Triggers say when a notification fires; at least one event or digest is required.
@@ -334,6 +336,9 @@ func (n Notification) Validate() error {
 		}
 		if len(w.Secrets) == 0 || slices.Contains(w.Secrets, "") {
 			add(path+".secrets", "at least one non-empty signing secret is required")
+		}
+		if err := stagehooks.RateLimitFieldError(path+".rate_limit_per_second", w.RateLimitPerSecond); err != nil {
+			errs = append(errs, err)
 		}
 	}
 

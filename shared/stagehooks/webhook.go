@@ -107,6 +107,9 @@ type Webhook struct {
 	PreviousSecretExpiresAt time.Time
 	Enabled                 bool
 	DisabledReason          string
+	// RateLimitPerSecond caps the attempts sent to the webhook in any second; 0 sends them as
+	// fast as they come. Deliveries over it wait their turn without spending an attempt.
+	RateLimitPerSecond int
 	// Version is 1 when created and grows by one with every change, the delivery path's
 	// DisableWebhook included; it is the API's ETag, and updates name the version they read.
 	Version   int64
@@ -114,8 +117,8 @@ type Webhook struct {
 	UpdatedAt time.Time
 }
 
-// Updated returns the stored webhook w as an update asks to change it: URL, Enabled, Secrets
-// and PreviousSecretExpiresAt come from change; id, tenant, owner, project, stage, type and
+// Updated returns the stored webhook w as an update asks to change it: URL, Enabled, Secrets,
+// PreviousSecretExpiresAt and RateLimitPerSecond come from change; id, tenant, owner, project, stage, type and
 // creation time stay. DisabledReason is cleared when enabled (a disabled one keeps its reason
 // unless change gives another), Version grows by one, and UpdatedAt is change.UpdatedAt, or now
 // when that is zero. Both stores apply it, so an update means the same on each.
@@ -123,6 +126,7 @@ func (w Webhook) Updated(change Webhook, now time.Time) Webhook {
 	next := w
 	next.URL, next.Enabled = change.URL, change.Enabled
 	next.Secrets, next.PreviousSecretExpiresAt = change.Secrets, change.PreviousSecretExpiresAt
+	next.RateLimitPerSecond = change.RateLimitPerSecond
 	switch {
 	case change.Enabled:
 		next.DisabledReason = ""
@@ -175,7 +179,22 @@ func (w Webhook) Validate() error {
 	if len(w.Secrets) == 0 {
 		errs = append(errs, &FieldError{Field: "secrets", Reason: "at least one signing secret is required"})
 	}
+	if err := RateLimitFieldError("rate_limit_per_second", w.RateLimitPerSecond); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// MaxRateLimitPerSecond is the highest rate limit a webhook may set.
+const MaxRateLimitPerSecond = 10_000
+
+// RateLimitFieldError applies the rule of every webhook's rate limit and names field when it
+// fails.
+func RateLimitFieldError(field string, perSecond int) error {
+	if perSecond < 0 || perSecond > MaxRateLimitPerSecond {
+		return &FieldError{Field: field, Reason: fmt.Sprintf("must be from 1 to %d deliveries a second, or 0 for no limit", MaxRateLimitPerSecond)}
+	}
+	return nil
 }
 
 // URLFieldError applies the length rule of every webhook URL, stage or notification, and

@@ -38,6 +38,8 @@ const (
 	// HealthFaults counts failures to keep webhook health (a store or alert error), by
 	// operation; deliveries go on regardless.
 	HealthFaults = "HealthFaults"
+	// RateLimited counts jobs sent back to the queue to wait for their rate-limit slot.
+	RateLimited = "RateLimited"
 )
 
 // Memory is a Counter that keeps counts in memory. It is safe for concurrent use.

@@ -598,3 +598,33 @@ func TestDigestSchedules(t *testing.T) {
 		}
 	})
 }
+
+// A notification's webhook takes a rate limit as a stage webhook does: validated at its field,
+// shown back, kept by edits that leave it out, and seen by the delivery path.
+func TestNotificationWebhookRateLimit(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		jsonBody := http.Header{"Content-Type": {"application/json"}}
+		body := func(limit int) []byte {
+			return fmt.Appendf(nil, `{"title":"t","projects":["p"],"channels":{"webhooks":[{"url":"https://8.8.8.8/n","rate_limit_per_second":%d}]},"triggers":{"events":["task_submitted"]}}`, limit)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "POST", "/v1/notifications", body(-1), jsonBody); res.status != 422 ||
+			!strings.Contains(string(res.body), `"field":"channels.webhooks[0].rate_limit_per_second"`) {
+			t.Fatalf("a negative limit: %d %s", res.status, res.body)
+		}
+		created := be.call(t, "tenant-a", "user-1", "POST", "/v1/notifications", body(7), jsonBody)
+		hooks := hooksOf(created.json(t))
+		if created.status != 201 || len(hooks) != 1 || hooks[0]["rate_limit_per_second"] != float64(7) {
+			t.Fatalf("create: %d %s", created.status, created.body)
+		}
+		id, hookID := created.json(t)["id"].(string), hooks[0]["id"].(string)
+		patch := fmt.Appendf(nil, `{"title":"t2","channels":{"webhooks":[{"id":%q}]}}`, hookID)
+		upd := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/notifications/"+id, patch, jsonBody)
+		if hooks := hooksOf(upd.json(t)); upd.status != 200 || hooks[0]["rate_limit_per_second"] != float64(7) {
+			t.Fatalf("an edit that leaves the limit out: %d %s", upd.status, upd.body)
+		}
+		ref := delivery.EndpointRef{TenantID: "tenant-a", WebhookID: hookID}
+		if eps, err := be.endpoints.Endpoints(context.Background(), []delivery.EndpointRef{ref}); err != nil || eps[ref].RateLimitPerSecond != 7 {
+			t.Fatalf("the delivery path sees a limit of %d (%v)", eps[ref].RateLimitPerSecond, err)
+		}
+	})
+}

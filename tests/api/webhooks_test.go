@@ -79,8 +79,26 @@ func TestWebhookLifecycle(t *testing.T) {
 		if upd.status != 200 || upd.header.Get("ETag") != `"2"` {
 			t.Fatalf("update: %d %s", upd.status, upd.body)
 		}
-		if m := upd.json(t); m["enabled"] != false || m["url"] != "https://8.8.4.4/hooks/b" {
+		if m := upd.json(t); m["enabled"] != false || m["url"] != "https://8.8.4.4/hooks/b" || m["rate_limit_per_second"] != nil {
 			t.Fatalf("updated %v", m)
+		}
+		// A rate limit, set and shown, reaches the delivery path; 0 removes it.
+		jsonBody := http.Header{"Content-Type": {"application/json"}}
+		limited := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/webhooks/"+id, []byte(`{"rate_limit_per_second":25}`), jsonBody)
+		if limited.status != 200 || limited.json(t)["rate_limit_per_second"] != float64(25) {
+			t.Fatalf("set a rate limit: %d %s", limited.status, limited.body)
+		}
+		limitRef := delivery.EndpointRef{TenantID: "tenant-a", WebhookID: id}
+		if eps, err := be.endpoints.Endpoints(context.Background(), []delivery.EndpointRef{limitRef}); err != nil || eps[limitRef].RateLimitPerSecond != 25 {
+			t.Fatalf("the delivery path sees a limit of %d (%v)", eps[limitRef].RateLimitPerSecond, err)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/webhooks/"+id, []byte(`{"rate_limit_per_second":-5}`), jsonBody); res.status != 422 ||
+			!strings.Contains(string(res.body), `"field":"rate_limit_per_second"`) {
+			t.Fatalf("a negative limit: %d %s", res.status, res.body)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/webhooks/"+id, []byte(`{"rate_limit_per_second":0}`), jsonBody); res.status != 200 ||
+			res.json(t)["rate_limit_per_second"] != nil {
+			t.Fatalf("remove the limit: %d %s", res.status, res.body)
 		}
 
 		rot := be.call(t, "tenant-a", "user-1", "POST", "/v1/webhooks/"+id+"/rotate-secret", nil, nil)
@@ -165,6 +183,8 @@ func TestBadInputIsAClearProblem(t *testing.T) {
 			{"metadata address", `{` + valid + `,"url":"https://169.254.169.254/latest"}`, "application/json", 422, "validation", "url"},
 			{"loopback", `{` + valid + `,"url":"https://127.0.0.1:8443/a"}`, "application/json", 422, "validation", "url"},
 			{"not a URL", `{` + valid + `,"url":"hooks.example.com"}`, "application/json", 422, "validation", "url"},
+			{"negative rate limit", `{` + valid + `,"url":"https://8.8.8.8/a","rate_limit_per_second":-1}`, "application/json", 422, "validation", "rate_limit_per_second"},
+			{"rate limit too high", `{` + valid + `,"url":"https://8.8.8.8/a","rate_limit_per_second":10001}`, "application/json", 422, "validation", "rate_limit_per_second"},
 			{"duplicate URL", `{"project_hash":"proj-1","stage_uuid":"stage-dup","stage_type":"annotate","url":"https://8.8.8.8/hooks/dup"}`, "application/json", 409, "duplicate-url", "url"},
 			{"wrong content type", `{` + valid + `,"url":"https://8.8.8.8/a"}`, "text/plain", 415, "unsupported-media-type", ""},
 			{"oversized body", `{"project_hash":"` + strings.Repeat("x", 70_000) + `"}`, "application/json", 413, "payload-too-large", ""},

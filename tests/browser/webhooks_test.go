@@ -81,9 +81,13 @@ func TestStageWebhooksAndDeliveryLog(t *testing.T) {
 	b.waitText("#wh-url-error", "must be")
 	b.page("webhooks-invalid-url")
 
-	b.run("add a webhook", setValue("#wh-url", ""), keys("#wh-url", hook.srv.URL+"/hooks"), click("#add-webhook-submit"))
+	b.run("add a webhook with a rate limit the API refuses", setValue("#wh-url", ""), keys("#wh-url", hook.srv.URL+"/hooks"),
+		keys("#wh-rate", "20000"), click("#add-webhook-submit"))
+	b.waitText("#wh-rate-error", "must be from 1 to 10000")
+	b.run("add a webhook", setValue("#wh-rate", ""), keys("#wh-rate", "50"), click("#add-webhook-submit"))
 	secret := b.text("#secret-box .secret")
 	b.waitText("#stage-webhooks", hook.srv.URL+"/hooks")
+	b.waitText("#stage-webhooks", "at most 50 a second")
 	b.page("webhooks-added")
 
 	b.run("send a test event", click(`button[aria-label^="Send a test event"]`))

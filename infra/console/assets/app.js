@@ -1053,6 +1053,7 @@ async function stageWebhooksPage() {
       ),
     ),
     field("wh-url", "URL", { type: "url", placeholder: "https://example.com/hooks/herald" }),
+    field("wh-rate", "Rate limit (deliveries a second)", { type: "number", min: "0", max: "10000", step: "1", placeholder: "No limit" }, "Optional. Deliveries over it wait their turn; none is dropped or spends an attempt waiting."),
     h("button", { type: "submit", id: "add-webhook-submit" }, "Add webhook"),
   );
   render(
@@ -1075,11 +1076,14 @@ async function addStageWebhook(e, errors, notice, reload) {
   e.preventDefault();
   for (const el of Object.values(errors)) el.textContent = "";
   const value = (id) => document.getElementById(id).value.trim();
-  const fields = { project_hash: "wh-project", stage_uuid: "wh-stage", stage_type: "wh-kind", url: "wh-url" };
+  const fields = { project_hash: "wh-project", stage_uuid: "wh-stage", stage_type: "wh-kind", url: "wh-url", rate_limit_per_second: "wh-rate" };
   for (const id of Object.values(fields)) document.getElementById(id).removeAttribute("aria-invalid");
   try {
-    const created = await api("POST", "/v1/webhooks", { project_hash: value("wh-project"), stage_uuid: value("wh-stage"), stage_type: value("wh-kind"), url: value("wh-url") });
+    const body = { project_hash: value("wh-project"), stage_uuid: value("wh-stage"), stage_type: value("wh-kind"), url: value("wh-url") };
+    if (value("wh-rate") !== "") body.rate_limit_per_second = Number(value("wh-rate"));
+    const created = await api("POST", "/v1/webhooks", body);
     document.getElementById("wh-url").value = "";
+    document.getElementById("wh-rate").value = "";
     notice.replaceChildren(secretBox(`Added a webhook on the ${STAGE_KINDS[created.stage_type]} stage`, created.secret));
     await reload();
   } catch (err) {
@@ -1126,7 +1130,13 @@ function stageWebhookList(hooks, notice, reload) {
                 {},
                 h("td", { "data-label": "Stage" }, `${STAGE_KINDS[w.stage_type] || w.stage_type} `, h("code", { class: "muted" }, w.stage_uuid)),
                 h("td", { "data-label": "URL" }, w.url),
-                h("td", { "data-label": "Status" }, w.enabled ? "Enabled" : "Disabled", w.disabled_reason ? h("span", { class: "muted" }, ` (${w.disabled_reason})`) : null),
+                h(
+                  "td",
+                  { "data-label": "Status" },
+                  w.enabled ? "Enabled" : "Disabled",
+                  w.disabled_reason ? h("span", { class: "muted" }, ` (${w.disabled_reason})`) : null,
+                  w.rate_limit_per_second ? h("span", { class: "muted" }, ` · at most ${w.rate_limit_per_second} a second`) : null,
+                ),
                 h(
                   "td",
                   { class: "actions" },

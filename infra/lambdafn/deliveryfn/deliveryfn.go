@@ -65,6 +65,9 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 		Notifications: webhooks,
 		Lines:         dynamo.NewMailLines(clients.DynamoDB, cfg.MailTable),
 		Events:        eventbus.New(eventbridge.NewFromConfig(clients.AWS), cfg.EventBusName),
+		// Slots live beside the attempts, in the table the function writes anyway, whose TTL
+		// removes the item of a webhook that went quiet.
+		Limiter:       dynamo.NewRateLimiter(clients.DynamoDB, cfg.AttemptsTable),
 		SlackChannels: dynamo.NewSlackChannels(clients.DynamoDB, cfg.WebhooksTable),
 		Log:           dynamo.NewAttemptLog(clients.DynamoDB, cfg.AttemptsTable, cfg.AttemptRetention),
 		// Claims live beside the attempts they guard: the table whose items the function
@@ -87,6 +90,8 @@ type Ports struct {
 	Notifications notify.NotificationReader
 	Lines         notify.LineStore
 	Events        notify.EventPublisher
+	// Limiter spaces the attempts of rate-limited webhooks; without it they are not limited.
+	Limiter delivery.RateLimiter
 	// SlackURLPrefix is where Slack's incoming webhooks live; Slack's own when empty, a
 	// stand-in's in tests.
 	SlackURLPrefix string
@@ -123,6 +128,7 @@ func Over(cfg lambdafn.Config, ports Ports, counter telemetry.Counter, logger *s
 		Slack:     poster,
 		History:   ports.Log,
 		Claims:    ports.PostClaims,
+		Limiter:   ports.Limiter,
 		Schedule:  cfg.RetrySchedule,
 		Counter:   counter,
 		Logger:    logger,
