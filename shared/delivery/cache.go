@@ -74,6 +74,12 @@ func (c *CachedEndpoints) Endpoints(ctx context.Context, refs []EndpointRef) (ma
 	return out, nil
 }
 
+// cached returns ref's endpoint if the cache holds it (only found, enabled ones are held).
+func (c *CachedEndpoints) cached(ref EndpointRef) (Endpoint, bool) {
+	ce, ok := c.cache.Get(ref)
+	return ce.ep, ok && ce.found
+}
+
 // DisableWebhook implements WebhookDisabler and forgets the cached copy.
 func (c *CachedEndpoints) DisableWebhook(ctx context.Context, ref EndpointRef, reason string) error {
 	c.cache.Delete(ref)

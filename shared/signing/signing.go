@@ -66,24 +66,25 @@ func Signature(secrets []string, msgID string, at time.Time, body []byte) (strin
 	if len(secrets) == 0 {
 		return "", errors.New("sign delivery: no signing secret")
 	}
-	ts := strconv.FormatInt(at.Unix(), 10)
-	var sb strings.Builder
+	// One buffer for the signed content's prefix and the header: the attempt path signs
+	// thousands of deliveries a second, and each allocation shows.
+	var stamp [20]byte
+	prefix := append(append(append([]byte(msgID), '.'), strconv.AppendInt(stamp[:0], at.Unix(), 10)...), '.')
+	out := make([]byte, 0, len(secrets)*(4+base64.StdEncoding.EncodedLen(sha256.Size)))
+	var sum [sha256.Size]byte
 	for i, secret := range secrets {
 		key, err := decodeSecret(secret)
 		if err != nil {
 			return "", fmt.Errorf("sign delivery %s with secret %d: %w", msgID, i, err)
 		}
 		mac := hmac.New(sha256.New, key)
-		mac.Write([]byte(msgID))
-		mac.Write([]byte{'.'})
-		mac.Write([]byte(ts))
-		mac.Write([]byte{'.'})
+		mac.Write(prefix)
 		mac.Write(body)
 		if i > 0 {
-			sb.WriteByte(' ')
+			out = append(out, ' ')
 		}
-		sb.WriteString("v1,")
-		sb.WriteString(base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+		out = append(out, "v1,"...)
+		out = base64.StdEncoding.AppendEncode(out, mac.Sum(sum[:0]))
 	}
-	return sb.String(), nil
+	return string(out), nil
 }

@@ -93,3 +93,18 @@ func TestNewSecretIsUniqueAndWellFormed(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func BenchmarkSignature(b *testing.B) {
+	secret, err := signing.NewSecret()
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"uid":"687457ce-6489-4891-b7c8-544477d99e41","version":1,"source":"Encord","event_type":"task_submitted_event","payload":{"project_hash":"751a3a3e-46b6-4aad-b0b8-19b169f91266"}}`)
+	at := time.Now()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := signing.Signature([]string{secret}, "687457ce-6489-4891-b7c8-544477d99e41", at, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
