@@ -3,6 +3,8 @@
 #   make test    install + start the local AWS stand-ins, go test ./..., stop them (and npm ci
 #                the packages the console's tests read)
 #   make bench   benchmarks, with the stand-ins up
+#   make fault-suite  the fault suite at full size (10,000 events; the test command runs 300)
+#                and the five-SIGKILL test, with the stand-ins up; prints the figures
 #   make build   Lambda bootstraps (linux/arm64) into .aws-sam-build/<function>/bootstrap
 #   make run     run Herald locally (embedded default, with the demo webhook)
 #   make lint    gofmt + go vet
@@ -13,7 +15,7 @@
 GO ?= go
 WITH_STANDINS := bash tests/standins/with-standins.sh
 
-.PHONY: test bench build run lint npm-deps console-vendor standins-install standins-up standins-down
+.PHONY: test bench fault-suite build run lint npm-deps console-vendor standins-install standins-up standins-down
 
 test: npm-deps
 	$(WITH_STANDINS) $(GO) test -count=1 ./...
@@ -36,6 +38,11 @@ console-vendor:
 
 bench:
 	$(WITH_STANDINS) $(GO) test -run '^$$' -bench . -benchmem ./...
+
+FAULT_EVENTS ?= 10000
+fault-suite:
+	HERALD_FAULT_EVENTS=$(FAULT_EVENTS) $(WITH_STANDINS) $(GO) test -count=1 -v -timeout 60m \
+		-run 'TestFaultSuite|TestKilledFiveTimesUnderLoadLosesNothing' ./tests/e2e ./tests/local
 
 build:
 	@set -e; for dir in functions/*/; do \

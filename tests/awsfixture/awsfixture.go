@@ -24,6 +24,7 @@ import (
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/samtemplate"
 	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/tests/faultproxy"
 	"github.com/heraldhq/herald/tests/standin"
 )
 
@@ -43,6 +44,9 @@ type Backend struct {
 	// that keeps every event Herald publishes on EventBusName.
 	events         *busCapture
 	eventsEndpoint string
+	// faults, once InjectFaults is called, stand between the clients Clients builds and the
+	// stand-ins; Admin's clients go direct.
+	faults *Faults
 	cfg            aws.Config
 	admin          lambdafn.Clients
 }
@@ -133,15 +137,35 @@ func (b *Backend) Clients(counter *RequestCounter) lambdafn.Clients {
 	if counter != nil {
 		cfg.APIOptions = append(cfg.APIOptions, counter.middleware)
 	}
+	dynamoAt, sqsAt := b.dynamoEndpoint, b.sqsEndpoint
+	if b.faults != nil {
+		dynamoAt, sqsAt = b.faults.DynamoDB.URL, b.faults.SQS.URL
+	}
 	clients := lambdafn.Clients{
-		DynamoDB: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(b.dynamoEndpoint) }),
-		SQS:      sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(b.sqsEndpoint) }),
+		DynamoDB: dynamodb.NewFromConfig(cfg, func(o *dynamodb.Options) { o.BaseEndpoint = aws.String(dynamoAt) }),
+		SQS:      sqs.NewFromConfig(cfg, func(o *sqs.Options) { o.BaseEndpoint = aws.String(sqsAt) }),
 	}
 	// The functions build other services' clients from AWS; here that is EventBridge only,
 	// so the configuration's endpoint is its stand-in.
 	clients.AWS = cfg.Copy()
 	clients.AWS.BaseEndpoint = aws.String(b.eventsEndpoint)
 	return clients
+}
+
+// Faults are the fault-injecting proxies in front of the stand-ins.
+type Faults struct {
+	DynamoDB, SQS *faultproxy.Proxy
+}
+
+// InjectFaults makes the clients Clients builds from now on go through proxies that fail a
+// share rate of DynamoDB and SQS requests with throttling and internal errors.
+func (b *Backend) InjectFaults(t testing.TB, rate float64, seed uint64) *Faults {
+	t.Helper()
+	b.faults = &Faults{
+		DynamoDB: faultproxy.Start(t, b.dynamoEndpoint, rate, seed, "ProvisionedThroughputExceededException"),
+		SQS:      faultproxy.Start(t, b.sqsEndpoint, rate, seed+1, "RequestThrottled"),
+	}
+	return b.faults
 }
 
 // Admin returns uncounted clients for test setup and inspection.

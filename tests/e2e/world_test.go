@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"io"
@@ -51,6 +52,7 @@ type world struct {
 	routerRequests  *awsfixture.RequestCounter
 	deliveryRequest *awsfixture.RequestCounter
 	pollerRequests  *awsfixture.RequestCounter
+	faults          *awsfixture.Faults
 }
 
 type worldOptions struct {
@@ -59,15 +61,23 @@ type worldOptions struct {
 	allowLoopback bool
 	// health replaces the default endpoint health policy when set.
 	health *delivery.HealthPolicy
+	// faultRate is the share of the router's and delivery function's DynamoDB and SQS
+	// requests that fail (throttled or 500); the event source poller, AWS's own, is spared.
+	faultRate float64
+	// attemptTimeout replaces the 3 s attempt timeout when set, visibility the queue's 20 s.
+	attemptTimeout, visibility time.Duration
 }
 
 func newWorld(t *testing.T, opts worldOptions) *world {
 	t.Helper()
-	b := awsfixture.New(t, awsfixture.Options{VisibilityTimeout: 20 * time.Second})
+	b := awsfixture.New(t, awsfixture.Options{VisibilityTimeout: cmp.Or(opts.visibility, 20*time.Second)})
 	cfg := b.Config(t, opts.schedule)
 	cfg.ConfigCacheTTL = opts.cacheTTL
 	cfg.AllowLoopback = opts.allowLoopback
 	cfg.AttemptTimeout = 3 * time.Second
+	if opts.attemptTimeout > 0 {
+		cfg.AttemptTimeout = opts.attemptTimeout
+	}
 	if opts.health != nil {
 		cfg.EndpointHealth = *opts.health
 	}
@@ -81,6 +91,12 @@ func newWorld(t *testing.T, opts worldOptions) *world {
 		pollerRequests:  awsfixture.NewRequestCounter(),
 	}
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	pollerClients := b.Clients(w.pollerRequests)
+	if opts.faultRate > 0 {
+		w.faults = b.InjectFaults(t, opts.faultRate, uint64(time.Now().UnixNano()))
+		// Herald logs every fault it handles; at thousands of them the test log is noise.
+		logger = slog.New(slog.DiscardHandler)
+	}
 	var err error
 	if w.router, err = routerfn.New(cfg, b.Clients(w.routerRequests), w.counts, logger); err != nil {
 		t.Fatal(err)
@@ -89,7 +105,7 @@ func newWorld(t *testing.T, opts worldOptions) *world {
 		t.Fatal(err)
 	}
 	w.poller = &eventsource.Poller{
-		Source:   sqsqueue.New(b.Clients(w.pollerRequests).SQS, b.QueueURL, b.DLQURL),
+		Source:   sqsqueue.New(pollerClients.SQS, b.QueueURL, b.DLQURL),
 		QueueARN: b.QueueARN,
 		Handler:  w.delivery.Handle, BatchSize: 10, WaitTime: time.Second, Logger: logger,
 	}

@@ -77,11 +77,14 @@ type receiver struct {
 	mu     sync.Mutex
 	byTime map[string]int       // event_created_timestamp -> deliveries
 	first  map[string]time.Time // event_created_timestamp -> first arrival
+	ids    map[string]string    // event_created_timestamp -> webhook-id
 	bad    int
+	// idChanged counts deliveries of an event under another webhook-id than its first.
+	idChanged int
 }
 
 func newReceiver(t testing.TB) *receiver {
-	r := &receiver{byTime: map[string]int{}, first: map[string]time.Time{}}
+	r := &receiver{byTime: map[string]int{}, first: map[string]time.Time{}, ids: map[string]string{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.handle))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -101,8 +104,12 @@ func (r *receiver) handle(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
+	id := req.Header.Get("Webhook-Id")
 	if _, seen := r.first[doc.Created]; !seen {
 		r.first[doc.Created] = at
+		r.ids[doc.Created] = id
+	} else if r.ids[doc.Created] != id {
+		r.idChanged++
 	}
 	r.byTime[doc.Created]++
 	w.WriteHeader(http.StatusNoContent)

@@ -10,80 +10,94 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 )
 
-// TestKillDuringLoadLosesNothing: a producer publishes distinct stage transitions as fast as
-// Herald accepts them; Herald is killed with SIGKILL mid-load, then started again on the same
-// data directory. Every event whose PutEvents entry was accepted must reach the receiver.
-func TestKillDuringLoadLosesNothing(t *testing.T) {
+// TestKilledFiveTimesUnderLoadLosesNothing: a producer publishes distinct stage transitions as
+// fast as Herald accepts them; Herald is killed with SIGKILL mid-load, started again on the
+// same data directory, loaded and killed again, five times over. Every event whose PutEvents
+// entry was accepted must reach the receiver, each delivery under its one webhook-id.
+func TestKilledFiveTimesUnderLoadLosesNothing(t *testing.T) {
+	const kills = 5
 	dataDir := t.TempDir()
 	r := newReceiver(t)
 	r.secret = addWebhook(t, dataDir, r.srv.URL+"/hook")
-	first := startHerald(t, dataDir)
-	client := eventBridge(t, first.eventsURL)
 
 	var mu sync.Mutex
 	var accepted []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for worker := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := worker; ; i += 4 {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				entries := make([]ebtypes.PutEventsRequestEntry, 0, 5)
-				created := make([]string, 0, 5)
-				for j := range 5 {
-					e, c := transition(t, i*5+j)
-					entries = append(entries, e)
-					created = append(created, c)
-				}
-				out, err := client.PutEvents(context.Background(), &eventbridge.PutEventsInput{Entries: entries})
-				if err != nil {
-					continue // not accepted: the producer would retry, and owns it until then
-				}
-				mu.Lock()
-				for k, res := range out.Entries {
-					if res.EventId != nil && res.ErrorCode == nil {
-						accepted = append(accepted, created[k])
+	next := 0 // the first transition number of a cycle, so no two cycles publish the same event
+	var first *process
+	for cycle := range kills {
+		first = startHerald(t, dataDir)
+		client := eventBridge(t, first.eventsURL)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		base := next
+		for worker := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := worker; ; i += 4 {
+					select {
+					case <-stop:
+						return
+					default:
 					}
+					entries := make([]ebtypes.PutEventsRequestEntry, 0, 5)
+					created := make([]string, 0, 5)
+					for j := range 5 {
+						e, c := transition(t, base+i*5+j)
+						entries = append(entries, e)
+						created = append(created, c)
+					}
+					out, err := client.PutEvents(context.Background(), &eventbridge.PutEventsInput{Entries: entries})
+					if err != nil {
+						continue // not accepted: the producer would retry, and owns it until then
+					}
+					mu.Lock()
+					for k, res := range out.Entries {
+						if res.EventId != nil && res.ErrorCode == nil {
+							accepted = append(accepted, created[k])
+						}
+					}
+					mu.Unlock()
 				}
-				mu.Unlock()
-			}
-		}()
-	}
-
-	// Let the load build up, then kill while events are both arriving and in flight.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		n := len(accepted)
-		mu.Unlock()
-		if n >= 300 || time.Now().After(deadline) {
-			break
+			}()
 		}
-		time.Sleep(20 * time.Millisecond)
+
+		// Let the load build up, then kill while events are both arriving and in flight.
+		mu.Lock()
+		before := len(accepted)
+		mu.Unlock()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			n := len(accepted) - before
+			mu.Unlock()
+			if n >= 150 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		first.kill(t)
+		close(stop)
+		wg.Wait()
+		next = (cycle + 1) * 200_000 // far past what a cycle publishes
+		mu.Lock()
+		n := len(accepted) - before
+		mu.Unlock()
+		if n < 50 {
+			t.Fatalf("kill %d: only %d events accepted before it; the load never built up:\n%s", cycle+1, n, first.output.String())
+		}
 	}
-	first.kill(t)
-	close(stop)
-	wg.Wait()
 
 	mu.Lock()
 	total := len(accepted)
 	mu.Unlock()
-	if total < 50 {
-		t.Fatalf("only %d events accepted before the kill; the load never built up:\n%s", total, first.output.String())
-	}
 	deliveredBeforeRestart := 0
 	for _, c := range accepted {
 		if r.delivered(c) {
 			deliveredBeforeRestart++
 		}
 	}
-	t.Logf("accepted %d events, %d delivered before the kill", total, deliveredBeforeRestart)
+	t.Logf("accepted %d events over %d kills, %d delivered before the last", total, kills, deliveredBeforeRestart)
 
 	second := startHerald(t, dataDir)
 	waitUntil := time.Now().Add(60 * time.Second)
@@ -104,8 +118,8 @@ func TestKillDuringLoadLosesNothing(t *testing.T) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.bad != 0 {
-		t.Fatalf("%d deliveries failed signature verification", r.bad)
+	if r.bad != 0 || r.idChanged != 0 {
+		t.Fatalf("%d deliveries failed signature verification, %d came again under another webhook-id", r.bad, r.idChanged)
 	}
 	dups := 0
 	for _, n := range r.byTime {
