@@ -14,6 +14,7 @@ package dynamo
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -147,16 +148,21 @@ func (s *MailLines) PendingRecipients(ctx context.Context) iter.Seq2[mailbatch.R
 	}
 }
 
-// Claim implements mailbatch.Store with one conditional UpdateItem.
+// Claim implements mailbatch.Store with one conditional UpdateItem. The claim carries a token
+// of this call: when DynamoDB applies it but its answer is lost (a 500 or a timeout), the
+// SDK's retry finds its own token and succeeds, instead of finding the recipient claimed and
+// leaving it blocked for a whole lease.
 func (s *MailLines) Claim(ctx context.Context, r mailbatch.Recipient, window int64, now, leaseUntil time.Time) (mailbatch.Claim, bool, error) {
+	token := rand.Text()
 	out, err := s.client.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:        &s.table,
 		Key:              itemKey(recipientPK(r.TenantID, r.Address), stateSK),
-		UpdateExpression: aws.String("SET claimed_window = :w, lease_until = :lease"),
-		ConditionExpression: aws.String("attribute_exists(pk) AND (attribute_not_exists(claimed_window) OR claimed_window < :w) AND " +
-			"(attribute_not_exists(lease_until) OR lease_until <= :now)"),
+		UpdateExpression: aws.String("SET claimed_window = :w, lease_until = :lease, claim_token = :token"),
+		ConditionExpression: aws.String("attribute_exists(pk) AND (claim_token = :token OR ((attribute_not_exists(claimed_window) OR claimed_window < :w) AND " +
+			"(attribute_not_exists(lease_until) OR lease_until <= :now)))"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":w": numberValue(window), ":lease": numberValue(leaseUntil.UnixMilli()), ":now": numberValue(now.UnixMilli()),
+			":token": stringValue(token),
 		},
 		ReturnValues: types.ReturnValueAllNew,
 	})

@@ -233,7 +233,7 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []st
 		}
 	}
 	if len(attempts) > 0 {
-		if err := p.Log.RecordAttempts(ctx, attempts); err != nil {
+		if err := p.recordAttempts(ctx, attempts); err != nil {
 			// The deliveries themselves happened; sending them again to save their log
 			// records would trade a lost log line for duplicate webhooks. A job that was only
 			// recorded (dropped while its webhook is disabled) has nothing else to show for
@@ -252,6 +252,31 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []st
 	}
 	failedIDs = append(failedIDs, p.resendRetries(ctx, resends, now)...)
 	return failedIDs
+}
+
+// recordTries is how often the attempt log is written before its records are given up: the
+// store's client retries each request already, and a throttled table often clears within a
+// second, while the batch still has its bookkeeping reserve to spend.
+const recordTries = 3
+
+// recordAttempts writes the batch's attempt records, trying again after a pause when the store
+// fails: the fault suite lost records of a few batches in 20,000 deliveries to a table
+// throttled past the SDK's own retries.
+func (p *Processor) recordAttempts(ctx context.Context, attempts []Attempt) error {
+	var err error
+	for try := range recordTries {
+		if try > 0 {
+			select {
+			case <-ctx.Done():
+				return errors.Join(err, ctx.Err())
+			case <-time.After(time.Duration(try) * 200 * time.Millisecond):
+			}
+		}
+		if err = p.Log.RecordAttempts(ctx, attempts); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // appendPark adds to parks the wait that keeps m hidden until due, shortened to what the queue

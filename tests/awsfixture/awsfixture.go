@@ -168,6 +168,9 @@ func (b *Backend) InjectFaults(t testing.TB, rate float64, seed uint64) *Faults 
 	return b.faults
 }
 
+// InjectedFaults returns the proxies InjectFaults started, nil before.
+func (b *Backend) InjectedFaults() *Faults { return b.faults }
+
 // Admin returns uncounted clients for test setup and inspection.
 func (b *Backend) Admin() lambdafn.Clients { return b.admin }
 

@@ -29,6 +29,21 @@ func (c *busCapture) Accept(_ context.Context, invs []localbus.Invocation) error
 	return nil
 }
 
+// BusStandIn is an EventBridge stand-in for a test: the embedded bus behind a test server,
+// with one rule that keeps every event of Herald's own source put on EventBusName. It
+// returns the PutEvents endpoint and what was routed so far.
+func BusStandIn(t testing.TB) (endpoint string, published func() [][]byte) {
+	t.Helper()
+	c := &busCapture{}
+	return c.serve(t), c.published
+}
+
+func (c *busCapture) published() [][]byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([][]byte(nil), c.events...)
+}
+
 // serve starts the bus and returns its PutEvents endpoint.
 func (c *busCapture) serve(t testing.TB) string {
 	t.Helper()
@@ -43,8 +58,4 @@ func (c *busCapture) serve(t testing.TB) string {
 }
 
 // Published returns the envelope of every event of Herald's own source put on EventBusName.
-func (b *Backend) Published() [][]byte {
-	b.events.mu.Lock()
-	defer b.events.mu.Unlock()
-	return append([][]byte(nil), b.events.events...)
-}
+func (b *Backend) Published() [][]byte { return b.events.published() }

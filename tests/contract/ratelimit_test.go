@@ -21,22 +21,11 @@ func TestDynamoRateLimiter(t *testing.T) {
 }
 
 func TestSqliteRateLimiter(t *testing.T) {
-	contract.TestRateLimiter(t, func(t *testing.T) delivery.RateLimiter {
-		ctx := context.Background()
-		db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { db.Close() })
-		l, err := sqlitestore.NewRateLimiter(ctx, db)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	})
+	contract.TestRateLimiter(t, func(t *testing.T) delivery.RateLimiter { return newSqliteRateLimiter(t) })
 }
 
-func TestSqliteRateSlotsExpireWhenIdle(t *testing.T) {
+func newSqliteRateLimiter(t *testing.T) *sqlitestore.RateLimiter {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{})
 	if err != nil {
@@ -47,6 +36,12 @@ func TestSqliteRateSlotsExpireWhenIdle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return l
+}
+
+func TestSqliteRateSlotsExpireWhenIdle(t *testing.T) {
+	ctx := context.Background()
+	l := newSqliteRateLimiter(t)
 	now := time.Now()
 	r := delivery.EndpointRef{TenantID: "tenant-a", WebhookID: "wh_1"}
 	if _, err := l.Reserve(ctx, r, 10, time.Second, now); err != nil {

@@ -59,7 +59,7 @@ func TestFaultSuite(t *testing.T) {
 	}
 
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(events)*30*time.Millisecond+2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(events)*100*time.Millisecond+2*time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
 	for range 4 {

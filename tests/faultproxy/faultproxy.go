@@ -6,12 +6,14 @@
 package faultproxy
 
 import (
+	"hash/crc32"
 	"io"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -93,9 +95,12 @@ func (p *Proxy) Counts() (map[string]int, int) {
 
 // writeError answers as the AWS JSON protocols do: the error type in __type and in
 // X-Amzn-ErrorType, which the SDK reads to classify it (throttling is retried with backoff).
+// DynamoDB's answers carry the CRC32 of their body, which the SDK checks.
 func writeError(w http.ResponseWriter, status int, errType, msg string) {
+	body := `{"__type":"` + errType + `","message":"` + msg + `"}`
 	w.Header().Set("Content-Type", "application/x-amz-json-1.0")
 	w.Header().Set("X-Amzn-ErrorType", errType)
+	w.Header().Set("X-Amz-Crc32", strconv.FormatUint(uint64(crc32.ChecksumIEEE([]byte(body))), 10))
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, `{"__type":"`+errType+`","message":"`+msg+`"}`)
+	_, _ = io.WriteString(w, body)
 }
