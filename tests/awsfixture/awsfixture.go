@@ -47,8 +47,8 @@ type Backend struct {
 	// faults, once InjectFaults is called, stand between the clients Clients builds and the
 	// stand-ins; Admin's clients go direct.
 	faults *Faults
-	cfg            aws.Config
-	admin          lambdafn.Clients
+	cfg    aws.Config
+	admin  lambdafn.Clients
 }
 
 // Options shape the queue for a test.
