@@ -93,7 +93,7 @@ func (s *WebhookStore) DisableFailing(ctx context.Context, ref delivery.Endpoint
 	}
 	return delivery.DisabledWebhook{
 		TenantID: it.TenantID, WebhookID: it.WebhookID, NotificationID: it.NotificationID, OwnerID: it.OwnerID,
-		URL: it.URL, Reason: it.DisabledReason, FailingSince: parseOptionalTime(it.FailingSince), Failures: it.Failures,
+		URL: it.URL, AlertEmail: it.AlertEmail, Reason: it.DisabledReason, FailingSince: parseOptionalTime(it.FailingSince), Failures: it.Failures,
 		DisabledAt: parseOptionalTime(it.UpdatedAt),
 	}, true, nil
 }

@@ -86,6 +86,7 @@ type webhookItem struct {
 	Enabled                 bool     `dynamodbav:"enabled"`
 	DisabledReason          string   `dynamodbav:"disabled_reason,omitempty"`
 	RateLimitPerSecond      int      `dynamodbav:"rate_limit_per_second,omitempty"`
+	AlertEmail              string   `dynamodbav:"alert_email,omitempty"`
 	// Version is absent on items written before versions existed; they read as version 1.
 	Version   int64  `dynamodbav:"version"`
 	CreatedAt string `dynamodbav:"created_at"`
@@ -158,8 +159,8 @@ func toItem(w stagehooks.Webhook) webhookItem {
 		StageUUID: w.StageUUID, StageType: string(w.StageType), URL: w.URL, Secrets: w.Secrets,
 		PreviousSecretExpiresAt: formatOptionalTime(w.PreviousSecretExpiresAt),
 		Enabled:                 w.Enabled, DisabledReason: w.DisabledReason, Version: w.Version,
-		RateLimitPerSecond: w.RateLimitPerSecond,
-		CreatedAt:          formatTime(w.CreatedAt), UpdatedAt: formatTime(w.UpdatedAt),
+		RateLimitPerSecond: w.RateLimitPerSecond, AlertEmail: w.AlertEmail,
+		CreatedAt: formatTime(w.CreatedAt), UpdatedAt: formatTime(w.UpdatedAt),
 	}
 }
 
@@ -173,8 +174,8 @@ func fromItem(it webhookItem) stagehooks.Webhook {
 		StageUUID: it.StageUUID, StageType: stagehooks.StageType(it.StageType), URL: it.URL, Secrets: it.Secrets,
 		PreviousSecretExpiresAt: parseOptionalTime(it.PreviousSecretExpiresAt),
 		Enabled:                 it.Enabled, DisabledReason: it.DisabledReason, Version: it.version(),
-		RateLimitPerSecond: it.RateLimitPerSecond,
-		CreatedAt:          created, UpdatedAt: updated,
+		RateLimitPerSecond: it.RateLimitPerSecond, AlertEmail: it.AlertEmail,
+		CreatedAt: created, UpdatedAt: updated,
 	}
 }
 

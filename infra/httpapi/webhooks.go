@@ -35,6 +35,7 @@ type webhookView struct {
 	DisabledReason string `json:"disabled_reason,omitempty"`
 	// RateLimitPerSecond is left out when the webhook has no limit.
 	RateLimitPerSecond int       `json:"rate_limit_per_second,omitempty"`
+	AlertEmail         string    `json:"alert_email,omitempty"`
 	OwnerID            string    `json:"owner_id"`
 	Version            int64     `json:"version"`
 	CreatedAt          time.Time `json:"created_at"`
@@ -44,7 +45,7 @@ type webhookView struct {
 func viewOf(w stagehooks.Webhook) webhookView {
 	return webhookView{
 		ID: w.ID, ProjectHash: w.ProjectHash, StageUUID: w.StageUUID, StageType: string(w.StageType), URL: w.URL,
-		Enabled: w.Enabled, DisabledReason: w.DisabledReason, RateLimitPerSecond: w.RateLimitPerSecond, OwnerID: w.OwnerID, Version: w.Version,
+		Enabled: w.Enabled, DisabledReason: w.DisabledReason, RateLimitPerSecond: w.RateLimitPerSecond, AlertEmail: w.AlertEmail, OwnerID: w.OwnerID, Version: w.Version,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 	}
 }
@@ -63,6 +64,8 @@ type createWebhookRequest struct {
 	Enabled     *bool  `json:"enabled"`
 	// RateLimitPerSecond caps the attempts sent in any second; absent or 0 is no limit.
 	RateLimitPerSecond int `json:"rate_limit_per_second"`
+	// AlertEmail is told when Herald disables the webhook for failing.
+	AlertEmail string `json:"alert_email"`
 }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
@@ -87,7 +90,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		hook := stagehooks.Webhook{
 			ID: id, TenantID: p.TenantID, OwnerID: p.UserID, ProjectHash: req.ProjectHash, StageUUID: req.StageUUID,
 			StageType: stagehooks.StageType(req.StageType), URL: req.URL, Secrets: []string{secret}, Enabled: req.Enabled == nil || *req.Enabled,
-			RateLimitPerSecond: req.RateLimitPerSecond, Version: 1, CreatedAt: now, UpdatedAt: now,
+			RateLimitPerSecond: req.RateLimitPerSecond, AlertEmail: req.AlertEmail, Version: 1, CreatedAt: now, UpdatedAt: now,
 		}
 		// Every problem at once: the domain's rules, then the URL policy (which resolves DNS)
 		// only for a URL that passed them.
@@ -216,6 +219,7 @@ type updateWebhookRequest struct {
 	URL                *string `json:"url"`
 	Enabled            *bool   `json:"enabled"`
 	RateLimitPerSecond *int    `json:"rate_limit_per_second"`
+	AlertEmail         *string `json:"alert_email"`
 }
 
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
@@ -224,9 +228,15 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if req.URL == nil && req.Enabled == nil && req.RateLimitPerSecond == nil {
-		s.fail(w, r, validation(FieldIssue{Field: "(body)", Reason: "set url, enabled, rate_limit_per_second or several"}))
+	if req.URL == nil && req.Enabled == nil && req.RateLimitPerSecond == nil && req.AlertEmail == nil {
+		s.fail(w, r, validation(FieldIssue{Field: "(body)", Reason: "set one or more of url, enabled, rate_limit_per_second and alert_email"}))
 		return
+	}
+	if req.AlertEmail != nil && *req.AlertEmail != "" {
+		if reason := stagehooks.EmailReason(*req.AlertEmail); reason != "" {
+			s.fail(w, r, validation(FieldIssue{Field: "alert_email", Reason: reason}))
+			return
+		}
 	}
 	if req.RateLimitPerSecond != nil {
 		if issues := issuesOf(stagehooks.RateLimitFieldError("rate_limit_per_second", *req.RateLimitPerSecond)); len(issues) > 0 {
@@ -249,6 +259,9 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.RateLimitPerSecond != nil {
 			hook.RateLimitPerSecond = *req.RateLimitPerSecond
+		}
+		if req.AlertEmail != nil {
+			hook.AlertEmail = *req.AlertEmail
 		}
 	}, func(hook stagehooks.Webhook) any { return viewOf(hook) })
 }

@@ -89,6 +89,7 @@ CREATE TABLE IF NOT EXISTS webhooks (
 	failing_since   TEXT    NOT NULL DEFAULT '',
 	failures        INTEGER NOT NULL DEFAULT 0,
 	rate_limit      INTEGER NOT NULL DEFAULT 0,
+	alert_email     TEXT    NOT NULL DEFAULT '',
 	PRIMARY KEY (tenant_id, id)
 ) STRICT;
 DROP INDEX IF EXISTS webhooks_by_stage;
@@ -119,7 +120,7 @@ CREATE INDEX IF NOT EXISTS attempts_by_expiry ON attempts (expires_at)
 
 // webhookColumns are read by every query that returns stage webhooks, in scanWebhook's order.
 const webhookColumns = `id, tenant_id, owner_id, project_hash, stage_uuid, stage_type, url, secrets,
-	previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, rate_limit`
+	previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, rate_limit, alert_email`
 
 // endpointsSQL reads the webhooks named by a JSON array of [tenant, id] pairs. A pair named
 // twice matches twice; the map in Endpoints keeps one.
@@ -148,7 +149,7 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := sqlitedb.AddMissingColumns(ctx, db, "webhooks", "failing_since TEXT NOT NULL DEFAULT ''", "failures INTEGER NOT NULL DEFAULT 0",
-		"rate_limit INTEGER NOT NULL DEFAULT 0"); err != nil {
+		"rate_limit INTEGER NOT NULL DEFAULT 0", "alert_email TEXT NOT NULL DEFAULT ''"); err != nil {
 		return nil, err
 	}
 	if err := sqlitedb.Migrate(ctx, db, "sqlitestore notifications", notificationSchema); err != nil {
@@ -161,8 +162,8 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	}{
 		// DO NOTHING without a conflict target covers both the primary key and webhooks_url.
 		{&s.insertWebhook, `INSERT INTO webhooks (tenant_id, id, owner_id, project_hash, stage_uuid, stage_type, url,
-			secrets, previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, rate_limit)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT DO NOTHING`},
+			secrets, previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, rate_limit, alert_email)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&s.getWebhook, `SELECT ` + webhookColumns + ` FROM webhooks WHERE tenant_id = ? AND id = ? AND notification_id = ''`},
 		{&s.listWebhooks, listWebhooksSQL},
 		// Notifications' webhooks have empty stage columns, which no stage matches (TargetsForStage
@@ -234,7 +235,7 @@ func scanWebhook(row scanner) (stagehooks.Webhook, error) {
 		createdText, updatedText         string
 	)
 	if err := row.Scan(&w.ID, &w.TenantID, &w.OwnerID, &w.ProjectHash, &w.StageUUID, &stageType, &w.URL, &secrets,
-		&previousText, &w.Enabled, &w.DisabledReason, &w.Version, &createdText, &updatedText, &w.RateLimitPerSecond); err != nil {
+		&previousText, &w.Enabled, &w.DisabledReason, &w.Version, &createdText, &updatedText, &w.RateLimitPerSecond, &w.AlertEmail); err != nil {
 		return stagehooks.Webhook{}, err
 	}
 	w.StageType = stagehooks.StageType(stageType)
@@ -322,7 +323,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w stagehooks.Webhook) error {
 	// ON CONFLICT DO NOTHING turns a taken id or URL into zero rows affected, so the conflict is
 	// told apart from other failures without decoding driver error codes.
 	res, err := tx.StmtContext(ctx, s.insertWebhook).ExecContext(ctx, w.TenantID, w.ID, w.OwnerID, w.ProjectHash, w.StageUUID,
-		string(w.StageType), w.URL, r.secrets, r.previous, w.Enabled, w.DisabledReason, r.created, r.updated, w.RateLimitPerSecond)
+		string(w.StageType), w.URL, r.secrets, r.previous, w.Enabled, w.DisabledReason, r.created, r.updated, w.RateLimitPerSecond, w.AlertEmail)
 	if err != nil {
 		return fmt.Errorf("create webhook %s: %w", w.ID, err)
 	}
@@ -431,8 +432,9 @@ func (s *Store) UpdateWebhook(ctx context.Context, w stagehooks.Webhook, expecte
 	}
 	// Any change through the API starts the webhook's health afresh, as on DynamoDB.
 	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, secrets = ?, previous_secret_expires_at = ?, enabled = ?,
-		disabled_reason = ?, version = ?, updated_at = ?, failing_since = '', failures = 0, rate_limit = ? WHERE tenant_id = ? AND id = ?`,
-		next.URL, r.secrets, r.previous, next.Enabled, next.DisabledReason, next.Version, r.updated, next.RateLimitPerSecond, next.TenantID, next.ID); err != nil {
+		disabled_reason = ?, version = ?, updated_at = ?, failing_since = '', failures = 0, rate_limit = ?, alert_email = ? WHERE tenant_id = ? AND id = ?`,
+		next.URL, r.secrets, r.previous, next.Enabled, next.DisabledReason, next.Version, r.updated, next.RateLimitPerSecond, next.AlertEmail,
+		next.TenantID, next.ID); err != nil {
 		return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: %w", w.ID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -563,9 +565,9 @@ func (s *Store) disable(ctx context.Context, ref delivery.EndpointRef, reason, c
 	defer tx.Rollback()
 	var since string
 	err = tx.QueryRowContext(ctx, `UPDATE webhooks SET enabled = 0, disabled_reason = ?, updated_at = ?, version = version + 1
-		WHERE tenant_id = ? AND id = ?`+cond+` RETURNING notification_id, owner_id, url, failing_since, failures`,
+		WHERE tenant_id = ? AND id = ?`+cond+` RETURNING notification_id, owner_id, url, alert_email, failing_since, failures`,
 		append([]any{reason, now, ref.TenantID, ref.WebhookID}, args...)...).
-		Scan(&hook.NotificationID, &hook.OwnerID, &hook.URL, &since, &hook.Failures)
+		Scan(&hook.NotificationID, &hook.OwnerID, &hook.URL, &hook.AlertEmail, &since, &hook.Failures)
 	if errors.Is(err, sql.ErrNoRows) {
 		return hook, false, nil
 	}

@@ -80,10 +80,13 @@ type DisabledWebhook struct {
 	NotificationID string
 	OwnerID        string
 	URL            string
-	Reason         string
-	FailingSince   time.Time
-	Failures       int
-	DisabledAt     time.Time
+	// AlertEmail is a stage webhook's address to tell; a notification's webhook tells its
+	// notification's addresses instead.
+	AlertEmail   string
+	Reason       string
+	FailingSince time.Time
+	Failures     int
+	DisabledAt   time.Time
 }
 
 // DisabledAlerter tells a webhook's owner that health disabled it.

@@ -34,22 +34,31 @@ func Compose(from string, c Claim, lines []Line, links Links) (mail.Email, error
 		k := [2]string{l.NotificationID, l.ProjectHash}
 		g, ok := index[k]
 		if !ok {
-			g = &group{NotificationID: l.NotificationID, NotificationTitle: l.NotificationTitle, ProjectHash: l.ProjectHash,
-				Unsubscribe: links.URL(c.Recipient.TenantID, c.Recipient.Address, []string{l.NotificationID})}
+			g = &group{NotificationID: l.NotificationID, NotificationTitle: l.NotificationTitle, ProjectHash: l.ProjectHash}
+			// Lines of no notification (a stage webhook's alert address told it was
+			// disabled) have nothing to unsubscribe from.
+			if l.NotificationID != "" {
+				g.Unsubscribe = links.URL(c.Recipient.TenantID, c.Recipient.Address, []string{l.NotificationID})
+			}
 			index[k] = g
 			groups = append(groups, g)
 		}
 		if _, seen := titles[l.NotificationID]; !seen {
 			titles[l.NotificationID] = l.NotificationTitle
-			notifIDs = append(notifIDs, l.NotificationID)
+			if l.NotificationID != "" {
+				notifIDs = append(notifIDs, l.NotificationID)
+			}
 		}
 		g.Lines = append(g.Lines, l)
 	}
-	subject := fmt.Sprintf("Herald: %d %s from %d notifications", len(lines), plural(len(lines), "update", "updates"), len(notifIDs))
-	if len(notifIDs) == 1 {
-		subject = fmt.Sprintf("Herald: %d %s from %s", len(lines), plural(len(lines), "update", "updates"), oneLine(titles[notifIDs[0]]))
+	subject := fmt.Sprintf("Herald: %d %s from %d notifications", len(lines), plural(len(lines), "update", "updates"), len(titles))
+	if len(titles) == 1 {
+		subject = fmt.Sprintf("Herald: %d %s from %s", len(lines), plural(len(lines), "update", "updates"), oneLine(lines[0].NotificationTitle))
 	}
-	all := links.URL(c.Recipient.TenantID, c.Recipient.Address, notifIDs)
+	all := ""
+	if len(notifIDs) > 0 {
+		all = links.URL(c.Recipient.TenantID, c.Recipient.Address, notifIDs)
+	}
 
 	var text strings.Builder
 	for _, g := range groups {
@@ -62,26 +71,36 @@ func Compose(from string, c Claim, lines []Line, links Links) (mail.Email, error
 		for _, l := range g.Lines {
 			fmt.Fprintf(&text, "  %s  %s\n", l.OccurredAt.UTC().Format("2006-01-02 15:04 UTC"), l.Text)
 		}
-		fmt.Fprintf(&text, "  Stop these emails from %q: %s\n\n", g.NotificationTitle, g.Unsubscribe)
+		if g.Unsubscribe != "" {
+			fmt.Fprintf(&text, "  Stop these emails from %q: %s\n", g.NotificationTitle, g.Unsubscribe)
+		}
+		text.WriteString("\n")
 	}
-	fmt.Fprintf(&text, "You get this email because %s is a recipient of these Herald notifications.\nStop all of them: %s\n", c.Recipient.Address, all)
+	if all != "" {
+		fmt.Fprintf(&text, "You get this email because %s is a recipient of these Herald notifications.\nStop all of them: %s\n", c.Recipient.Address, all)
+	} else {
+		fmt.Fprintf(&text, "You get this email because %s is the alert address of these Herald webhooks.\n", c.Recipient.Address)
+	}
 
 	var html bytes.Buffer
 	if err := emailHTML.Execute(&html, map[string]any{"Groups": groups, "Address": c.Recipient.Address, "All": all}); err != nil {
 		return mail.Email{}, fmt.Errorf("render email html: %w", err)
 	}
-	return mail.Email{
+	e := mail.Email{
 		ID:      EmailID(c),
 		From:    from,
 		To:      []string{c.Recipient.Address},
 		Subject: truncateRunes(subject, 200),
 		Text:    text.String(),
 		HTML:    html.String(),
-		Headers: map[string]string{
+	}
+	if all != "" {
+		e.Headers = map[string]string{
 			"List-Unsubscribe":      "<" + all + ">",
 			"List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
-		},
-	}, nil
+		}
+	}
+	return e, nil
 }
 
 // EmailID names the email of one recipient and window, the same on every attempt to send it.
@@ -119,8 +138,8 @@ var emailHTML = template.Must(template.New("email").Funcs(template.FuncMap{
 <table style="border-collapse: collapse">
 {{range .Lines}}<tr><td style="padding: 2px 12px 2px 0; white-space: nowrap; color: #666">{{when .OccurredAt}}</td><td style="padding: 2px 0">{{.Text}}</td></tr>
 {{end}}</table>
-<p style="font-size: 12px"><a href="{{.Unsubscribe}}">Stop these emails from {{.NotificationTitle}}</a></p>
+{{if .Unsubscribe}}<p style="font-size: 12px"><a href="{{.Unsubscribe}}">Stop these emails from {{.NotificationTitle}}</a></p>{{end}}
 {{end}}<hr>
-<p style="font-size: 12px; color: #666">You get this email because {{.Address}} is a recipient of these Herald notifications. <a href="{{.All}}">Stop all of them</a>.</p>
+{{if .All}}<p style="font-size: 12px; color: #666">You get this email because {{.Address}} is a recipient of these Herald notifications. <a href="{{.All}}">Stop all of them</a>.</p>{{else}}<p style="font-size: 12px; color: #666">You get this email because {{.Address}} is the alert address of these Herald webhooks.</p>{{end}}
 </body></html>
 `))

@@ -156,3 +156,26 @@ func TestLinksRefuseAWeakKeyOrARelativeURL(t *testing.T) {
 		}
 	}
 }
+
+// A stage webhook's alert line belongs to no notification: its email has nothing to
+// unsubscribe from, and says why the address gets it; beside a notification's lines, only
+// those carry the links.
+func TestComposeAlertLinesOfNoNotification(t *testing.T) {
+	alert := line("d1", "", "Stage webhooks", "", 0)
+	alert.Text = "Webhook wh_1 to hooks.example.com was disabled."
+	e, err := mailbatch.Compose("herald@example.com", qa, []mailbatch.Line{alert}, links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Subject != "Herald: 1 update from Stage webhooks" || len(e.Headers) != 0 || strings.Contains(e.Text, "unsubscribe") ||
+		strings.Contains(e.HTML, "unsubscribe") || !strings.Contains(e.Text, "alert address") || strings.Contains(e.Text, "(project") {
+		t.Fatalf("alert-only email: %q %v\n%s\n%s", e.Subject, e.Headers, e.Text, e.HTML)
+	}
+	mixed, err := mailbatch.Compose("herald@example.com", qa, []mailbatch.Line{alert, line("t1", "ntf_a", "QA", "p1", 1)}, links)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mixed.Headers["List-Unsubscribe"] == "" || strings.Count(mixed.Text, "Stop these emails") != 1 || !strings.Contains(mixed.Subject, "2 notifications") {
+		t.Fatalf("mixed email: %q %v\n%s", mixed.Subject, mixed.Headers, mixed.Text)
+	}
+}

@@ -11,11 +11,11 @@ package notifications
 import (
 	"errors"
 	"fmt"
-	"net/mail"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
+
 	// Time zones must load the same on every machine, tzdata package or not: Lambda's
 	// provided.al2023 runtime has no /usr/share/zoneinfo.
 	_ "time/tzdata"
@@ -309,7 +309,7 @@ func (n Notification) Validate() error {
 		add("channels.emails", "at most %d email addresses", MaxEmails)
 	}
 	eachUnique(c.Emails, "channels.emails", strings.ToLower, func(path, e string) {
-		if reason := checkEmail(e); reason != "" {
+		if reason := stagehooks.EmailReason(e); reason != "" {
 			add(path, "%s", reason)
 		}
 	}, add)
@@ -409,18 +409,6 @@ func eachUnique[T any, K comparable](items []T, field string, key func(T) K, che
 }
 
 // checkEmail accepts a bare address: no display name, no angle brackets, no spaces around it.
-func checkEmail(e string) string {
-	const bare = "must be a plain email address such as qa@example.com"
-	if len(e) > 254 {
-		return "must be at most 254 characters"
-	}
-	a, err := mail.ParseAddress(e)
-	if err != nil || a.Name != "" || a.Address != e {
-		return bare
-	}
-	return ""
-}
-
 func digestKey(d Digest) string {
 	times := slices.Clone(d.TimesOfDay)
 	slices.Sort(times)

@@ -54,11 +54,18 @@ func (a DisabledAlerts) WebhookDisabled(ctx context.Context, w delivery.Disabled
 	if err := a.Events.Publish(ctx, operational.DetailTypeEndpointDisabled, detail); err != nil {
 		errs = append(errs, fmt.Errorf("publish endpoint-disabled event of webhook %s: %w", w.WebhookID, err))
 	}
-	if w.NotificationID != "" {
+	switch {
+	case w.NotificationID != "":
 		errs = append(errs, a.mail(ctx, w))
+	case w.AlertEmail != "":
+		errs = append(errs, a.addLines(ctx, w, []string{w.AlertEmail}, "", StageWebhooksTitle))
 	}
 	return errors.Join(errs...)
 }
+
+// StageWebhooksTitle heads the lines about stage webhooks in an email; they belong to no
+// notification, so the email offers no unsubscribe link for them.
+const StageWebhooksTitle = "Stage webhooks"
 
 func (a DisabledAlerts) mail(ctx context.Context, w delivery.DisabledWebhook) error {
 	n, err := a.Notifications.GetNotification(ctx, w.TenantID, w.NotificationID)
@@ -68,15 +75,20 @@ func (a DisabledAlerts) mail(ctx context.Context, w delivery.DisabledWebhook) er
 	if err != nil {
 		return fmt.Errorf("read notification %s of disabled webhook %s: %w", w.NotificationID, w.WebhookID, err)
 	}
+	return a.addLines(ctx, w, n.Channels.Emails, n.ID, n.Title)
+}
+
+// addLines puts one line about w's disabling in the next email to each address.
+func (a DisabledAlerts) addLines(ctx context.Context, w delivery.DisabledWebhook, addresses []string, notificationID, title string) error {
 	text := fmt.Sprintf("Webhook %s to %s was disabled: %s. Fix the receiver, enable the webhook again, then recover its deliveries.",
 		w.WebhookID, hostOf(w.URL), w.Reason)
-	lines := make([]mailbatch.Line, 0, len(n.Channels.Emails))
-	for _, addr := range n.Channels.Emails {
+	lines := make([]mailbatch.Line, 0, len(addresses))
+	for _, addr := range addresses {
 		addr = strings.ToLower(addr)
 		lines = append(lines, mailbatch.Line{
 			// One line per streak: the same disable reported twice is mailed once.
 			ID:       "disabled:" + w.WebhookID + ":" + w.FailingSince.UTC().Format("20060102T150405.000000000"),
-			TenantID: w.TenantID, Recipient: addr, NotificationID: n.ID, NotificationTitle: n.Title,
+			TenantID: w.TenantID, Recipient: addr, NotificationID: notificationID, NotificationTitle: title,
 			EventType: EventTypeEndpointDisabled, Text: text, OccurredAt: w.DisabledAt.UTC(),
 		})
 	}

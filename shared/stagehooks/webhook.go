@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/mail"
 	"regexp"
 	"time"
 
@@ -110,6 +111,9 @@ type Webhook struct {
 	// RateLimitPerSecond caps the attempts sent to the webhook in any second; 0 sends them as
 	// fast as they come. Deliveries over it wait their turn without spending an attempt.
 	RateLimitPerSecond int
+	// AlertEmail is told when Herald disables the webhook for failing; "" tells no one by
+	// email (the bus event and the API still do).
+	AlertEmail string
 	// Version is 1 when created and grows by one with every change, the delivery path's
 	// DisableWebhook included; it is the API's ETag, and updates name the version they read.
 	Version   int64
@@ -118,7 +122,7 @@ type Webhook struct {
 }
 
 // Updated returns the stored webhook w as an update asks to change it: URL, Enabled, Secrets,
-// PreviousSecretExpiresAt and RateLimitPerSecond come from change; id, tenant, owner, project, stage, type and
+// PreviousSecretExpiresAt, RateLimitPerSecond and AlertEmail come from change; id, tenant, owner, project, stage, type and
 // creation time stay. DisabledReason is cleared when enabled (a disabled one keeps its reason
 // unless change gives another), Version grows by one, and UpdatedAt is change.UpdatedAt, or now
 // when that is zero. Both stores apply it, so an update means the same on each.
@@ -126,7 +130,7 @@ func (w Webhook) Updated(change Webhook, now time.Time) Webhook {
 	next := w
 	next.URL, next.Enabled = change.URL, change.Enabled
 	next.Secrets, next.PreviousSecretExpiresAt = change.Secrets, change.PreviousSecretExpiresAt
-	next.RateLimitPerSecond = change.RateLimitPerSecond
+	next.RateLimitPerSecond, next.AlertEmail = change.RateLimitPerSecond, change.AlertEmail
 	switch {
 	case change.Enabled:
 		next.DisabledReason = ""
@@ -182,7 +186,26 @@ func (w Webhook) Validate() error {
 	if err := RateLimitFieldError("rate_limit_per_second", w.RateLimitPerSecond); err != nil {
 		errs = append(errs, err)
 	}
+	if w.AlertEmail != "" {
+		if reason := EmailReason(w.AlertEmail); reason != "" {
+			errs = append(errs, &FieldError{Field: "alert_email", Reason: reason})
+		}
+	}
 	return errors.Join(errs...)
+}
+
+// EmailReason says why e is not an address Herald mails, or "" when it is: a plain address
+// (no display name), as the notifications' email channel and a webhook's alert_email take.
+func EmailReason(e string) string {
+	const bare = "must be a plain email address such as qa@example.com"
+	if len(e) > 254 {
+		return "must be at most 254 characters"
+	}
+	a, err := mail.ParseAddress(e)
+	if err != nil || a.Name != "" || a.Address != e {
+		return bare
+	}
+	return ""
 }
 
 // MaxRateLimitPerSecond is the highest rate limit a webhook may set.

@@ -100,6 +100,18 @@ func TestWebhookLifecycle(t *testing.T) {
 			res.json(t)["rate_limit_per_second"] != nil {
 			t.Fatalf("remove the limit: %d %s", res.status, res.body)
 		}
+		// The address told when Herald disables the webhook for failing.
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/webhooks/"+id, []byte(`{"alert_email":"Ops <ops@example.com>"}`), jsonBody); res.status != 422 ||
+			!strings.Contains(string(res.body), `"field":"alert_email"`) {
+			t.Fatalf("an address with a display name: %d %s", res.status, res.body)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/webhooks/"+id, []byte(`{"alert_email":"ops@example.com"}`), jsonBody); res.status != 200 ||
+			res.json(t)["alert_email"] != "ops@example.com" {
+			t.Fatalf("set the alert address: %d %s", res.status, res.body)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "GET", "/v1/webhooks/"+id, nil, nil); res.json(t)["alert_email"] != "ops@example.com" {
+			t.Fatalf("read back: %s", res.body)
+		}
 
 		rot := be.call(t, "tenant-a", "user-1", "POST", "/v1/webhooks/"+id+"/rotate-secret", nil, nil)
 		newSecret, _ := rot.json(t)["secret"].(string)
@@ -185,6 +197,7 @@ func TestBadInputIsAClearProblem(t *testing.T) {
 			{"not a URL", `{` + valid + `,"url":"hooks.example.com"}`, "application/json", 422, "validation", "url"},
 			{"negative rate limit", `{` + valid + `,"url":"https://8.8.8.8/a","rate_limit_per_second":-1}`, "application/json", 422, "validation", "rate_limit_per_second"},
 			{"rate limit too high", `{` + valid + `,"url":"https://8.8.8.8/a","rate_limit_per_second":10001}`, "application/json", 422, "validation", "rate_limit_per_second"},
+			{"alert email not an address", `{` + valid + `,"url":"https://8.8.8.8/a","alert_email":"ops"}`, "application/json", 422, "validation", "alert_email"},
 			{"duplicate URL", `{"project_hash":"proj-1","stage_uuid":"stage-dup","stage_type":"annotate","url":"https://8.8.8.8/hooks/dup"}`, "application/json", 409, "duplicate-url", "url"},
 			{"wrong content type", `{` + valid + `,"url":"https://8.8.8.8/a"}`, "text/plain", 415, "unsupported-media-type", ""},
 			{"oversized body", `{"project_hash":"` + strings.Repeat("x", 70_000) + `"}`, "application/json", 413, "payload-too-large", ""},

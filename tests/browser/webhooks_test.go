@@ -84,11 +84,14 @@ func TestStageWebhooksAndDeliveryLog(t *testing.T) {
 	b.run("add a webhook with a rate limit the API refuses", setValue("#wh-url", ""), keys("#wh-url", hook.srv.URL+"/hooks"),
 		keys("#wh-rate", "20000"), click("#add-webhook-submit"))
 	b.waitText("#wh-rate-error", "must be from 1 to 10000")
-	b.run("add a webhook", setValue("#wh-rate", ""), keys("#wh-rate", "50"), click("#add-webhook-submit"))
+	b.run("add a webhook", setValue("#wh-rate", ""), keys("#wh-rate", "50"), keys("#wh-alert", "ops@example.com"), click("#add-webhook-submit"))
 	secret := b.text("#secret-box .secret")
 	b.waitText("#stage-webhooks", hook.srv.URL+"/hooks")
 	b.waitText("#stage-webhooks", "at most 50 a second")
 	b.page("webhooks-added")
+	if _, list := rig.call(t, "GET", "/v1/webhooks", nil); list["items"].([]any)[0].(map[string]any)["alert_email"] != "ops@example.com" {
+		t.Fatalf("the webhook the console added: %v", list)
+	}
 
 	b.run("send a test event", click(`button[aria-label^="Send a test event"]`))
 	b.waitText("#notice", "on its way")

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/events/operational"
+	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/shared/stagehooks"
 	"github.com/heraldhq/herald/shared/telemetry"
 	"github.com/heraldhq/herald/tests/contract"
@@ -42,7 +44,12 @@ func TestFailingWebhookIsDisabledAndAnnounced(t *testing.T) {
 		return 200, nil
 	})
 	flaky.secret = w.addWebhook(t, "wh_flaky", sampleAnnotateStage, stagehooks.StageAnnotate, flaky.url()+"?flaky").Secrets[0]
-	down.secret = w.addWebhook(t, "wh_down", sampleAnnotateStage, stagehooks.StageAnnotate, down.url()).Secrets[0]
+	downHook := contract.NewWebhook(t, sampleTenant, "wh_down", sampleProject, sampleAnnotateStage, stagehooks.StageAnnotate, down.url())
+	downHook.AlertEmail = "Ops@Example.com"
+	if err := w.store.CreateWebhook(context.Background(), downHook); err != nil {
+		t.Fatal(err)
+	}
+	down.secret = downHook.Secrets[0]
 	up.secret = w.addWebhook(t, "wh_up", sampleAnnotateStage, stagehooks.StageAnnotate, up.url()+"?up").Secrets[0]
 	for i := range 3 {
 		if err := w.publishTransition(t, i); err != nil {
@@ -69,6 +76,13 @@ func TestFailingWebhookIsDisabledAndAnnounced(t *testing.T) {
 	flakyRef := delivery.EndpointRef{TenantID: sampleTenant, WebhookID: "wh_flaky"}
 	if eps, err := w.store.Endpoints(ctx, []delivery.EndpointRef{flakyRef}); err != nil || !eps[flakyRef].FailingSince.IsZero() {
 		t.Fatalf("after a failure and successes, wh_flaky is failing since %v (%v)", eps[flakyRef].FailingSince, err)
+	}
+
+	// The stage webhook's alert address gets a line in its next email.
+	mailLines := dynamo.NewMailLines(w.backend.Admin().DynamoDB, w.backend.MailTable)
+	lines, err := mailLines.PendingLines(ctx, mailbatch.Recipient{TenantID: sampleTenant, Address: "ops@example.com"}, 10)
+	if err != nil || len(lines) != 1 || !strings.Contains(lines[0].Text, "wh_down") || lines[0].NotificationID != "" {
+		t.Fatalf("alert lines for ops@example.com: %+v, %v", lines, err)
 	}
 
 	published := w.backend.Published()

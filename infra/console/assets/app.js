@@ -1053,6 +1053,7 @@ async function stageWebhooksPage() {
       ),
     ),
     field("wh-url", "URL", { type: "url", placeholder: "https://example.com/hooks/herald" }),
+    field("wh-alert", "Alert email", { type: "email", placeholder: "ops@example.com" }, "Optional. Told if Herald disables this webhook after days of failed deliveries."),
     field("wh-rate", "Rate limit (deliveries a second)", { type: "number", min: "0", max: "10000", step: "1", placeholder: "No limit" }, "Optional. Deliveries over it wait their turn; none is dropped or spends an attempt waiting."),
     h("button", { type: "submit", id: "add-webhook-submit" }, "Add webhook"),
   );
@@ -1076,14 +1077,16 @@ async function addStageWebhook(e, errors, notice, reload) {
   e.preventDefault();
   for (const el of Object.values(errors)) el.textContent = "";
   const value = (id) => document.getElementById(id).value.trim();
-  const fields = { project_hash: "wh-project", stage_uuid: "wh-stage", stage_type: "wh-kind", url: "wh-url", rate_limit_per_second: "wh-rate" };
+  const fields = { project_hash: "wh-project", stage_uuid: "wh-stage", stage_type: "wh-kind", url: "wh-url", rate_limit_per_second: "wh-rate", alert_email: "wh-alert" };
   for (const id of Object.values(fields)) document.getElementById(id).removeAttribute("aria-invalid");
   try {
     const body = { project_hash: value("wh-project"), stage_uuid: value("wh-stage"), stage_type: value("wh-kind"), url: value("wh-url") };
     if (value("wh-rate") !== "") body.rate_limit_per_second = Number(value("wh-rate"));
+    if (value("wh-alert") !== "") body.alert_email = value("wh-alert");
     const created = await api("POST", "/v1/webhooks", body);
     document.getElementById("wh-url").value = "";
     document.getElementById("wh-rate").value = "";
+    document.getElementById("wh-alert").value = "";
     notice.replaceChildren(secretBox(`Added a webhook on the ${STAGE_KINDS[created.stage_type]} stage`, created.secret));
     await reload();
   } catch (err) {
