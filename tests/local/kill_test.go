@@ -2,12 +2,17 @@ package local_test
 
 import (
 	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	_ "modernc.org/sqlite" // the "sqlite" driver, to read the data directory after a failure
 )
 
 // TestKilledFiveTimesUnderLoadLosesNothing: a producer publishes distinct stage transitions as
@@ -100,7 +105,10 @@ func TestKilledFiveTimesUnderLoadLosesNothing(t *testing.T) {
 	t.Logf("accepted %d events over %d kills, %d delivered before the last", total, kills, deliveredBeforeRestart)
 
 	second := startHerald(t, dataDir)
-	waitUntil := time.Now().Add(60 * time.Second)
+	restarted := time.Now()
+	// A job that met Herald's own fault (a busy database under load) waits 15 to 45 s before
+	// it is sent again, and may meet one more: three minutes is a delay, not a loss.
+	waitUntil := restarted.Add(3 * time.Minute)
 	for {
 		missing := 0
 		for _, c := range accepted {
@@ -109,10 +117,11 @@ func TestKilledFiveTimesUnderLoadLosesNothing(t *testing.T) {
 			}
 		}
 		if missing == 0 {
+			t.Logf("the last delivered %s after the restart", time.Since(restarted).Round(100*time.Millisecond))
 			break
 		}
 		if time.Now().After(waitUntil) {
-			t.Fatalf("%d of %d accepted events never delivered after the restart\n%s", missing, total, second.output.String())
+			t.Fatalf("%d of %d accepted events never delivered after the restart\n%s\n%s", missing, total, second.output.String(), pendingWork(t, dataDir))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -128,4 +137,42 @@ func TestKilledFiveTimesUnderLoadLosesNothing(t *testing.T) {
 		}
 	}
 	t.Logf("all %d accepted events delivered; %d delivered more than once (at-least-once, same webhook-id)", total, dups)
+}
+
+// pendingWork says, for a failure message, what the data directory still holds: queued
+// messages by queue and state, and attempts that did not succeed. It opens the database
+// read-only beside the running Herald (WAL lets a reader in).
+func pendingWork(t *testing.T, dataDir string) string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dataDir, "herald.db")+"?mode=ro")
+	if err != nil {
+		return "open the database: " + err.Error()
+	}
+	defer db.Close()
+	var b strings.Builder
+	now := time.Now().UnixMicro()
+	rows, err := db.Query(`SELECT queue, leased, visible_at > ?, receive_count, count(*) FROM queue_messages GROUP BY 1, 2, 3, 4`, now)
+	if err != nil {
+		return "read the queues: " + err.Error()
+	}
+	for rows.Next() {
+		var queue string
+		var leased, later bool
+		var receives, n int
+		_ = rows.Scan(&queue, &leased, &later, &receives, &n)
+		fmt.Fprintf(&b, "queue %s: %d messages (in flight %v, delayed %v, received %d times)\n", queue, n, leased, later, receives)
+	}
+	rows.Close()
+	rows, err = db.Query(`SELECT outcome, error_class, status_code, count(*) FROM attempts WHERE outcome != 'succeeded' GROUP BY 1, 2, 3`)
+	if err != nil {
+		return b.String() + "read the attempts: " + err.Error()
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var outcome, class string
+		var status, n int
+		_ = rows.Scan(&outcome, &class, &status, &n)
+		fmt.Fprintf(&b, "attempts %s %s %d: %d\n", outcome, class, status, n)
+	}
+	return b.String()
 }
