@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/infra/dynamo"
-	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/infra/sqlitestore"
 	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/tests/awsfixture"
@@ -26,13 +25,7 @@ func TestSqliteRateLimiter(t *testing.T) {
 
 func newSqliteRateLimiter(t *testing.T) *sqlitestore.RateLimiter {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	l, err := sqlitestore.NewRateLimiter(ctx, db)
+	l, err := sqlitestore.NewRateLimiter(context.Background(), newSqliteDB(t))
 	if err != nil {
 		t.Fatal(err)
 	}

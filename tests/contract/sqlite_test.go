@@ -2,6 +2,7 @@ package contract_test
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/heraldhq/herald/infra/sqlitedb"
@@ -18,18 +19,23 @@ var (
 // opens its own, so the contract runs against the real embedded store and not a fake.
 func newSqliteStore(t *testing.T) *sqlitestore.Store {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	s, err := sqlitestore.New(ctx, db, sqlitestore.Options{})
+	s, err := sqlitestore.New(context.Background(), newSqliteDB(t), sqlitestore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// newSqliteDB opens a fresh database file, closed at the end of the test.
+func newSqliteDB(t *testing.T) *sql.DB {
+	t.Helper()
+	db, err := sqlitedb.Open(context.Background(), t.TempDir(), sqlitedb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 func TestSqliteWebhookStore(t *testing.T) {
