@@ -51,10 +51,20 @@ func Compose(from string, c Claim, lines []Line, links Links) (mail.Email, error
 		}
 		g.Lines = append(g.Lines, l)
 	}
-	subject := fmt.Sprintf("Herald: %d %s from %d notifications", len(lines), plural(len(lines), "update", "updates"), len(titles))
-	if len(titles) == 1 {
-		subject = fmt.Sprintf("Herald: %d %s from %s", len(lines), plural(len(lines), "update", "updates"), oneLine(lines[0].NotificationTitle))
+	// Where the updates come from: one title, or the notifications counted, and the lines of
+	// no notification (stage webhooks' alerts) named beside them.
+	source := fmt.Sprintf("%d notifications", len(notifIDs))
+	if len(notifIDs) == 1 {
+		source = oneLine(titles[notifIDs[0]])
 	}
+	if alerts, ok := titles[""]; ok {
+		if len(notifIDs) == 0 {
+			source = oneLine(alerts)
+		} else {
+			source += " and " + oneLine(alerts)
+		}
+	}
+	subject := fmt.Sprintf("Herald: %d %s from %s", len(lines), plural(len(lines), "update", "updates"), source)
 	all := ""
 	if len(notifIDs) > 0 {
 		all = links.URL(c.Recipient.TenantID, c.Recipient.Address, notifIDs)
