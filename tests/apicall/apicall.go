@@ -14,13 +14,27 @@ import (
 // and decodes a JSON object answer; the status is returned whatever the answer.
 func JSON(t testing.TB, baseURL, key, method, path string, body any) (int, map[string]any) {
 	t.Helper()
-	var rd io.Reader
+	var raw []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		rd = bytes.NewReader(b)
+		raw = b
+	}
+	status, answer := Raw(t, baseURL, key, method, path, raw)
+	var out map[string]any
+	_ = json.Unmarshal(answer, &out)
+	return status, out
+}
+
+// Raw sends method path with body (none when nil) as JSON to the API at baseURL with key, and
+// returns the status and the answer as it came.
+func Raw(t testing.TB, baseURL, key, method, path string, body []byte) (int, []byte) {
+	t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequest(method, baseURL+path, rd)
 	if err != nil {
@@ -33,8 +47,6 @@ func JSON(t testing.TB, baseURL, key, method, path string, body any) (int, map[s
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
-	raw, _ := io.ReadAll(res.Body)
-	var out map[string]any
-	_ = json.Unmarshal(raw, &out)
-	return res.StatusCode, out
+	answer, _ := io.ReadAll(res.Body)
+	return res.StatusCode, answer
 }

@@ -1,11 +1,8 @@
 package local_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"regexp"
@@ -17,6 +14,7 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 
 	"github.com/heraldhq/herald/infra/samtemplate"
+	"github.com/heraldhq/herald/tests/apicall"
 )
 
 // runHerald runs one command of the binary from the checkout and returns its output and exit
@@ -118,16 +116,7 @@ func TestCommandsShareOneDefaultTenant(t *testing.T) {
 	}
 	call := func(method, path string, body []byte) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(method, api[1]+path, bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		res, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		b, _ := io.ReadAll(res.Body)
-		return res.StatusCode, b
+		return apicall.Raw(t, api[1], key, method, path, body)
 	}
 	status, body := call("GET", "/v1/webhooks", nil)
 	if status != 200 || !strings.Contains(string(body), cliHook[1]) || !strings.Contains(string(body), "wh_demo_annotate") {
