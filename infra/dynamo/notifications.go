@@ -18,7 +18,10 @@ import (
 // Notifications live in the webhooks table, in their tenant's partition:
 //
 //	pk = "T#<tenant>"  sk = "NOTIF#<notification id>"   the notification, with the ids of its
-//	                                                    webhooks in order (webhook_ids)
+//	                                                    webhooks in order (webhook_ids) and
+//	                                                    of those that are ordered
+//	                                                    (ordered_webhook_ids): the event path
+//	                                                    reads nothing else of them
 //	pk = "T#<tenant>"  sk = "WH#<webhook id>"           each of its webhooks, with
 //	                                                    notification_id, so the delivery path
 //	                                                    reads them as it reads stage webhooks
@@ -33,23 +36,26 @@ const notificationPrefix = "NOTIF#"
 func notificationKey(id string) string { return notificationPrefix + id }
 
 type notificationItem struct {
-	PK            string       `dynamodbav:"pk"`
-	SK            string       `dynamodbav:"sk"`
-	ID            string       `dynamodbav:"id"`
-	TenantID      string       `dynamodbav:"tenant_id"`
-	OwnerID       string       `dynamodbav:"owner_id"`
-	Title         string       `dynamodbav:"title"`
-	TitleFolded   string       `dynamodbav:"title_folded"`
-	Description   string       `dynamodbav:"description,omitempty"`
-	Projects      []string     `dynamodbav:"projects"`
-	SlackChannels []string     `dynamodbav:"slack_channels,omitempty"`
-	Emails        []string     `dynamodbav:"emails,omitempty"`
-	WebhookIDs    []string     `dynamodbav:"webhook_ids,omitempty"`
-	Events        []string     `dynamodbav:"events,omitempty"`
-	Digests       []digestItem `dynamodbav:"digests,omitempty"`
-	Version       int64        `dynamodbav:"version"`
-	CreatedAt     string       `dynamodbav:"created_at"`
-	UpdatedAt     string       `dynamodbav:"updated_at"`
+	PK            string   `dynamodbav:"pk"`
+	SK            string   `dynamodbav:"sk"`
+	ID            string   `dynamodbav:"id"`
+	TenantID      string   `dynamodbav:"tenant_id"`
+	OwnerID       string   `dynamodbav:"owner_id"`
+	Title         string   `dynamodbav:"title"`
+	TitleFolded   string   `dynamodbav:"title_folded"`
+	Description   string   `dynamodbav:"description,omitempty"`
+	Projects      []string `dynamodbav:"projects"`
+	SlackChannels []string `dynamodbav:"slack_channels,omitempty"`
+	Emails        []string `dynamodbav:"emails,omitempty"`
+	WebhookIDs    []string `dynamodbav:"webhook_ids,omitempty"`
+	// OrderedWebhookIDs repeats which webhooks are ordered, so SubscriptionsForProject reads
+	// no webhook item; it is written with them, in the same transaction.
+	OrderedWebhookIDs []string     `dynamodbav:"ordered_webhook_ids,omitempty"`
+	Events            []string     `dynamodbav:"events,omitempty"`
+	Digests           []digestItem `dynamodbav:"digests,omitempty"`
+	Version           int64        `dynamodbav:"version"`
+	CreatedAt         string       `dynamodbav:"created_at"`
+	UpdatedAt         string       `dynamodbav:"updated_at"`
 }
 
 type digestItem struct {
@@ -69,6 +75,9 @@ func toNotificationItem(n notifications.Notification) notificationItem {
 	}
 	for _, w := range n.Channels.Webhooks {
 		it.WebhookIDs = append(it.WebhookIDs, w.ID)
+		if w.Ordered {
+			it.OrderedWebhookIDs = append(it.OrderedWebhookIDs, w.ID)
+		}
 	}
 	for _, e := range n.Triggers.Events {
 		it.Events = append(it.Events, string(e))
@@ -107,6 +116,7 @@ func notificationWebhookOf(h webhookItem) notifications.Webhook {
 	return notifications.Webhook{
 		ID: h.WebhookID, URL: h.URL, Secrets: h.Secrets, Enabled: h.Enabled, DisabledReason: h.DisabledReason,
 		PreviousSecretExpiresAt: parseOptionalTime(h.PreviousSecretExpiresAt), RateLimitPerSecond: h.RateLimitPerSecond,
+		Ordered: h.Ordered,
 	}
 }
 
@@ -118,8 +128,8 @@ func notificationWebhookItem(n notifications.Notification, w notifications.Webho
 		NotificationID: n.ID, URL: w.URL, Secrets: w.Secrets,
 		PreviousSecretExpiresAt: formatOptionalTime(w.PreviousSecretExpiresAt),
 		Enabled:                 w.Enabled, DisabledReason: w.DisabledReason, Version: version,
-		RateLimitPerSecond: w.RateLimitPerSecond,
-		CreatedAt:          formatTime(created), UpdatedAt: formatTime(n.UpdatedAt),
+		RateLimitPerSecond: w.RateLimitPerSecond, Ordered: w.Ordered,
+		CreatedAt: formatTime(created), UpdatedAt: formatTime(n.UpdatedAt),
 	}
 }
 

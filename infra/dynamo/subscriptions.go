@@ -113,10 +113,19 @@ func (s *WebhookStore) SubscriptionsForProject(ctx context.Context, tenant, proj
 		if it.TenantID != tenant || !slices.Contains(it.Projects, project) {
 			continue // a membership left behind by an interrupted update or delete
 		}
-		sub := notifications.SubscriptionOf(fromNotificationItem(it, nil))
-		sub.WebhookIDs = it.WebhookIDs
-		out = append(out, sub)
+		out = append(out, notifications.SubscriptionOf(fromNotificationItem(it, subscriptionHooks(it))))
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].NotificationID < out[j].NotificationID })
 	return out, nil
+}
+
+// subscriptionHooks stands in for the items of a notification's webhooks with what its own
+// item says of them, their ids and which are ordered: all that a Subscription carries, so the
+// event path reads no webhook item (the delivery path reads those).
+func subscriptionHooks(it notificationItem) map[string]webhookItem {
+	hooks := make(map[string]webhookItem, len(it.WebhookIDs))
+	for _, id := range it.WebhookIDs {
+		hooks[id] = webhookItem{WebhookID: id, Ordered: slices.Contains(it.OrderedWebhookIDs, id)}
+	}
+	return hooks
 }

@@ -20,10 +20,10 @@
 //	                                                platform's, any tenant can name any hash, and
 //	                                                a Query can only ever see the tenant it
 //	                                                names (no filter to forget). It projects
-//	                                                only tenant_id and enabled, so signing
-//	                                                secrets never sit in the index. Only stage
-//	                                                webhooks carry stage_key, so the index is
-//	                                                sparse: claims, notifications and their
+//	                                                only tenant_id, enabled and ordered, so
+//	                                                signing secrets never sit in the index. Only
+//	                                                stage webhooks carry stage_key, so the index
+//	                                                is sparse: claims, notifications and their
 //	                                                webhooks are never in it
 package dynamo
 
@@ -87,6 +87,8 @@ type webhookItem struct {
 	DisabledReason          string   `dynamodbav:"disabled_reason,omitempty"`
 	RateLimitPerSecond      int      `dynamodbav:"rate_limit_per_second,omitempty"`
 	AlertEmail              string   `dynamodbav:"alert_email,omitempty"`
+	// Ordered is absent when false, as on items written before it existed; by_stage projects it.
+	Ordered bool `dynamodbav:"ordered,omitempty"`
 	// Version is absent on items written before versions existed; they read as version 1.
 	Version   int64  `dynamodbav:"version"`
 	CreatedAt string `dynamodbav:"created_at"`
@@ -159,7 +161,7 @@ func toItem(w stagehooks.Webhook) webhookItem {
 		StageUUID: w.StageUUID, StageType: string(w.StageType), URL: w.URL, Secrets: w.Secrets,
 		PreviousSecretExpiresAt: formatOptionalTime(w.PreviousSecretExpiresAt),
 		Enabled:                 w.Enabled, DisabledReason: w.DisabledReason, Version: w.Version,
-		RateLimitPerSecond: w.RateLimitPerSecond, AlertEmail: w.AlertEmail,
+		RateLimitPerSecond: w.RateLimitPerSecond, AlertEmail: w.AlertEmail, Ordered: w.Ordered,
 		CreatedAt: formatTime(w.CreatedAt), UpdatedAt: formatTime(w.UpdatedAt),
 	}
 }
@@ -174,7 +176,7 @@ func fromItem(it webhookItem) stagehooks.Webhook {
 		StageUUID: it.StageUUID, StageType: stagehooks.StageType(it.StageType), URL: it.URL, Secrets: it.Secrets,
 		PreviousSecretExpiresAt: parseOptionalTime(it.PreviousSecretExpiresAt),
 		Enabled:                 it.Enabled, DisabledReason: it.DisabledReason, Version: it.version(),
-		RateLimitPerSecond: it.RateLimitPerSecond, AlertEmail: it.AlertEmail,
+		RateLimitPerSecond: it.RateLimitPerSecond, AlertEmail: it.AlertEmail, Ordered: it.Ordered,
 		CreatedAt: created, UpdatedAt: updated,
 	}
 }
@@ -482,12 +484,14 @@ func (s *WebhookStore) DeleteWebhook(ctx context.Context, tenant, id string) err
 // TargetsForStage implements stagehooks.TargetFinder with one Query of the stage index. The
 // index is partitioned by tenant, project and stage, so the cost is the tenant's webhooks on
 // that stage whatever the table holds; pages are followed only past 1 MB of results, which
-// takes thousands of webhooks on one stage.
+// takes thousands of webhooks on one stage. ordered is read from the index too: an index that
+// did not project it would read every webhook as unordered, without an error.
 func (s *WebhookStore) TargetsForStage(ctx context.Context, tenant, projectHash, stageUUID string) ([]stagehooks.Target, error) {
 	type targetItem struct {
 		TenantID  string `dynamodbav:"tenant_id"`
 		WebhookID string `dynamodbav:"webhook_id"`
 		Enabled   bool   `dynamodbav:"enabled"`
+		Ordered   bool   `dynamodbav:"ordered"`
 	}
 	items, err := queryAll[targetItem](ctx, s.client, &dynamodb.QueryInput{
 		TableName:              &s.table,
@@ -502,7 +506,7 @@ func (s *WebhookStore) TargetsForStage(ctx context.Context, tenant, projectHash,
 	}
 	var targets []stagehooks.Target
 	for _, it := range items {
-		targets = append(targets, stagehooks.Target{TenantID: it.TenantID, WebhookID: it.WebhookID, Enabled: it.Enabled})
+		targets = append(targets, stagehooks.Target{TenantID: it.TenantID, WebhookID: it.WebhookID, Enabled: it.Enabled, Ordered: it.Ordered})
 	}
 	return targets, nil
 }

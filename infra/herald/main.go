@@ -265,6 +265,7 @@ func addWebhook(ctx context.Context, args []string, getenv func(string) string, 
 	stageType := fs.String("type", "", "stage type, annotate or complete (required)")
 	url := fs.String("url", "", "receiver URL (required)")
 	allowLoopback := fs.Bool("allow-loopback", getenv("HERALD_ALLOW_LOOPBACK") == "true", "accept http:// and loopback URLs, for a receiver on this machine, as the API does under the same flag (env HERALD_ALLOW_LOOPBACK)")
+	ordered := fs.Bool("ordered", false, "deliver the webhook's events in the order Herald accepted them, one at a time: a failing delivery holds back the later ones")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -272,12 +273,16 @@ func addWebhook(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	w, err := createWebhook(ctx, s, webhookSpec{
-		tenant: *tenant, owner: *owner, project: *project, stage: *stage, stageType: *stageType, url: *url, allowLoopback: *allowLoopback,
+		tenant: *tenant, owner: *owner, project: *project, stage: *stage, stageType: *stageType, url: *url, allowLoopback: *allowLoopback, ordered: *ordered,
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "webhook %s created on project %s stage %s (%s) -> %s\n", w.ID, w.ProjectHash, w.StageUUID, w.StageType, w.URL)
+	inOrder := ""
+	if w.Ordered {
+		inOrder = ", in order"
+	}
+	fmt.Fprintf(out, "webhook %s created on project %s stage %s (%s) -> %s%s\n", w.ID, w.ProjectHash, w.StageUUID, w.StageType, w.URL, inOrder)
 	fmt.Fprintf(out, "signing secret (shown once): %s\n", w.Secrets[0])
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 type webhookSpec struct {
 	id, tenant, owner, project, stage, stageType, url string
 	allowLoopback                                     bool
+	// ordered delivers the webhook's events one at a time, in the order they were accepted.
+	ordered bool
 }
 
 // createWebhook stores a stage webhook the way the configuration API will: the stage type
@@ -45,7 +47,7 @@ func createWebhook(ctx context.Context, s settings, spec webhookSpec) (stagehook
 	now := time.Now().UTC()
 	w := stagehooks.Webhook{
 		ID: spec.id, TenantID: spec.tenant, OwnerID: spec.owner, ProjectHash: spec.project, StageUUID: spec.stage,
-		StageType: typ, URL: spec.url, Secrets: []string{secret}, Enabled: true, CreatedAt: now, UpdatedAt: now,
+		StageType: typ, URL: spec.url, Secrets: []string{secret}, Enabled: true, Ordered: spec.ordered, CreatedAt: now, UpdatedAt: now,
 	}
 	db, err := sqlitedb.Open(ctx, s.dataDir, sqlitedb.Options{Synchronous: s.synchronous})
 	if err != nil {

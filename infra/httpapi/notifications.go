@@ -60,6 +60,7 @@ type notificationHookIn struct {
 	URL                *string `json:"url"`
 	Enabled            *bool   `json:"enabled"`
 	RateLimitPerSecond *int    `json:"rate_limit_per_second"`
+	Ordered            *bool   `json:"ordered"`
 }
 
 type triggersInput struct {
@@ -103,6 +104,8 @@ type notificationHookView struct {
 	DisabledReason string `json:"disabled_reason,omitempty"`
 	// RateLimitPerSecond is left out when the webhook has no limit.
 	RateLimitPerSecond int `json:"rate_limit_per_second,omitempty"`
+	// Ordered is always shown, false included, as enabled is.
+	Ordered bool `json:"ordered"`
 	// Secret is set only in the response of the request that created the webhook.
 	Secret string `json:"secret,omitempty"`
 }
@@ -135,7 +138,7 @@ func notificationViewOf(n notifications.Notification, newSecrets map[string]stri
 	for _, w := range n.Channels.Webhooks {
 		v.Channels.Webhooks = append(v.Channels.Webhooks, notificationHookView{
 			ID: w.ID, URL: w.URL, Enabled: w.Enabled, DisabledReason: w.DisabledReason, RateLimitPerSecond: w.RateLimitPerSecond,
-			Secret: newSecrets[w.ID],
+			Ordered: w.Ordered, Secret: newSecrets[w.ID],
 		})
 	}
 	for _, e := range n.Triggers.Events {
@@ -301,6 +304,9 @@ func (s *Server) applyWebhooks(r *http.Request, base notifications.Notification,
 		}
 		if e.RateLimitPerSecond != nil {
 			w.RateLimitPerSecond = *e.RateLimitPerSecond
+		}
+		if e.Ordered != nil {
+			w.Ordered = *e.Ordered
 		}
 		hooks = append(hooks, w)
 	}

@@ -34,18 +34,21 @@ type webhookView struct {
 	Enabled        bool   `json:"enabled"`
 	DisabledReason string `json:"disabled_reason,omitempty"`
 	// RateLimitPerSecond is left out when the webhook has no limit.
-	RateLimitPerSecond int       `json:"rate_limit_per_second,omitempty"`
-	AlertEmail         string    `json:"alert_email,omitempty"`
-	OwnerID            string    `json:"owner_id"`
-	Version            int64     `json:"version"`
-	CreatedAt          time.Time `json:"created_at"`
-	UpdatedAt          time.Time `json:"updated_at"`
+	RateLimitPerSecond int    `json:"rate_limit_per_second,omitempty"`
+	AlertEmail         string `json:"alert_email,omitempty"`
+	// Ordered is always shown, false included, as enabled is.
+	Ordered   bool      `json:"ordered"`
+	OwnerID   string    `json:"owner_id"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 func viewOf(w stagehooks.Webhook) webhookView {
 	return webhookView{
 		ID: w.ID, ProjectHash: w.ProjectHash, StageUUID: w.StageUUID, StageType: string(w.StageType), URL: w.URL,
-		Enabled: w.Enabled, DisabledReason: w.DisabledReason, RateLimitPerSecond: w.RateLimitPerSecond, AlertEmail: w.AlertEmail, OwnerID: w.OwnerID, Version: w.Version,
+		Enabled: w.Enabled, DisabledReason: w.DisabledReason, RateLimitPerSecond: w.RateLimitPerSecond, AlertEmail: w.AlertEmail, Ordered: w.Ordered,
+		OwnerID: w.OwnerID, Version: w.Version,
 		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
 	}
 }
@@ -66,6 +69,8 @@ type createWebhookRequest struct {
 	RateLimitPerSecond int `json:"rate_limit_per_second"`
 	// AlertEmail is told when Herald disables the webhook for failing.
 	AlertEmail string `json:"alert_email"`
+	// Ordered asks for deliveries in the order Herald accepted the events; absent is false.
+	Ordered bool `json:"ordered"`
 }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
@@ -90,7 +95,7 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) {
 		hook := stagehooks.Webhook{
 			ID: id, TenantID: p.TenantID, OwnerID: p.UserID, ProjectHash: req.ProjectHash, StageUUID: req.StageUUID,
 			StageType: stagehooks.StageType(req.StageType), URL: req.URL, Secrets: []string{secret}, Enabled: req.Enabled == nil || *req.Enabled,
-			RateLimitPerSecond: req.RateLimitPerSecond, AlertEmail: req.AlertEmail, Version: 1, CreatedAt: now, UpdatedAt: now,
+			RateLimitPerSecond: req.RateLimitPerSecond, AlertEmail: req.AlertEmail, Ordered: req.Ordered, Version: 1, CreatedAt: now, UpdatedAt: now,
 		}
 		// Every problem at once: the domain's rules, then the URL policy (which resolves DNS)
 		// only for a URL that passed them.
@@ -220,6 +225,7 @@ type updateWebhookRequest struct {
 	Enabled            *bool   `json:"enabled"`
 	RateLimitPerSecond *int    `json:"rate_limit_per_second"`
 	AlertEmail         *string `json:"alert_email"`
+	Ordered            *bool   `json:"ordered"`
 }
 
 func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
@@ -228,8 +234,8 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	if req.URL == nil && req.Enabled == nil && req.RateLimitPerSecond == nil && req.AlertEmail == nil {
-		s.fail(w, r, validation(FieldIssue{Field: "(body)", Reason: "set one or more of url, enabled, rate_limit_per_second and alert_email"}))
+	if req.URL == nil && req.Enabled == nil && req.RateLimitPerSecond == nil && req.AlertEmail == nil && req.Ordered == nil {
+		s.fail(w, r, validation(FieldIssue{Field: "(body)", Reason: "set one or more of url, enabled, rate_limit_per_second, alert_email and ordered"}))
 		return
 	}
 	if req.AlertEmail != nil && *req.AlertEmail != "" {
@@ -262,6 +268,9 @@ func (s *Server) updateWebhook(w http.ResponseWriter, r *http.Request) {
 		}
 		if req.AlertEmail != nil {
 			hook.AlertEmail = *req.AlertEmail
+		}
+		if req.Ordered != nil {
+			hook.Ordered = *req.Ordered
 		}
 	}, func(hook stagehooks.Webhook) any { return viewOf(hook) })
 }

@@ -8,6 +8,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/heraldhq/herald/infra/sqsqueue"
 )
 
 // LoadAWS loads the SDK configuration from the function's environment. Endpoint overrides for
@@ -33,4 +35,19 @@ type Clients struct {
 // NewClients builds the clients from one SDK configuration.
 func NewClients(awsCfg aws.Config) Clients {
 	return Clients{DynamoDB: dynamodb.NewFromConfig(awsCfg), SQS: sqs.NewFromConfig(awsCfg), AWS: awsCfg}
+}
+
+// JobQueue is the delivery queue jobs are sent to: the standard queue, which routes ordered
+// webhooks' jobs to the FIFO queue when the function has one.
+func (c Config) JobQueue(client *sqs.Client) *sqsqueue.Queue {
+	q := sqsqueue.New(client, c.DeliveryQueueURL, c.DeliveryDLQURL)
+	if c.OrderedDeliveryQueueURL != "" {
+		q = q.WithOrdered(c.OrderedQueue(client))
+	}
+	return q
+}
+
+// OrderedQueue is the FIFO queue of ordered webhooks' jobs and its FIFO dead-letter queue.
+func (c Config) OrderedQueue(client *sqs.Client) *sqsqueue.Queue {
+	return sqsqueue.NewFIFO(client, c.OrderedDeliveryQueueURL, c.OrderedDeliveryDLQURL)
 }

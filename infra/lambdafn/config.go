@@ -21,10 +21,14 @@ const (
 	EnvAttemptsTable    = "HERALD_ATTEMPTS_TABLE"
 	EnvDeliveryQueueURL = "HERALD_DELIVERY_QUEUE_URL"
 	EnvDeliveryDLQURL   = "HERALD_DELIVERY_DLQ_URL"
-	EnvRetrySchedule    = "HERALD_RETRY_SCHEDULE"
-	EnvAttemptTimeout   = "HERALD_ATTEMPT_TIMEOUT"
-	EnvAttemptRetention = "HERALD_ATTEMPT_RETENTION"
-	EnvConfigCacheTTL   = "HERALD_CONFIG_CACHE_TTL"
+	// EnvOrderedDeliveryQueueURL is the FIFO queue of ordered webhooks' jobs, with its FIFO
+	// dead-letter queue; a runtime without them refuses to queue an ordered job.
+	EnvOrderedDeliveryQueueURL = "HERALD_ORDERED_DELIVERY_QUEUE_URL"
+	EnvOrderedDeliveryDLQURL   = "HERALD_ORDERED_DELIVERY_DLQ_URL"
+	EnvRetrySchedule           = "HERALD_RETRY_SCHEDULE"
+	EnvAttemptTimeout          = "HERALD_ATTEMPT_TIMEOUT"
+	EnvAttemptRetention        = "HERALD_ATTEMPT_RETENTION"
+	EnvConfigCacheTTL          = "HERALD_CONFIG_CACHE_TTL"
 	// EnvMailTable is the table of email lines waiting for the mailer.
 	EnvMailTable = "HERALD_MAIL_TABLE"
 	// EnvActivityTable is the table of activity that digests summarise.
@@ -57,28 +61,33 @@ type Config struct {
 	ActivityTable    string
 	DeliveryQueueURL string
 	DeliveryDLQURL   string
-	RetrySchedule    delivery.Schedule
-	AttemptTimeout   time.Duration
-	AttemptRetention time.Duration
-	ConfigCacheTTL   time.Duration
-	AllowLoopback    bool
-	JWTTenantClaim   string
-	EventBusName     string
-	EndpointHealth   delivery.HealthPolicy
+	// OrderedDeliveryQueueURL and OrderedDeliveryDLQURL are the FIFO queues of ordered jobs.
+	OrderedDeliveryQueueURL string
+	OrderedDeliveryDLQURL   string
+	RetrySchedule           delivery.Schedule
+	AttemptTimeout          time.Duration
+	AttemptRetention        time.Duration
+	ConfigCacheTTL          time.Duration
+	AllowLoopback           bool
+	JWTTenantClaim          string
+	EventBusName            string
+	EndpointHealth          delivery.HealthPolicy
 }
 
 // LoadConfig reads the configuration with getenv (os.Getenv in a main) and applies defaults.
 func LoadConfig(getenv func(string) string) (Config, error) {
 	c := Config{
-		WebhooksTable:    getenv(EnvWebhooksTable),
-		AttemptsTable:    getenv(EnvAttemptsTable),
-		MailTable:        getenv(EnvMailTable),
-		ActivityTable:    getenv(EnvActivityTable),
-		DeliveryQueueURL: getenv(EnvDeliveryQueueURL),
-		DeliveryDLQURL:   getenv(EnvDeliveryDLQURL),
-		JWTTenantClaim:   getenv(EnvJWTTenantClaim),
-		EventBusName:     getenv(EnvEventBusName),
-		EndpointHealth:   delivery.DefaultHealthPolicy,
+		WebhooksTable:           getenv(EnvWebhooksTable),
+		AttemptsTable:           getenv(EnvAttemptsTable),
+		MailTable:               getenv(EnvMailTable),
+		ActivityTable:           getenv(EnvActivityTable),
+		DeliveryQueueURL:        getenv(EnvDeliveryQueueURL),
+		DeliveryDLQURL:          getenv(EnvDeliveryDLQURL),
+		OrderedDeliveryQueueURL: getenv(EnvOrderedDeliveryQueueURL),
+		OrderedDeliveryDLQURL:   getenv(EnvOrderedDeliveryDLQURL),
+		JWTTenantClaim:          getenv(EnvJWTTenantClaim),
+		EventBusName:            getenv(EnvEventBusName),
+		EndpointHealth:          delivery.DefaultHealthPolicy,
 	}
 	var errs []error
 	scheduleText := getenv(EnvRetrySchedule)

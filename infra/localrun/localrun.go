@@ -41,6 +41,7 @@ import (
 	"github.com/heraldhq/herald/infra/slackoauth"
 	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/infra/sqlitestore"
+	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/shared/telemetry"
 )
@@ -319,7 +320,7 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 
 	switch strings.TrimSuffix(codeURI, "/") {
 	case codeRouter:
-		jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
+		jobs, err := h.jobQueue(ctx, cfg.Template, fnCfg)
 		if err != nil {
 			return nil, err
 		}
@@ -330,7 +331,7 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 		}
 		return handler, nil
 	case codeNotify:
-		jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
+		jobs, err := h.jobQueue(ctx, cfg.Template, fnCfg)
 		if err != nil {
 			return nil, err
 		}
@@ -341,9 +342,17 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 		}
 		return handler, nil
 	case codeDelivery:
-		jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
+		jobs, err := h.jobQueue(ctx, cfg.Template, fnCfg)
 		if err != nil {
 			return nil, err
+		}
+		var ordered delivery.RetryQueue
+		if fnCfg.OrderedDeliveryQueueURL != "" {
+			fifo, err := h.queue(ctx, cfg.Template, fnCfg.OrderedDeliveryQueueURL)
+			if err != nil {
+				return nil, err
+			}
+			ordered = fifo
 		}
 		claims, err := sqlitestore.NewIdempotency(ctx, h.db, deliveryfn.SlackPostLease)
 		if err != nil {
@@ -363,6 +372,7 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 			PostClaims: idempotency.PostClaims{Store: claims},
 			Health:     h.Store, Notifications: h.Store, Lines: h.mail,
 			Events: busPublisher{bus: h.bus, name: busName, logger: logger}, Limiter: h.limiter,
+			OrderedQueue: ordered,
 		}, counter, logger)
 		if err != nil {
 			return nil, fmt.Errorf("function %s: %w", id, err)
@@ -383,7 +393,7 @@ func (h *Herald) wireFunction(ctx, runCtx context.Context, cfg Config, id string
 		}
 		return handler, nil
 	case codeDigest:
-		jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
+		jobs, err := h.jobQueue(ctx, cfg.Template, fnCfg)
 		if err != nil {
 			return nil, err
 		}
@@ -466,7 +476,7 @@ func (h *Herald) serveAPI(ctx context.Context, cfg Config, fnCfg lambdafn.Config
 		return err
 	}
 	h.APIKeys = keys
-	jobs, err := h.queue(ctx, cfg.Template, fnCfg.DeliveryQueueURL)
+	jobs, err := h.jobQueue(ctx, cfg.Template, fnCfg)
 	if err != nil {
 		return err
 	}
@@ -638,6 +648,7 @@ func (h *Herald) queue(ctx context.Context, t *samtemplate.Template, logicalID s
 	if v, ok := samtemplate.Int(r.Properties["MessageRetentionPeriod"]); ok {
 		opts.Retention = time.Duration(v) * time.Second
 	}
+	opts.FIFO, _ = r.Properties["FifoQueue"].(bool)
 	if redrive, ok := r.Properties["RedrivePolicy"].(map[string]any); ok {
 		if target, _, ok := samtemplate.RefTarget(redrive["deadLetterTargetArn"]); ok {
 			if _, err := h.queue(ctx, t, target); err != nil {
@@ -654,6 +665,20 @@ func (h *Herald) queue(ctx context.Context, t *samtemplate.Template, logicalID s
 		return nil, err
 	}
 	return q, nil
+}
+
+// jobQueue is the queue a function sends delivery jobs to: the template's delivery queue,
+// which routes ordered webhooks' jobs to the FIFO queue when the function has one.
+func (h *Herald) jobQueue(ctx context.Context, t *samtemplate.Template, fnCfg lambdafn.Config) (*localqueue.Queue, error) {
+	jobs, err := h.queue(ctx, t, fnCfg.DeliveryQueueURL)
+	if err != nil || fnCfg.OrderedDeliveryQueueURL == "" {
+		return jobs, err
+	}
+	ordered, err := h.queue(ctx, t, fnCfg.OrderedDeliveryQueueURL)
+	if err != nil {
+		return nil, err
+	}
+	return jobs.WithOrdered(ordered), nil
 }
 
 // functionTimeout is the function's Timeout, Lambda's 3 s default when the template sets none:

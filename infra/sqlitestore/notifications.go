@@ -68,7 +68,7 @@ INSERT OR IGNORE INTO notification_projects SELECT n.tenant_id, p.value, n.id FR
 // one row per webhook (or one row with NULL webhook columns when there is none), in id order.
 const notificationSelect = `SELECT n.id, n.tenant_id, n.owner_id, n.title, n.description, n.projects, n.slack_channels,
 	n.emails, n.webhook_ids, n.events, n.digests, n.version, n.created_at, n.updated_at,
-	w.id, w.url, w.secrets, w.previous_secret_expires_at, w.enabled, w.disabled_reason, w.rate_limit
+	w.id, w.url, w.secrets, w.previous_secret_expires_at, w.enabled, w.disabled_reason, w.rate_limit, w.ordered
 	FROM %s AS n LEFT JOIN webhooks AS w ON w.tenant_id = n.tenant_id AND w.notification_id = n.id`
 
 var (
@@ -87,8 +87,8 @@ var subscriptionsSQL = `WITH covering AS (SELECT n.* FROM notification_projects 
 	WHERE p.tenant_id = ? AND p.project_hash = ?) ` + fmt.Sprintf(notificationSelect, "covering") + ` ORDER BY n.id`
 
 const insertNotificationWebhookSQL = `INSERT INTO webhooks (tenant_id, id, owner_id, project_hash, stage_uuid, stage_type,
-	url, secrets, previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, notification_id, rate_limit)
-	VALUES (?, ?, ?, '', '', '', ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
+	url, secrets, previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, notification_id, rate_limit, ordered)
+	VALUES (?, ?, ?, '', '', '', ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`
 
 type digestRow struct {
 	TimesOfDay []string `json:"times_of_day"`
@@ -175,12 +175,12 @@ func scanNotifications(rows *sql.Rows) ([]notifications.Notification, error) {
 			n                                       notifications.Notification
 			r                                       notificationRow
 			wID, wURL, wSecrets, wPrevious, wReason sql.NullString
-			wEnabled                                sql.NullBool
+			wEnabled, wOrdered                      sql.NullBool
 			wRateLimit                              sql.NullInt64
 		)
 		if err := rows.Scan(&n.ID, &n.TenantID, &n.OwnerID, &n.Title, &n.Description, &r.projects, &r.slackChannels,
 			&r.emails, &r.webhookIDs, &r.events, &r.digests, &n.Version, &r.created, &r.updated,
-			&wID, &wURL, &wSecrets, &wPrevious, &wEnabled, &wReason, &wRateLimit); err != nil {
+			&wID, &wURL, &wSecrets, &wPrevious, &wEnabled, &wReason, &wRateLimit, &wOrdered); err != nil {
 			return nil, fmt.Errorf("read notifications: %w", err)
 		}
 		if len(out) == 0 || out[len(out)-1].ID != n.ID {
@@ -192,7 +192,7 @@ func scanNotifications(rows *sql.Rows) ([]notifications.Notification, error) {
 		}
 		if wID.Valid {
 			w := notifications.Webhook{ID: wID.String, URL: wURL.String, Enabled: wEnabled.Bool, DisabledReason: wReason.String,
-				RateLimitPerSecond: int(wRateLimit.Int64)}
+				RateLimitPerSecond: int(wRateLimit.Int64), Ordered: wOrdered.Bool}
 			var err error
 			if w.Secrets, err = fromJSONList[string]("secrets", wSecrets.String); err != nil {
 				return nil, fmt.Errorf("read webhook %s: %w", w.ID, err)
@@ -296,7 +296,7 @@ func insertNotificationWebhook(ctx context.Context, tx *sql.Tx, n notifications.
 		return fmt.Errorf("updated_at of webhook %s: %w", w.ID, err)
 	}
 	res, err := tx.ExecContext(ctx, insertNotificationWebhookSQL, n.TenantID, w.ID, n.OwnerID, w.URL, secrets, previous,
-		w.Enabled, w.DisabledReason, created, updated, n.ID, w.RateLimitPerSecond)
+		w.Enabled, w.DisabledReason, created, updated, n.ID, w.RateLimitPerSecond, w.Ordered)
 	if err != nil {
 		return fmt.Errorf("webhook %s: %w", w.ID, err)
 	}
@@ -428,9 +428,9 @@ func (s *Store) UpdateNotification(ctx context.Context, n notifications.Notifica
 				return notifications.Notification{}, fmt.Errorf("previous_secret_expires_at of webhook %s: %w", w.ID, err)
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, secrets = ?, previous_secret_expires_at = ?,
-				enabled = ?, disabled_reason = ?, version = version + 1, updated_at = ?, failing_since = '', failures = 0, rate_limit = ?
-				WHERE tenant_id = ? AND id = ? AND notification_id = ?`,
-				w.URL, secrets, previous, w.Enabled, w.DisabledReason, r.updated, w.RateLimitPerSecond, next.TenantID, w.ID, next.ID); err != nil {
+				enabled = ?, disabled_reason = ?, version = version + 1, updated_at = ?, failing_since = '', failures = 0, rate_limit = ?,
+				ordered = ? WHERE tenant_id = ? AND id = ? AND notification_id = ?`,
+				w.URL, secrets, previous, w.Enabled, w.DisabledReason, r.updated, w.RateLimitPerSecond, w.Ordered, next.TenantID, w.ID, next.ID); err != nil {
 				return notifications.Notification{}, fmt.Errorf("update notification %s: webhook %s: %w", n.ID, w.ID, err)
 			}
 		}

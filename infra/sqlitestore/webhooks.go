@@ -7,7 +7,7 @@
 //
 //	PRIMARY KEY (tenant_id, id)       every read names the tenant, so no key reaches another
 //	                                  tenant's data; lists are range scans of it
-//	webhooks_by_tenant_stage (tenant_id, project_hash, stage_uuid, id, enabled)
+//	webhooks_by_tenant_stage (tenant_id, project_hash, stage_uuid, id, enabled, ordered)
 //	                                  the router's lookup, keyed by the event's tenant first
 //	                                  as DynamoDB's by_stage; it covers the query, so like the
 //	                                  by_stage GSI it answers without touching the rows that
@@ -90,10 +90,10 @@ CREATE TABLE IF NOT EXISTS webhooks (
 	failures        INTEGER NOT NULL DEFAULT 0,
 	rate_limit      INTEGER NOT NULL DEFAULT 0,
 	alert_email     TEXT    NOT NULL DEFAULT '',
+	ordered         INTEGER NOT NULL DEFAULT 0 CHECK (ordered IN (0, 1)),
 	PRIMARY KEY (tenant_id, id)
 ) STRICT;
 DROP INDEX IF EXISTS webhooks_by_stage;
-CREATE INDEX IF NOT EXISTS webhooks_by_tenant_stage ON webhooks (tenant_id, project_hash, stage_uuid, id, enabled);
 CREATE UNIQUE INDEX IF NOT EXISTS webhooks_url ON webhooks (tenant_id, project_hash, stage_uuid, url) WHERE notification_id = '';
 CREATE TABLE IF NOT EXISTS attempts (
 	tenant_id        TEXT    NOT NULL,
@@ -120,7 +120,7 @@ CREATE INDEX IF NOT EXISTS attempts_by_expiry ON attempts (expires_at)
 
 // webhookColumns are read by every query that returns stage webhooks, in scanWebhook's order.
 const webhookColumns = `id, tenant_id, owner_id, project_hash, stage_uuid, stage_type, url, secrets,
-	previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, rate_limit, alert_email`
+	previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, rate_limit, alert_email, ordered`
 
 // endpointsSQL reads the webhooks named by a JSON array of [tenant, id] pairs. A pair named
 // twice matches twice; the map in Endpoints keeps one.
@@ -129,7 +129,15 @@ const endpointsSQL = `SELECT w.tenant_id, w.id, w.url, w.enabled, w.secrets, w.p
 	WHERE w.tenant_id = k.value ->> 0 AND w.id = k.value ->> 1`
 
 // stageTargetsSQL is the router's lookup: one tenant's webhooks on one project stage.
-const stageTargetsSQL = `SELECT tenant_id, id, enabled FROM webhooks WHERE tenant_id = ? AND project_hash = ? AND stage_uuid = ?`
+const stageTargetsSQL = `SELECT tenant_id, id, enabled, ordered FROM webhooks WHERE tenant_id = ? AND project_hash = ? AND stage_uuid = ?`
+
+// stageIndex is the index that covers stageTargetsSQL. An index cannot gain a column, so one
+// built by an earlier release without ordered is built again (ensureStageIndex); without it
+// the router's lookup would read every row, secrets and all, instead of the index.
+const (
+	stageIndex        = "webhooks_by_tenant_stage"
+	stageIndexColumns = "tenant_id, project_hash, stage_uuid, id, enabled, ordered"
+)
 
 // listWebhooksSQL is a range scan of the primary key from the cursor on.
 const listWebhooksSQL = `SELECT ` + webhookColumns + ` FROM webhooks
@@ -149,7 +157,13 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		return nil, err
 	}
 	if err := sqlitedb.AddMissingColumns(ctx, db, "webhooks", "failing_since TEXT NOT NULL DEFAULT ''", "failures INTEGER NOT NULL DEFAULT 0",
-		"rate_limit INTEGER NOT NULL DEFAULT 0", "alert_email TEXT NOT NULL DEFAULT ''"); err != nil {
+		"rate_limit INTEGER NOT NULL DEFAULT 0", "alert_email TEXT NOT NULL DEFAULT ''",
+		"ordered INTEGER NOT NULL DEFAULT 0 CHECK (ordered IN (0, 1))"); err != nil {
+		return nil, err
+	}
+	// After the columns: the index names ordered, which an earlier release's table gains only
+	// just above.
+	if err := ensureStageIndex(ctx, db); err != nil {
 		return nil, err
 	}
 	if err := sqlitedb.Migrate(ctx, db, "sqlitestore notifications", notificationSchema); err != nil {
@@ -162,13 +176,13 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 	}{
 		// DO NOTHING without a conflict target covers both the primary key and webhooks_url.
 		{&s.insertWebhook, `INSERT INTO webhooks (tenant_id, id, owner_id, project_hash, stage_uuid, stage_type, url,
-			secrets, previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, rate_limit, alert_email)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
+			secrets, previous_secret_expires_at, enabled, disabled_reason, version, created_at, updated_at, rate_limit, alert_email, ordered)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`},
 		{&s.getWebhook, `SELECT ` + webhookColumns + ` FROM webhooks WHERE tenant_id = ? AND id = ? AND notification_id = ''`},
 		{&s.listWebhooks, listWebhooksSQL},
 		// Notifications' webhooks have empty stage columns, which no stage matches (TargetsForStage
 		// refuses empty arguments), so this needs no notification_id test and stays covered by
-		// webhooks_by_tenant_stage.
+		// stageIndex.
 		{&s.stageTargets, stageTargetsSQL},
 		{&s.endpoints, endpointsSQL},
 		{&s.insertAttempt, insertPayloadAttemptSQL},
@@ -183,6 +197,33 @@ func New(ctx context.Context, db *sql.DB, opts Options) (*Store, error) {
 		*p.stmt = stmt
 	}
 	return s, nil
+}
+
+// ensureStageIndex creates stageIndex, first dropping one that an earlier release built
+// without ordered; a start that finds it current changes nothing. The look and the rebuild are
+// one transaction, so two processes starting on one database rebuild it once.
+func ensureStageIndex(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate index %s: %w", stageIndex, err)
+	}
+	defer tx.Rollback()
+	var current bool
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) > 0 FROM pragma_index_info(?) WHERE name = 'ordered'`, stageIndex).Scan(&current); err != nil {
+		return fmt.Errorf("read the columns of index %s: %w", stageIndex, err)
+	}
+	if !current {
+		if _, err := tx.ExecContext(ctx, `DROP INDEX IF EXISTS `+stageIndex); err != nil {
+			return fmt.Errorf("drop the earlier index %s: %w", stageIndex, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `CREATE INDEX IF NOT EXISTS `+stageIndex+` ON webhooks (`+stageIndexColumns+`)`); err != nil {
+		return fmt.Errorf("create index %s: %w", stageIndex, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate index %s: %w", stageIndex, err)
+	}
+	return nil
 }
 
 // Close releases the prepared statements; it does not close the database. Closing the
@@ -235,7 +276,7 @@ func scanWebhook(row scanner) (stagehooks.Webhook, error) {
 		createdText, updatedText         string
 	)
 	if err := row.Scan(&w.ID, &w.TenantID, &w.OwnerID, &w.ProjectHash, &w.StageUUID, &stageType, &w.URL, &secrets,
-		&previousText, &w.Enabled, &w.DisabledReason, &w.Version, &createdText, &updatedText, &w.RateLimitPerSecond, &w.AlertEmail); err != nil {
+		&previousText, &w.Enabled, &w.DisabledReason, &w.Version, &createdText, &updatedText, &w.RateLimitPerSecond, &w.AlertEmail, &w.Ordered); err != nil {
 		return stagehooks.Webhook{}, err
 	}
 	w.StageType = stagehooks.StageType(stageType)
@@ -323,7 +364,7 @@ func (s *Store) CreateWebhook(ctx context.Context, w stagehooks.Webhook) error {
 	// ON CONFLICT DO NOTHING turns a taken id or URL into zero rows affected, so the conflict is
 	// told apart from other failures without decoding driver error codes.
 	res, err := tx.StmtContext(ctx, s.insertWebhook).ExecContext(ctx, w.TenantID, w.ID, w.OwnerID, w.ProjectHash, w.StageUUID,
-		string(w.StageType), w.URL, r.secrets, r.previous, w.Enabled, w.DisabledReason, r.created, r.updated, w.RateLimitPerSecond, w.AlertEmail)
+		string(w.StageType), w.URL, r.secrets, r.previous, w.Enabled, w.DisabledReason, r.created, r.updated, w.RateLimitPerSecond, w.AlertEmail, w.Ordered)
 	if err != nil {
 		return fmt.Errorf("create webhook %s: %w", w.ID, err)
 	}
@@ -432,9 +473,10 @@ func (s *Store) UpdateWebhook(ctx context.Context, w stagehooks.Webhook, expecte
 	}
 	// Any change through the API starts the webhook's health afresh, as on DynamoDB.
 	if _, err := tx.ExecContext(ctx, `UPDATE webhooks SET url = ?, secrets = ?, previous_secret_expires_at = ?, enabled = ?,
-		disabled_reason = ?, version = ?, updated_at = ?, failing_since = '', failures = 0, rate_limit = ?, alert_email = ? WHERE tenant_id = ? AND id = ?`,
+		disabled_reason = ?, version = ?, updated_at = ?, failing_since = '', failures = 0, rate_limit = ?, alert_email = ?, ordered = ?
+		WHERE tenant_id = ? AND id = ?`,
 		next.URL, r.secrets, r.previous, next.Enabled, next.DisabledReason, next.Version, r.updated, next.RateLimitPerSecond, next.AlertEmail,
-		next.TenantID, next.ID); err != nil {
+		next.Ordered, next.TenantID, next.ID); err != nil {
 		return stagehooks.Webhook{}, fmt.Errorf("update webhook %s: %w", w.ID, err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -475,7 +517,7 @@ func (s *Store) TargetsForStage(ctx context.Context, tenant, projectHash, stageU
 	var targets []stagehooks.Target
 	for rows.Next() {
 		var t stagehooks.Target
-		if err := rows.Scan(&t.TenantID, &t.WebhookID, &t.Enabled); err != nil {
+		if err := rows.Scan(&t.TenantID, &t.WebhookID, &t.Enabled, &t.Ordered); err != nil {
 			return nil, fmt.Errorf("read webhooks of stage %s: %w", stageUUID, err)
 		}
 		targets = append(targets, t)

@@ -20,13 +20,23 @@ import (
 type failingSQS struct {
 	mu    sync.Mutex
 	calls [][]string // entry ids per call
-	fail  func(call int, id string) (failed, senderFault bool)
+	// sent holds every call's queue URL and entries, in the order they came.
+	sent []sentBatch
+	fail func(call int, id string) (failed, senderFault bool)
+}
+
+type sentBatch struct {
+	QueueUrl string
+	Entries  []sentEntry
+}
+
+type sentEntry struct {
+	Id, MessageBody, MessageGroupId, MessageDeduplicationId string
+	DelaySeconds                                            int
 }
 
 func (f *failingSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var in struct {
-		Entries []struct{ Id string }
-	}
+	var in sentBatch
 	_ = json.NewDecoder(r.Body).Decode(&in)
 	f.mu.Lock()
 	call := len(f.calls)
@@ -35,6 +45,7 @@ func (f *failingSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		ids = append(ids, e.Id)
 	}
 	f.calls = append(f.calls, ids)
+	f.sent = append(f.sent, in)
 	f.mu.Unlock()
 	type entry struct {
 		Id          string
@@ -60,11 +71,19 @@ func (f *failingSQS) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func queueOver(t *testing.T, f *failingSQS) *sqsqueue.Queue {
 	t.Helper()
+	std, _ := queuesOver(t, f)
+	return std
+}
+
+// queuesOver returns a standard queue ".../q" and a FIFO queue ".../q.fifo" over f.
+func queuesOver(t *testing.T, f *failingSQS) (std, fifo *sqsqueue.Queue) {
+	t.Helper()
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
 	client := sqs.New(sqs.Options{Region: "us-east-1", BaseEndpoint: aws.String(srv.URL),
 		Credentials: aws.AnonymousCredentials{}, RetryMaxAttempts: 1})
-	return sqsqueue.New(client, srv.URL+"/000000000000/q", srv.URL+"/000000000000/dlq")
+	return sqsqueue.New(client, srv.URL+"/000000000000/q", srv.URL+"/000000000000/dlq"),
+		sqsqueue.NewFIFO(client, srv.URL+"/000000000000/q.fifo", srv.URL+"/000000000000/dlq.fifo")
 }
 
 func TestEnqueueRetriesTheEntriesSQSFailed(t *testing.T) {

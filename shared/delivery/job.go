@@ -5,6 +5,8 @@
 package delivery
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 
 	"errors"
@@ -43,6 +45,23 @@ type Job struct {
 	// Slot is the rate-limit slot the job holds for its next attempt (see RateLimiter); zero
 	// when its webhook has no limit or it has none yet.
 	Slot time.Time `json:"slot,omitzero"`
+	// Ordered marks a job of a webhook that takes its deliveries in order: it rides the ordered
+	// queue, in its webhook's message group (OrderGroup), and is kept in place while it waits
+	// for a retry, holding back the later ones (see Processor).
+	Ordered bool `json:"ordered,omitempty"`
+}
+
+// OrderGroup names the message group of an ordered job: one per endpoint, so that a failing
+// webhook holds back its own deliveries only. It is a digest (64 hex digits) because a queue's
+// group ids allow only a narrow alphabet and 128 characters, and ids of both tenant and
+// webhook may use up to 128 each.
+func (j Job) OrderGroup() string {
+	h := sha256.New()
+	for _, part := range [...]string{j.TenantID, string(j.Kind), j.OwnerID, j.WebhookID} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // Kind is the sort of endpoint a job goes to.

@@ -168,15 +168,22 @@ type Processor struct {
 // attempt is due, hidden again until then, and those kept because a resend or a dead letter
 // could not be sent. Every other message is done and is deleted: delivered, resent as a new
 // message for its next attempt (or after one of our own faults, with its count unchanged),
-// dead-lettered, or dropped with a logged, counted reason.
+// dead-lettered, or dropped with a logged, counted reason. Ordered jobs (Job.Ordered) are
+// never sent again: one that waits stays on the queue, and so do the later ones of its group
+// (see processOrdered).
 func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []string) {
 	now := p.now()
 	work := make([]pending, 0, len(msgs))
 	var parked []Retry
+	var ordered []pending
 	for _, m := range msgs {
 		job, err := DecodeJob(m.Body)
-		if err == nil && job.Kind == KindSlack && (p.Slack == nil || p.History == nil || p.Claims == nil) {
+		switch {
+		case err != nil:
+		case job.Kind == KindSlack && (p.Slack == nil || p.History == nil || p.Claims == nil):
 			err = errors.New("slack delivery job but this runtime posts to no Slack")
+		case job.Ordered && p.History == nil:
+			err = errors.New("ordered delivery job but this runtime reads no attempt log to count its attempts")
 		}
 		if err != nil {
 			p.logger().Error("delivery job rejected", "message_id", m.ID, "reason", ReasonInvalidJob, "error", err)
@@ -185,6 +192,10 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []st
 				p.logger().Error("dead-letter invalid job", "message_id", m.ID, "error", dlErr)
 				failedIDs = append(failedIDs, m.ID)
 			}
+			continue
+		}
+		if job.Ordered {
+			ordered = append(ordered, pending{msg: m, job: job})
 			continue
 		}
 		if job.NotBefore.Sub(now) > notBeforeSlack {
@@ -202,6 +213,9 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []st
 		if failed, err := p.Queue.RetryLater(ctx, parked); err != nil {
 			p.logger().Error("park early deliveries", "messages", len(parked), "failed", len(failed), "error", err)
 		}
+	}
+	if len(ordered) > 0 {
+		failedIDs = append(failedIDs, p.processOrdered(ctx, ordered, now)...)
 	}
 	if len(work) == 0 {
 		return failedIDs
@@ -335,6 +349,8 @@ type pending struct {
 	// recordOnly is a job whose only trace is its attempt record (dropped while disabled).
 	recordOnly    bool
 	returnToQueue bool
+	// endpointOff says this job's attempt disabled its webhook (410, or failing too long).
+	endpointOff bool
 	// ready is a job to attempt in this batch; holdUntil is its rate-limit slot, if any.
 	ready     bool
 	holdUntil time.Time
@@ -544,6 +560,7 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		if w.job.Kind == KindSlack {
 			reason = res.Snippet
 		}
+		w.endpointOff = true
 		p.logAttempt(ctx, slog.LevelWarn, "endpoint is gone: disabling it", &att, ep)
 		if err := p.Disabler.DisableWebhook(context.WithoutCancel(ctx), w.job.Ref(), reason); err != nil {
 			p.logger().Error("disable webhook", "webhook_id", w.job.WebhookID, "error", err)
@@ -552,7 +569,7 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 	case disabled:
 		// This failure disabled the webhook: the job waits in the dead-letter queue and the
 		// log, where recover finds it once the webhook is enabled again.
-		att.Outcome = OutcomeDeadLettered
+		att.Outcome, w.endpointOff = OutcomeDeadLettered, true
 		p.logAttempt(ctx, slog.LevelWarn, "webhook disabled for failing: dead-lettering", &att, ep)
 		w.job.Attempts = number
 		p.deadLetter(ctx, w, ReasonWebhookDisabled, res.Class)

@@ -101,6 +101,9 @@ type Webhook struct {
 	DisabledReason string
 	// RateLimitPerSecond is as stagehooks.Webhook's.
 	RateLimitPerSecond int
+	// Ordered is as stagehooks.Webhook's; Subscription tells the event path which webhooks
+	// have it.
+	Ordered bool
 }
 
 // Triggers say when a notification fires; at least one event or digest is required.
@@ -136,6 +139,14 @@ type Subscription struct {
 	SlackChannels []string
 	Emails        []string
 	WebhookIDs    []string
+	// OrderedWebhookIDs are those of WebhookIDs whose webhooks take deliveries in order, in the
+	// same order: their jobs go to the ordered queue.
+	OrderedWebhookIDs []string
+}
+
+// Ordered reports whether the webhook id takes its deliveries in order.
+func (s Subscription) Ordered(webhookID string) bool {
+	return slices.Contains(s.OrderedWebhookIDs, webhookID)
 }
 
 // SubscriptionOf returns what the event path needs of n.
@@ -146,6 +157,9 @@ func SubscriptionOf(n Notification) Subscription {
 	}
 	for _, w := range n.Channels.Webhooks {
 		sub.WebhookIDs = append(sub.WebhookIDs, w.ID)
+		if w.Ordered {
+			sub.OrderedWebhookIDs = append(sub.OrderedWebhookIDs, w.ID)
+		}
 	}
 	return sub
 }
@@ -215,11 +229,13 @@ func (n Notification) Updated(change Notification, now time.Time) Notification {
 }
 
 // SameSettings reports whether two versions of a webhook deliver alike: same URL, secrets,
-// rotation expiry and Enabled flag. A store rewrites a notification's webhook only when they
-// differ, so an unchanged webhook keeps its own version.
+// rotation expiry, Enabled flag, rate limit and ordering. A store rewrites a notification's
+// webhook only when they differ, so an unchanged webhook keeps its own version (and a setting
+// left out here would be dropped by an update that changes only it).
 func (w Webhook) SameSettings(o Webhook) bool {
 	return w.URL == o.URL && w.Enabled == o.Enabled && slices.Equal(w.Secrets, o.Secrets) &&
-		w.PreviousSecretExpiresAt.Equal(o.PreviousSecretExpiresAt)
+		w.PreviousSecretExpiresAt.Equal(o.PreviousSecretExpiresAt) &&
+		w.RateLimitPerSecond == o.RateLimitPerSecond && w.Ordered == o.Ordered
 }
 
 // keyPart matches identifiers that become parts of store keys, as stagehooks' does.

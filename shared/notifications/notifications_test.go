@@ -196,6 +196,55 @@ func TestUpdatedKeepsIdentityAndDisabledReasons(t *testing.T) {
 	}
 }
 
+// The event path learns which webhooks are ordered from the Subscription alone, which lists
+// them in the notification's order.
+func TestSubscriptionTellsTheOrderedWebhooks(t *testing.T) {
+	t.Parallel()
+	n := valid()
+	n.Channels.Webhooks = []Webhook{
+		{ID: "nwh_1", URL: "https://n.example/1", Secrets: []string{"s"}, Enabled: true, Ordered: true},
+		{ID: "nwh_2", URL: "https://n.example/2", Secrets: []string{"s"}, Enabled: true},
+		{ID: "nwh_3", URL: "https://n.example/3", Secrets: []string{"s"}, Ordered: true},
+	}
+	sub := SubscriptionOf(n)
+	if !slices.Equal(sub.WebhookIDs, []string{"nwh_1", "nwh_2", "nwh_3"}) || !slices.Equal(sub.OrderedWebhookIDs, []string{"nwh_1", "nwh_3"}) {
+		t.Fatalf("webhooks %v, ordered %v", sub.WebhookIDs, sub.OrderedWebhookIDs)
+	}
+	for id, want := range map[string]bool{"nwh_1": true, "nwh_2": false, "nwh_3": true, "nwh_other": false} {
+		if sub.Ordered(id) != want {
+			t.Errorf("Ordered(%s) = %t, want %t", id, !want, want)
+		}
+	}
+	if sub := SubscriptionOf(valid()); sub.OrderedWebhookIDs != nil || sub.Ordered("nwh_1") {
+		t.Fatalf("a notification without ordered webhooks: %+v", sub)
+	}
+}
+
+// A store rewrites a notification's webhook only when SameSettings says it changed, so every
+// setting the API can change alone must count, or an update of only that setting is lost.
+func TestSameSettingsSeesEverySetting(t *testing.T) {
+	t.Parallel()
+	base := Webhook{ID: "nwh_1", URL: "https://n.example/1", Secrets: []string{"s"}, Enabled: true}
+	if !base.SameSettings(base) {
+		t.Fatal("a webhook differs from itself")
+	}
+	for name, change := range map[string]func(*Webhook){
+		"url":                        func(w *Webhook) { w.URL = "https://n.example/2" },
+		"enabled":                    func(w *Webhook) { w.Enabled = false },
+		"secrets":                    func(w *Webhook) { w.Secrets = []string{"t", "s"} },
+		"previous_secret_expires_at": func(w *Webhook) { w.PreviousSecretExpiresAt = time.Now() },
+		"rate_limit_per_second":      func(w *Webhook) { w.RateLimitPerSecond = 5 },
+		"ordered":                    func(w *Webhook) { w.Ordered = true },
+	} {
+		w := base
+		w.Secrets = slices.Clone(base.Secrets)
+		change(&w)
+		if base.SameSettings(w) || w.SameSettings(base) {
+			t.Errorf("a change of %s counts as the same settings", name)
+		}
+	}
+}
+
 func TestCatalogueIsCompleteAndHonest(t *testing.T) {
 	t.Parallel()
 	seen := map[EventType]bool{}

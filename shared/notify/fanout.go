@@ -120,7 +120,7 @@ func (f *Fanout) count(channel string, n int) {
 }
 
 // itemsFor returns the delivery jobs of one occurrence for one notification: one per webhook
-// and one per Slack channel.
+// (ordered when the webhook is) and one per Slack channel.
 func itemsFor(o Occurrence, sub notifications.Subscription) ([]delivery.Job, error) {
 	var jobs []delivery.Job
 	for _, id := range sub.WebhookIDs {
@@ -129,7 +129,8 @@ func itemsFor(o Occurrence, sub notifications.Subscription) ([]delivery.Job, err
 		if err != nil {
 			return nil, fmt.Errorf("build %s for webhook %s of notification %s: %w", o.WebhookEventType, id, sub.NotificationID, err)
 		}
-		jobs = append(jobs, delivery.Job{ID: uid, TenantID: sub.TenantID, WebhookID: id, EventType: o.WebhookEventType, Payload: body})
+		jobs = append(jobs, delivery.Job{ID: uid, TenantID: sub.TenantID, WebhookID: id, EventType: o.WebhookEventType, Payload: body,
+			Ordered: sub.Ordered(id)})
 	}
 	if len(sub.SlackChannels) == 0 {
 		return jobs, nil

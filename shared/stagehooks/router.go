@@ -86,7 +86,8 @@ func (r *Router) Route(ctx context.Context, d stagetransition.Detail) (int, erro
 			if err != nil {
 				return 0, fmt.Errorf("build %s for webhook %s: %w", trig.EventType, t.WebhookID, err)
 			}
-			jobs = append(jobs, delivery.Job{ID: uid, TenantID: t.TenantID, WebhookID: t.WebhookID, EventType: trig.EventType, Payload: body})
+			jobs = append(jobs, delivery.Job{ID: uid, TenantID: t.TenantID, WebhookID: t.WebhookID, EventType: trig.EventType, Payload: body,
+				Ordered: t.Ordered})
 		}
 	}
 	if len(jobs) == 0 {

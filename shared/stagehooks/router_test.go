@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/infra/sqlitedb"
+	"github.com/heraldhq/herald/infra/sqlitestore"
 	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/stagehooks"
 )
@@ -147,5 +150,47 @@ func TestCachedTargetsRemembersEmptyStages(t *testing.T) {
 	_, _ = off.TargetsForStage(context.Background(), "t", "p", "s")
 	if inner.calls != 3 {
 		t.Fatalf("ttl 0 still cached: %d reads, want 3", inner.calls)
+	}
+}
+
+// A job carries the Ordered flag of its webhook as the store keeps it, so that it rides the
+// queue its webhook asked for; a webhook that did not ask gets an unordered job. The targets
+// come from the embedded store, not a fake, so the flag is seen to survive the lookup.
+func TestRouterJobsCarryTheirWebhooksOrdering(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	d := sampleDetail(t, "router/task-submitted.json")
+	db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	store, err := sqlitestore.New(ctx, db, sqlitestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	want := map[string]bool{"wh_ordered": true, "wh_plain": false}
+	now := time.Now().UTC()
+	for id, ordered := range want {
+		w := stagehooks.Webhook{
+			ID: id, TenantID: d.TenantID, OwnerID: "user-1", ProjectHash: d.ProjectHash, StageUUID: d.FromStage.UUID,
+			StageType: stagehooks.StageAnnotate, URL: "https://hooks.example.com/" + id, Secrets: []string{"whsec_x"},
+			Enabled: true, Ordered: ordered, CreatedAt: now, UpdatedAt: now,
+		}
+		if err := store.CreateWebhook(ctx, w); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queue := &fakeQueue{}
+	if _, err := (&stagehooks.Router{Targets: store, Queue: queue}).Route(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, j := range queue.jobs {
+		got[j.WebhookID] = j.Ordered
+	}
+	if !maps.Equal(got, want) {
+		t.Fatalf("ordered by webhook %v, want %v", got, want)
 	}
 }

@@ -114,6 +114,12 @@ type Webhook struct {
 	// AlertEmail is told when Herald disables the webhook for failing; "" tells no one by
 	// email (the bus event and the API still do).
 	AlertEmail string
+	// Ordered asks for deliveries in the order Herald accepted their events: a failing
+	// delivery holds back the later ones of this webhook, and only of this one, until it
+	// succeeds or is dead-lettered. Jobs take it when they are created (delivery.Job.Ordered),
+	// so a change applies to events routed after it; a warm router may route with its cached
+	// view of the stage for up to its configuration cache's TTL.
+	Ordered bool
 	// Version is 1 when created and grows by one with every change, the delivery path's
 	// DisableWebhook included; it is the API's ETag, and updates name the version they read.
 	Version   int64
@@ -122,15 +128,16 @@ type Webhook struct {
 }
 
 // Updated returns the stored webhook w as an update asks to change it: URL, Enabled, Secrets,
-// PreviousSecretExpiresAt, RateLimitPerSecond and AlertEmail come from change; id, tenant, owner, project, stage, type and
-// creation time stay. DisabledReason is cleared when enabled (a disabled one keeps its reason
-// unless change gives another), Version grows by one, and UpdatedAt is change.UpdatedAt, or now
-// when that is zero. Both stores apply it, so an update means the same on each.
+// PreviousSecretExpiresAt, RateLimitPerSecond, AlertEmail and Ordered come from change; id,
+// tenant, owner, project, stage, type and creation time stay. DisabledReason is cleared when
+// enabled (a disabled one keeps its reason unless change gives another), Version grows by one,
+// and UpdatedAt is change.UpdatedAt, or now when that is zero. Both stores apply it, so an
+// update means the same on each.
 func (w Webhook) Updated(change Webhook, now time.Time) Webhook {
 	next := w
 	next.URL, next.Enabled = change.URL, change.Enabled
 	next.Secrets, next.PreviousSecretExpiresAt = change.Secrets, change.PreviousSecretExpiresAt
-	next.RateLimitPerSecond, next.AlertEmail = change.RateLimitPerSecond, change.AlertEmail
+	next.RateLimitPerSecond, next.AlertEmail, next.Ordered = change.RateLimitPerSecond, change.AlertEmail, change.Ordered
 	switch {
 	case change.Enabled:
 		next.DisabledReason = ""
@@ -324,6 +331,8 @@ type Target struct {
 	TenantID  string
 	WebhookID string
 	Enabled   bool
+	// Ordered is the webhook's Ordered: its jobs go to the ordered queue.
+	Ordered bool
 }
 
 // ValidID reports whether s can be a tenant or user id: 1 to 128 letters, digits, '-' or '_'.

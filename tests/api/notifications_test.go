@@ -14,6 +14,7 @@ import (
 	"github.com/heraldhq/herald/events/payloads"
 	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/digest"
+	"github.com/heraldhq/herald/shared/notify"
 	"github.com/heraldhq/herald/shared/slack"
 	"github.com/heraldhq/herald/tests/contract"
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -625,6 +626,59 @@ func TestNotificationWebhookRateLimit(t *testing.T) {
 		ref := delivery.EndpointRef{TenantID: "tenant-a", WebhookID: hookID}
 		if eps, err := be.endpoints.Endpoints(context.Background(), []delivery.EndpointRef{ref}); err != nil || eps[ref].RateLimitPerSecond != 7 {
 			t.Fatalf("the delivery path sees a limit of %d (%v)", eps[ref].RateLimitPerSecond, err)
+		}
+	})
+}
+
+// A notification's webhook takes ordered as a stage webhook does: shown (false unless asked),
+// told to the event path, kept by an edit that leaves it out, changed by an edit of only it,
+// and refused, at its field, when not a boolean.
+func TestNotificationWebhookOrdered(t *testing.T) {
+	forEachBackend(t, func(t *testing.T, be backend) {
+		subscriptions, ok := be.endpoints.(notify.SubscriptionFinder)
+		if !ok {
+			t.Fatalf("the store %T does not find subscriptions", be.endpoints)
+		}
+		orderedOf := func() string {
+			t.Helper()
+			subs, err := subscriptions.SubscriptionsForProject(context.Background(), "tenant-a", "p")
+			if err != nil || len(subs) != 1 {
+				t.Fatalf("subscriptions %+v, %v", subs, err)
+			}
+			return fmt.Sprint(subs[0].OrderedWebhookIDs)
+		}
+		bad := []byte(`{"title":"t","projects":["p"],"channels":{"webhooks":[{"url":"https://8.8.8.8/n","ordered":"yes"}]},"triggers":{"events":["task_submitted"]}}`)
+		if res := be.call(t, "tenant-a", "user-1", "POST", "/v1/notifications", bad, jsonHeader); res.status != 422 ||
+			!strings.Contains(string(res.body), `"field":"channels.webhooks.ordered"`) {
+			t.Fatalf("ordered not a boolean: %d %s", res.status, res.body)
+		}
+		created := createNotification(t, be, "tenant-a", "user-1",
+			`{"title":"t","projects":["p"],"channels":{"webhooks":[{"url":"https://8.8.8.8/n","ordered":true},{"url":"https://8.8.4.4/n"}]},"triggers":{"events":["task_submitted"]}}`)
+		hooks := hooksOf(created)
+		if len(hooks) != 2 || hooks[0]["ordered"] != true || hooks[1]["ordered"] != false {
+			t.Fatalf("create: %v", hooks)
+		}
+		id, first, second := created["id"].(string), hooks[0]["id"].(string), hooks[1]["id"].(string)
+		if got := orderedOf(); got != "["+first+"]" {
+			t.Fatalf("the event path sees ordered %s, want [%s]", got, first)
+		}
+
+		patch := fmt.Appendf(nil, `{"title":"t2","channels":{"webhooks":[{"id":%q},{"id":%q}]}}`, first, second)
+		upd := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/notifications/"+id, patch, jsonHeader)
+		if hooks := hooksOf(upd.json(t)); upd.status != 200 || hooks[0]["ordered"] != true || hooks[1]["ordered"] != false {
+			t.Fatalf("an edit that leaves ordered out: %d %s", upd.status, upd.body)
+		}
+		patch = fmt.Appendf(nil, `{"channels":{"webhooks":[{"id":%q,"ordered":false},{"id":%q,"ordered":true}]}}`, first, second)
+		upd = be.call(t, "tenant-a", "user-1", "PATCH", "/v1/notifications/"+id, patch, jsonHeader)
+		if hooks := hooksOf(upd.json(t)); upd.status != 200 || hooks[0]["ordered"] != false || hooks[1]["ordered"] != true {
+			t.Fatalf("an edit of only ordered: %d %s", upd.status, upd.body)
+		}
+		got := be.call(t, "tenant-a", "user-1", "GET", "/v1/notifications/"+id, nil, nil)
+		if hooks := hooksOf(got.json(t)); hooks[0]["ordered"] != false || hooks[1]["ordered"] != true {
+			t.Fatalf("read back after an edit of only ordered: %s", got.body)
+		}
+		if got := orderedOf(); got != "["+second+"]" {
+			t.Fatalf("the event path sees ordered %s after the edit, want [%s]", got, second)
 		}
 	})
 }

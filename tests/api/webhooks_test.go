@@ -39,6 +39,25 @@ func create(t *testing.T, be backend, tenant, stage, url string) map[string]any 
 	return res.json(t)
 }
 
+// stageOrdering is the router's view of a stage's webhooks, by id: whether each is ordered. It
+// reads the store behind the delivery path's endpoints, which is also the router's.
+func stageOrdering(t *testing.T, be backend, tenant, project, stage string) map[string]bool {
+	t.Helper()
+	finder, ok := be.endpoints.(stagehooks.TargetFinder)
+	if !ok {
+		t.Fatalf("%s: the store %T does not find stage targets", be.name, be.endpoints)
+	}
+	targets, err := finder.TargetsForStage(context.Background(), tenant, project, stage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, tg := range targets {
+		out[tg.WebhookID] = tg.Ordered
+	}
+	return out
+}
+
 func forEachBackend(t *testing.T, test func(t *testing.T, be backend)) {
 	forEachBackendWith(t, backendOptions{}, test)
 }
@@ -57,7 +76,7 @@ func TestWebhookLifecycle(t *testing.T) {
 		created := create(t, be, "tenant-a", "stage-1", "https://8.8.8.8/hooks/a")
 		id, _ := created["id"].(string)
 		secret, _ := created["secret"].(string)
-		if !strings.HasPrefix(id, "wh_") || !strings.HasPrefix(secret, "whsec_") || created["version"] != float64(1) {
+		if !strings.HasPrefix(id, "wh_") || !strings.HasPrefix(secret, "whsec_") || created["version"] != float64(1) || created["ordered"] != false {
 			t.Fatalf("created %v", created)
 		}
 
@@ -111,6 +130,45 @@ func TestWebhookLifecycle(t *testing.T) {
 		}
 		if res := be.call(t, "tenant-a", "user-1", "GET", "/v1/webhooks/"+id, nil, nil); res.json(t)["alert_email"] != "ops@example.com" {
 			t.Fatalf("read back: %s", res.body)
+		}
+		// Ordered delivery, set, shown, seen by the router, kept by a PATCH that leaves it out,
+		// refused when not a boolean, and turned off by false.
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/webhooks/"+id, []byte(`{"ordered":true}`), jsonBody); res.status != 200 ||
+			res.json(t)["ordered"] != true {
+			t.Fatalf("set ordered: %d %s", res.status, res.body)
+		}
+		if routed := stageOrdering(t, be, "tenant-a", "proj-1", "stage-1"); !routed[id] {
+			t.Fatalf("the router sees %v", routed)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/webhooks/"+id, []byte(`{"enabled":true}`), jsonBody); res.status != 200 ||
+			res.json(t)["ordered"] != true {
+			t.Fatalf("an update that leaves ordered out: %d %s", res.status, res.body)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/webhooks/"+id, []byte(`{"ordered":"yes"}`), jsonBody); res.status != 422 ||
+			!strings.Contains(string(res.body), `"field":"ordered"`) {
+			t.Fatalf("ordered not a boolean: %d %s", res.status, res.body)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "GET", "/v1/webhooks/"+id, nil, nil); res.json(t)["ordered"] != true {
+			t.Fatalf("read back after the refused update: %s", res.body)
+		}
+		if res := be.call(t, "tenant-a", "user-1", "PATCH", "/v1/webhooks/"+id, []byte(`{"ordered":false}`), jsonBody); res.status != 200 ||
+			res.json(t)["ordered"] != false {
+			t.Fatalf("turn ordered off: %d %s", res.status, res.body)
+		}
+		if routed := stageOrdering(t, be, "tenant-a", "proj-1", "stage-1"); routed[id] {
+			t.Fatalf("the router sees %v after ordered was turned off", routed)
+		}
+		orderedBody := []byte(`{"project_hash":"proj-1","stage_uuid":"stage-2","stage_type":"complete","url":"https://8.8.8.8/hooks/o","ordered":true}`)
+		res := be.call(t, "tenant-a", "user-1", "POST", "/v1/webhooks", orderedBody, jsonBody)
+		orderedID, _ := res.json(t)["id"].(string)
+		if res.status != 201 || res.json(t)["ordered"] != true {
+			t.Fatalf("create an ordered webhook: %d %s", res.status, res.body)
+		}
+		if got := be.call(t, "tenant-a", "user-1", "GET", "/v1/webhooks/"+orderedID, nil, nil); got.json(t)["ordered"] != true {
+			t.Fatalf("read back the ordered webhook: %s", got.body)
+		}
+		if routed := stageOrdering(t, be, "tenant-a", "proj-1", "stage-2"); !routed[orderedID] {
+			t.Fatalf("the router sees %v for the webhook created ordered", routed)
 		}
 
 		rot := be.call(t, "tenant-a", "user-1", "POST", "/v1/webhooks/"+id+"/rotate-secret", nil, nil)
@@ -198,6 +256,8 @@ func TestBadInputIsAClearProblem(t *testing.T) {
 			{"negative rate limit", `{` + valid + `,"url":"https://8.8.8.8/a","rate_limit_per_second":-1}`, "application/json", 422, "validation", "rate_limit_per_second"},
 			{"rate limit too high", `{` + valid + `,"url":"https://8.8.8.8/a","rate_limit_per_second":10001}`, "application/json", 422, "validation", "rate_limit_per_second"},
 			{"alert email not an address", `{` + valid + `,"url":"https://8.8.8.8/a","alert_email":"ops"}`, "application/json", 422, "validation", "alert_email"},
+			{"ordered not a boolean", `{` + valid + `,"url":"https://8.8.8.8/a","ordered":"yes"}`, "application/json", 422, "validation", "ordered"},
+			{"ordered a number", `{` + valid + `,"url":"https://8.8.8.8/a","ordered":1}`, "application/json", 422, "validation", "ordered"},
 			{"duplicate URL", `{"project_hash":"proj-1","stage_uuid":"stage-dup","stage_type":"annotate","url":"https://8.8.8.8/hooks/dup"}`, "application/json", 409, "duplicate-url", "url"},
 			{"wrong content type", `{` + valid + `,"url":"https://8.8.8.8/a"}`, "text/plain", 415, "unsupported-media-type", ""},
 			{"oversized body", `{"project_hash":"` + strings.Repeat("x", 70_000) + `"}`, "application/json", 413, "payload-too-large", ""},

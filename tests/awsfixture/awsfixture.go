@@ -37,6 +37,11 @@ type Backend struct {
 	QueueURL      string
 	QueueARN      string
 	DLQURL        string
+	// OrderedQueueURL is the FIFO queue of ordered webhooks' jobs, OrderedDLQURL its FIFO
+	// dead-letter queue.
+	OrderedQueueURL string
+	OrderedQueueARN string
+	OrderedDLQURL   string
 
 	dynamoEndpoint string
 	sqsEndpoint    string
@@ -102,6 +107,14 @@ func New(t testing.TB, opts Options) *Backend {
 	b.QueueURL, b.QueueARN = b.createQueue(ctx, t, prefix+"-delivery", map[string]string{
 		"VisibilityTimeout": strconv.Itoa(int(vis / time.Second)),
 		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"16"}`, dlqARN),
+	})
+	// As template.yaml's DeliveryOrderedQueue and DeliveryOrderedDLQ.
+	b.OrderedDLQURL, _ = b.createQueue(ctx, t, prefix+"-ordered-dlq.fifo", map[string]string{"FifoQueue": "true"})
+	_, orderedDLQARN := b.queueARN(ctx, t, b.OrderedDLQURL)
+	b.OrderedQueueURL, b.OrderedQueueARN = b.createQueue(ctx, t, prefix+"-ordered.fifo", map[string]string{
+		"FifoQueue":         "true",
+		"VisibilityTimeout": strconv.Itoa(int(vis / time.Second)),
+		"RedrivePolicy":     fmt.Sprintf(`{"deadLetterTargetArn":%q,"maxReceiveCount":"1000"}`, orderedDLQARN),
 	})
 	return b
 }
@@ -192,21 +205,23 @@ func (b *Backend) Env(schedule string) map[string]string {
 		schedule = delivery.DefaultSchedule
 	}
 	return map[string]string{
-		lambdafn.EnvWebhooksTable:      b.WebhooksTable,
-		lambdafn.EnvAttemptsTable:      b.AttemptsTable,
-		lambdafn.EnvActivityTable:      b.ActivityTable,
-		lambdafn.EnvDeliveryQueueURL:   b.QueueURL,
-		lambdafn.EnvDeliveryDLQURL:     b.DLQURL,
-		lambdafn.EnvRetrySchedule:      schedule,
-		lambdafn.EnvMailTable:          b.MailTable,
-		lambdafn.EnvEventBusName:       EventBusName,
-		"AWS_ENDPOINT_URL_EVENTBRIDGE": b.eventsEndpoint,
-		lambdafn.EnvAllowLoopback:      "true",
-		"AWS_ENDPOINT_URL_DYNAMODB":    b.dynamoEndpoint,
-		"AWS_ENDPOINT_URL_SQS":         b.sqsEndpoint,
-		"AWS_REGION":                   standin.Region,
-		"AWS_ACCESS_KEY_ID":            "test",
-		"AWS_SECRET_ACCESS_KEY":        "test",
+		lambdafn.EnvWebhooksTable:           b.WebhooksTable,
+		lambdafn.EnvAttemptsTable:           b.AttemptsTable,
+		lambdafn.EnvActivityTable:           b.ActivityTable,
+		lambdafn.EnvDeliveryQueueURL:        b.QueueURL,
+		lambdafn.EnvDeliveryDLQURL:          b.DLQURL,
+		lambdafn.EnvOrderedDeliveryQueueURL: b.OrderedQueueURL,
+		lambdafn.EnvOrderedDeliveryDLQURL:   b.OrderedDLQURL,
+		lambdafn.EnvRetrySchedule:           schedule,
+		lambdafn.EnvMailTable:               b.MailTable,
+		lambdafn.EnvEventBusName:            EventBusName,
+		"AWS_ENDPOINT_URL_EVENTBRIDGE":      b.eventsEndpoint,
+		lambdafn.EnvAllowLoopback:           "true",
+		"AWS_ENDPOINT_URL_DYNAMODB":         b.dynamoEndpoint,
+		"AWS_ENDPOINT_URL_SQS":              b.sqsEndpoint,
+		"AWS_REGION":                        standin.Region,
+		"AWS_ACCESS_KEY_ID":                 "test",
+		"AWS_SECRET_ACCESS_KEY":             "test",
 	}
 }
 

@@ -60,11 +60,11 @@ func (r *hookReceiver) waitFor(t *testing.T, n int) (http.Header, []byte) {
 }
 
 // Stage webhooks and their delivery log in the browser: a URL the API refuses is shown at its
-// field; a webhook added on an Annotate stage shows its secret once; its test event reaches a
-// loopback receiver signed with that secret (checked with the Standard Webhooks library) and
-// shows in the log; a redelivery carries the same webhook-id; the filters and the recovery
-// answer; rotate, disable and delete work. Another tenant sees none of it, not even by the
-// log's address.
+// field; a webhook added on an Annotate stage with a rate limit and "Deliver in order" ticked
+// shows both in the list, and its secret once; its test event reaches a loopback receiver
+// signed with that secret (checked with the Standard Webhooks library) and shows in the log; a
+// redelivery carries the same webhook-id; the filters and the recovery answer; rotate, disable
+// and delete work. Another tenant sees none of it, not even by the log's address.
 func TestStageWebhooksAndDeliveryLog(t *testing.T) {
 	rig := startConsoleRig(t)
 	hook := newHookReceiver(t)
@@ -84,13 +84,19 @@ func TestStageWebhooksAndDeliveryLog(t *testing.T) {
 	b.run("add a webhook with a rate limit the API refuses", setValue("#wh-url", ""), keys("#wh-url", hook.srv.URL+"/hooks"),
 		keys("#wh-rate", "20000"), click("#add-webhook-submit"))
 	b.waitText("#wh-rate-error", "must be from 1 to 10000")
-	b.run("add a webhook", setValue("#wh-rate", ""), keys("#wh-rate", "50"), keys("#wh-alert", "ops@example.com"), click("#add-webhook-submit"))
+	b.run("add a webhook", setValue("#wh-rate", ""), keys("#wh-rate", "50"), keys("#wh-alert", "ops@example.com"), click("#wh-ordered"),
+		click("#add-webhook-submit"))
 	secret := b.text("#secret-box .secret")
 	b.waitText("#stage-webhooks", hook.srv.URL+"/hooks")
 	b.waitText("#stage-webhooks", "at most 50 a second")
+	b.waitText("#stage-webhooks", "in order")
 	b.page("webhooks-added")
-	if _, list := rig.call(t, "GET", "/v1/webhooks", nil); list["items"].([]any)[0].(map[string]any)["alert_email"] != "ops@example.com" {
+	if _, list := rig.call(t, "GET", "/v1/webhooks", nil); list["items"].([]any)[0].(map[string]any)["alert_email"] != "ops@example.com" ||
+		list["items"].([]any)[0].(map[string]any)["ordered"] != true {
 		t.Fatalf("the webhook the console added: %v", list)
+	}
+	if evaluate[bool](b, "the ordered box after adding", `document.getElementById("wh-ordered").checked`) {
+		t.Fatal("the form kept the ordered box ticked for the next webhook")
 	}
 
 	b.run("send a test event", click(`button[aria-label^="Send a test event"]`))

@@ -151,7 +151,7 @@ func TestConfigStore(t *testing.T, newStore func(t *testing.T) ConfigStore) {
 		// The caller's copy also claims another owner, project, stage and creation time: an
 		// update must not move a webhook or rewrite its history.
 		change := w
-		change.URL, change.Enabled = "https://a.example/2", false
+		change.URL, change.Enabled, change.Ordered = "https://a.example/2", false, true
 		change.Secrets = []string{"whsec_new", w.Secrets[0]}
 		change.PreviousSecretExpiresAt = time.Now().UTC().Add(time.Hour).Truncate(time.Millisecond)
 		change.OwnerID, change.ProjectHash, change.StageUUID, change.StageType = "intruder", "proj-9", "stage-9", stagehooks.StageComplete
@@ -163,7 +163,7 @@ func TestConfigStore(t *testing.T, newStore func(t *testing.T) ConfigStore) {
 		}
 		want := w
 		want.URL, want.Enabled, want.Secrets, want.PreviousSecretExpiresAt = change.URL, false, change.Secrets, change.PreviousSecretExpiresAt
-		want.Version, want.UpdatedAt = 2, change.UpdatedAt
+		want.Ordered, want.Version, want.UpdatedAt = true, 2, change.UpdatedAt
 		sameValue(t, "returned by update", got, want)
 		stored, err := s.GetWebhook(ctx, "tenant-a", "wh_1")
 		if err != nil {
@@ -171,8 +171,8 @@ func TestConfigStore(t *testing.T, newStore func(t *testing.T) ConfigStore) {
 		}
 		sameValue(t, "stored after update", stored, want)
 		targets, err := s.TargetsForStage(ctx, "tenant-a", "proj-1", "stage-1")
-		if err != nil || len(targets) != 1 || targets[0].Enabled {
-			t.Fatalf("targets after update: %+v, %v; want wh_1, disabled", targets, err)
+		if err != nil || len(targets) != 1 || targets[0].Enabled || !targets[0].Ordered {
+			t.Fatalf("targets after update: %+v, %v; want wh_1, disabled and ordered", targets, err)
 		}
 
 		// Without an UpdatedAt the store stamps its own clock.
@@ -220,6 +220,84 @@ func TestConfigStore(t *testing.T, newStore func(t *testing.T) ConfigStore) {
 		eps, err := s.Endpoints(ctx, []delivery.EndpointRef{ref("tenant-a", "wh_1")})
 		if err != nil || !eps[ref("tenant-a", "wh_1")].Enabled || eps[ref("tenant-a", "wh_1")].URL != "https://a.example/moved" {
 			t.Fatalf("endpoint after enable: %+v, %v", eps, err)
+		}
+	})
+
+	// The router reads ordered from the stage lookup (on DynamoDB, the by_stage index's
+	// projection) and the event path from the subscriptions, so both must see what the API
+	// saved, and an update that changes only ordered must not be taken for no change.
+	t.Run("ordered reaches the router and the event path, and an update changes it", func(t *testing.T) {
+		t.Parallel()
+		s := newStore(t)
+		ordered := NewWebhook(t, "tenant-a", "wh_o", "proj-1", "stage-1", stagehooks.StageAnnotate, "https://a.example/o")
+		ordered.Ordered = true
+		mustCreate(t, s, ordered, NewWebhook(t, "tenant-a", "wh_p", "proj-1", "stage-1", stagehooks.StageAnnotate, "https://a.example/p"))
+		stageOrdering := func(what string, want map[string]bool) {
+			t.Helper()
+			targets, err := s.TargetsForStage(ctx, "tenant-a", "proj-1", "stage-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]bool{}
+			for _, tg := range targets {
+				got[tg.WebhookID] = tg.Ordered
+			}
+			sameValue(t, what+": targets' ordered", got, want)
+			for id, o := range want {
+				if w, err := s.GetWebhook(ctx, "tenant-a", id); err != nil || w.Ordered != o {
+					t.Fatalf("%s: stored %s ordered=%t, %v; want %t", what, id, w.Ordered, err, o)
+				}
+			}
+		}
+		stageOrdering("after create", map[string]bool{"wh_o": true, "wh_p": false})
+		for _, id := range []string{"wh_o", "wh_p"} {
+			w, _ := s.GetWebhook(ctx, "tenant-a", id)
+			w.Ordered = !w.Ordered
+			if got, err := s.UpdateWebhook(ctx, w, w.Version); err != nil || got.Ordered != w.Ordered || got.Version != 2 {
+				t.Fatalf("update of only ordered of %s: %+v, %v", id, got, err)
+			}
+		}
+		stageOrdering("after update", map[string]bool{"wh_o": false, "wh_p": true})
+
+		on := NewNotificationWebhook(t, "nwh_o", "https://n.example/o")
+		on.Ordered = true
+		n := NewNotification(t, "tenant-a", "notif_1", "user-1", "Ordered", on, NewNotificationWebhook(t, "nwh_p", "https://n.example/p"))
+		mustCreateNotification(t, s, n)
+		notificationOrdering := func(what, wantOrdered string) {
+			t.Helper()
+			got, err := s.GetNotification(ctx, "tenant-a", "notif_1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var stored []string
+			for _, w := range got.Channels.Webhooks {
+				if w.Ordered {
+					stored = append(stored, w.ID)
+				}
+			}
+			subs, err := s.SubscriptionsForProject(ctx, "tenant-a", "proj-1")
+			if err != nil || len(subs) != 1 {
+				t.Fatalf("%s: subscriptions %+v, %v", what, subs, err)
+			}
+			if fmt.Sprint(stored) != wantOrdered || fmt.Sprint(subs[0].OrderedWebhookIDs) != wantOrdered || fmt.Sprint(subs[0].WebhookIDs) != "[nwh_o nwh_p]" {
+				t.Fatalf("%s: stored ordered %v, subscription's %v of %v; want %s of [nwh_o nwh_p]", what, stored, subs[0].OrderedWebhookIDs, subs[0].WebhookIDs, wantOrdered)
+			}
+		}
+		notificationOrdering("after create", "[nwh_o]")
+		change := n
+		change.Channels.Webhooks = slices.Clone(n.Channels.Webhooks)
+		change.Channels.Webhooks[0].Ordered, change.Channels.Webhooks[1].Ordered = false, true
+		if _, err := s.UpdateNotification(ctx, change, 1); err != nil {
+			t.Fatal(err)
+		}
+		notificationOrdering("after an update of only ordered", "[nwh_p]")
+		// Nor is a change of only the rate limit taken for no change.
+		change.Channels.Webhooks[0].RateLimitPerSecond = 9
+		if _, err := s.UpdateNotification(ctx, change, 2); err != nil {
+			t.Fatal(err)
+		}
+		if eps, err := s.Endpoints(ctx, []delivery.EndpointRef{ref("tenant-a", "nwh_o")}); err != nil || eps[ref("tenant-a", "nwh_o")].RateLimitPerSecond != 9 {
+			t.Fatalf("rate limit after an update of only it: %+v, %v", eps, err)
 		}
 	})
 
@@ -444,6 +522,7 @@ func TestConfigStore(t *testing.T, newStore func(t *testing.T) ConfigStore) {
 		s := newStore(t)
 		off := NewNotificationWebhook(t, "nwh_2", "https://n.example/2")
 		off.Enabled, off.DisabledReason = false, "the store ignores this"
+		off.RateLimitPerSecond, off.Ordered = 7, true
 		off.Secrets = append(off.Secrets, "whsec_old")
 		off.PreviousSecretExpiresAt = time.Now().UTC().Add(time.Hour).Truncate(time.Millisecond)
 		n := NewNotification(t, "tenant-a", "notif_1", "user-1", "Nightly QA digest",

@@ -368,6 +368,18 @@ func (w *world) publishTransition(t *testing.T, i int) error {
 	return w.publishRaw(t, raw)
 }
 
+// publishCompletion hands the router a task completing, the completed sample with i in its
+// timestamp's microseconds, so that each i is a distinct transition.
+func (w *world) publishCompletion(t *testing.T, i int) error {
+	t.Helper()
+	raw, err := samples.Read("router/task-completed.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw = bytes.Replace(raw, []byte("2024-03-25T15:13:40.456441+00:00"), []byte(fmt.Sprintf("2024-03-25T15:13:40.%06d+00:00", i)), 1)
+	return w.publishRaw(t, raw)
+}
+
 // Tenant B registers a webhook on tenant A's project hash and stage uuid (the platform's
 // identifiers, which B can learn or guess) and waits: A's events must reach only A's receiver,
 // and B's only B's, through the real router, SQS stand-in and delivery function.

@@ -25,14 +25,18 @@ import (
 	"github.com/heraldhq/herald/tests/contract"
 )
 
-// The fault suite on the AWS stand-ins. Events fan out to two webhooks whose receiver fails
+// The fault suite on the AWS stand-ins. Stage transitions fan out to two webhooks, and every
+// tenth, a task completing, to two ordered webhooks, whose receiver fails
 // 30 % of requests (5xx, a hang past the attempt timeout, a reset connection, 429 with
 // Retry-After; some successes answer slowly), while 10 % of the router's and the delivery
 // function's DynamoDB and SQS requests are throttled or fail with 500 (some after the stand-in
 // applied them). The test command runs it at a size that fits CI; `make fault-suite` runs it
 // at full size (10,000 events). Every run: no delivery lost, every request of a delivery
-// carries its one webhook-id and verifies, and no attempt the log counts went unseen by the
-// receiver (Herald's faults spend none of the receiver's).
+// carries its one webhook-id and verifies, no attempt the log counts went unseen by the
+// receiver (Herald's faults spend none of the receiver's), and each ordered webhook's events
+// first succeeded in the order they were accepted. An ordered webhook takes one delivery at a
+// time, and each failure holds it for at least a second (SQS's visibility is whole seconds),
+// hence only one event in ten for them.
 func TestFaultSuite(t *testing.T) {
 	t.Parallel()
 	events := 300
@@ -43,7 +47,10 @@ func TestFaultSuite(t *testing.T) {
 		}
 		events = n
 	}
-	const fanOut, faultRate, maxAttempts = 2, 0.10, 10
+	const fanOut, faultRate, maxAttempts, completionEvery = 2, 0.10, 10, 10
+	orderedHooks := []string{"o0", "o1"}
+	completions := events / completionEvery
+	want := (events-completions)*fanOut + completions*len(orderedHooks)
 	w := newWorld(t, worldOptions{
 		allowLoopback: true, cacheTTL: 10 * time.Second, faultRate: faultRate,
 		schedule:       strings.TrimSuffix(strings.Repeat("200ms,", maxAttempts-1), ","),
@@ -57,15 +64,24 @@ func TestFaultSuite(t *testing.T) {
 		}
 		r.secrets[fmt.Sprint(i)] = hook.Secrets[0]
 	}
+	for _, n := range orderedHooks {
+		hook := contract.NewWebhook(t, sampleTenant, "wh_"+n, sampleProject, sampleCompleteStage, stagehooks.StageComplete, fmt.Sprintf("%s/hooks?n=%s", r.srv.URL, n))
+		hook.Ordered = true
+		if err := w.store.CreateWebhook(context.Background(), hook); err != nil {
+			t.Fatal(err)
+		}
+		r.secrets[n] = hook.Secrets[0]
+	}
 
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(events)*100*time.Millisecond+2*time.Minute)
 	defer cancel()
 	var wg sync.WaitGroup
-	for range 4 {
+	for _, poll := range []func(context.Context) (int, error){w.poller.PollOnce, w.poller.PollOnce, w.poller.PollOnce, w.poller.PollOnce,
+		w.orderedPoller.PollOnce, w.orderedPoller.PollOnce} {
 		wg.Go(func() {
-			for ctx.Err() == nil && r.delivered() < events*fanOut {
-				_, _ = w.poller.PollOnce(ctx)
+			for ctx.Err() == nil && r.delivered() < want {
+				_, _ = poll(ctx)
 			}
 		})
 	}
@@ -73,7 +89,11 @@ func TestFaultSuite(t *testing.T) {
 	for i := range events {
 		// EventBridge retries a failed asynchronous invocation; so does this loop.
 		for try := 0; ; try++ {
-			err := w.publishTransition(t, i)
+			publish := w.publishTransition
+			if i%completionEvery == completionEvery-1 {
+				publish = w.publishCompletion
+			}
+			err := publish(t, i)
 			if err == nil {
 				break
 			}
@@ -89,18 +109,31 @@ func TestFaultSuite(t *testing.T) {
 	st := r.stats()
 	dynamoFaults, dynamoCalls := w.faults.DynamoDB.Counts()
 	sqsFaults, sqsCalls := w.faults.SQS.Counts()
-	t.Logf("fault suite: %d events x %d webhooks in %s; receiver: %d requests, %d failed (%v), %d slow successes, %d repeated after success",
-		events, fanOut, elapsed.Round(time.Millisecond), st.requests, st.failed, st.byKind, st.slow, st.afterSuccess)
+	t.Logf("fault suite: %d events (%d to %d webhooks, %d to %d ordered webhooks) in %s; receiver: %d requests, %d failed (%v), %d slow successes, %d repeated after success",
+		events, events-completions, fanOut, completions, len(orderedHooks), elapsed.Round(time.Millisecond), st.requests, st.failed, st.byKind, st.slow, st.afterSuccess)
 	t.Logf("injected: DynamoDB %v of %d requests, SQS %v of %d; router invocations retried %d; Herald's own-fault requeues %d; attempt records lost %d",
 		dynamoFaults, dynamoCalls, sqsFaults, sqsCalls, routerRetries, w.counts.Total(telemetry.OwnFaultRequeued), w.counts.Total(telemetry.AttemptLogLost))
 
 	// Nothing lost: every delivery reached its receiver.
-	if st.deliveries != events*fanOut || r.delivered() != events*fanOut {
-		t.Fatalf("%d deliveries seen, %d delivered; want %d of each", st.deliveries, r.delivered(), events*fanOut)
+	if st.deliveries != want || r.delivered() != want {
+		t.Fatalf("%d deliveries seen, %d delivered; want %d of each", st.deliveries, r.delivered(), want)
 	}
 	if st.badRequests > 0 {
 		t.Fatalf("%d requests failed verification or carried a webhook-id other than their payload's uid", st.badRequests)
 	}
+	// The ordered webhooks: each event's first success in the order the router accepted them.
+	for _, n := range orderedHooks {
+		order := r.firstSuccesses(n)
+		if len(order) != completions {
+			t.Fatalf("ordered webhook %s: %d events succeeded, want %d", n, len(order), completions)
+		}
+		for i := 1; i < len(order); i++ {
+			if order[i] <= order[i-1] {
+				t.Fatalf("ordered webhook %s: event %d succeeded after event %d (first successes %v…)", n, order[i], order[i-1], order[:min(len(order), i+5)])
+			}
+		}
+	}
+	t.Logf("ordered webhooks: %d events each, first successes in the order accepted", completions)
 	// No attempt counted that the receiver did not see, read from the attempt log.
 	unlogged, repeats := 0, 0
 	for id, seen := range r.attemptsUntilSuccess() {
@@ -133,13 +166,16 @@ func TestFaultSuite(t *testing.T) {
 // faultyReceiver fails a share of requests in the ways receivers do, and keeps what it saw
 // per webhook-id.
 type faultyReceiver struct {
-	srv         *httptest.Server
-	failRate    float64
-	hang        time.Duration
-	secrets     map[string]string
-	mu          sync.Mutex
-	rng         *rand.Rand
-	byID        map[string]*seenDelivery
+	srv      *httptest.Server
+	failRate float64
+	hang     time.Duration
+	secrets  map[string]string
+	mu       sync.Mutex
+	rng      *rand.Rand
+	byID     map[string]*seenDelivery
+	// succeeded is, per webhook (the n of its URL), the events (publishTransition's i) in the
+	// order of their first success.
+	succeeded   map[string][]int
 	requests    int
 	byKind      map[string]int
 	slow        int
@@ -154,7 +190,7 @@ type seenDelivery struct {
 
 func newFaultyReceiver(t *testing.T, failRate float64, hang time.Duration) *faultyReceiver {
 	r := &faultyReceiver{failRate: failRate, hang: hang, secrets: map[string]string{}, rng: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)),
-		byID: map[string]*seenDelivery{}, byKind: map[string]int{}}
+		byID: map[string]*seenDelivery{}, byKind: map[string]int{}, succeeded: map[string][]int{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.handle))
 	t.Cleanup(r.srv.Close)
 	return r
@@ -163,7 +199,10 @@ func newFaultyReceiver(t *testing.T, failRate float64, hang time.Duration) *faul
 func (r *faultyReceiver) handle(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	id := req.Header.Get(signing.HeaderID)
-	var payload struct{ UID string }
+	var payload struct {
+		UID     string
+		Created string `json:"event_created_timestamp"`
+	}
 	_ = json.Unmarshal(body, &payload)
 	wh, _ := standardwebhooks.NewWebhook(r.secrets[req.URL.Query().Get("n")])
 	bad := wh == nil || wh.Verify(body, req.Header) != nil || payload.UID != id
@@ -192,6 +231,10 @@ func (r *faultyReceiver) handle(w http.ResponseWriter, req *http.Request) {
 	} else {
 		d.requests++
 		d.succeeded = kind == ""
+		if d.succeeded {
+			hook := req.URL.Query().Get("n")
+			r.succeeded[hook] = append(r.succeeded[hook], transitionIndex(payload.Created))
+		}
 	}
 	r.mu.Unlock()
 
@@ -228,6 +271,27 @@ func (r *faultyReceiver) handle(w http.ResponseWriter, req *http.Request) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// firstSuccesses is the events of webhook n in the order of their first success.
+func (r *faultyReceiver) firstSuccesses(n string) []int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]int(nil), r.succeeded[n]...)
+}
+
+// transitionIndex is the i of publishTransition(i), the microseconds of the event's
+// timestamp; -1 if it has none.
+func transitionIndex(created string) int {
+	dot, plus := strings.LastIndex(created, "."), strings.LastIndex(created, "+")
+	if dot < 0 || plus < dot {
+		return -1
+	}
+	n, err := strconv.Atoi(created[dot+1 : plus])
+	if err != nil {
+		return -1
+	}
+	return n
 }
 
 // delivered counts deliveries that have had a success.

@@ -42,12 +42,14 @@ const (
 // EventBridge would, the real SQS stand-in, a poller acting as Lambda's event source mapping,
 // and the delivery handler. Each function's clients count their requests separately.
 type world struct {
-	backend         *awsfixture.Backend
-	store           *dynamo.WebhookStore
-	attempts        *dynamo.AttemptLog
-	router          *routerfn.Handler
-	delivery        *deliveryfn.Handler
-	poller          *eventsource.Poller
+	backend  *awsfixture.Backend
+	store    *dynamo.WebhookStore
+	attempts *dynamo.AttemptLog
+	router   *routerfn.Handler
+	delivery *deliveryfn.Handler
+	poller   *eventsource.Poller
+	// orderedPoller is the event source mapping of the FIFO queue of ordered webhooks.
+	orderedPoller   *eventsource.Poller
 	counts          *telemetry.Memory
 	routerRequests  *awsfixture.RequestCounter
 	deliveryRequest *awsfixture.RequestCounter
@@ -107,6 +109,11 @@ func newWorld(t *testing.T, opts worldOptions) *world {
 	w.poller = &eventsource.Poller{
 		Source:   sqsqueue.New(pollerClients.SQS, b.QueueURL, b.DLQURL),
 		QueueARN: b.QueueARN,
+		Handler:  w.delivery.Handle, BatchSize: 10, WaitTime: time.Second, Logger: logger,
+	}
+	w.orderedPoller = &eventsource.Poller{
+		Source:   sqsqueue.NewFIFO(pollerClients.SQS, b.OrderedQueueURL, b.OrderedDLQURL),
+		QueueARN: b.OrderedQueueARN,
 		Handler:  w.delivery.Handle, BatchSize: 10, WaitTime: time.Second, Logger: logger,
 	}
 	return w

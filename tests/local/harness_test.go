@@ -196,10 +196,10 @@ func (p *process) kill(t testing.TB) {
 }
 
 // addWebhook configures the sample project's Annotate stage through the binary's own command.
-func addWebhook(t testing.TB, dataDir, url string) string {
+func addWebhook(t testing.TB, dataDir, url string, flags ...string) string {
 	t.Helper()
-	cmd := exec.Command(heraldBinary(t), "webhook-add", "-data-dir", dataDir, "-project", sampleProject,
-		"-stage", sampleAnnotateStage, "-type", "annotate", "-url", url, "-allow-loopback")
+	cmd := exec.Command(heraldBinary(t), append([]string{"webhook-add", "-data-dir", dataDir, "-project", sampleProject,
+		"-stage", sampleAnnotateStage, "-type", "annotate", "-url", url, "-allow-loopback"}, flags...)...)
 	root, _ := samtemplate.FindRoot()
 	cmd.Dir = root
 	out, err := cmd.CombinedOutput()

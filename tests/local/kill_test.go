@@ -18,12 +18,14 @@ import (
 // TestKilledFiveTimesUnderLoadLosesNothing: a producer publishes distinct stage transitions as
 // fast as Herald accepts them; Herald is killed with SIGKILL mid-load, started again on the
 // same data directory, loaded and killed again, five times over. Every event whose PutEvents
-// entry was accepted must reach the receiver, each delivery under its one webhook-id.
+// entry was accepted must reach both receivers, a plain webhook's and an ordered one's (whose
+// jobs ride the FIFO queue), each delivery under its one webhook-id.
 func TestKilledFiveTimesUnderLoadLosesNothing(t *testing.T) {
 	const kills = 5
 	dataDir := t.TempDir()
-	r := newReceiver(t)
+	r, ordered := newReceiver(t), newReceiver(t)
 	r.secret = addWebhook(t, dataDir, r.srv.URL+"/hook")
+	ordered.secret = addWebhook(t, dataDir, ordered.srv.URL+"/ordered", "-ordered")
 
 	var mu sync.Mutex
 	var accepted []string
@@ -115,28 +117,36 @@ func TestKilledFiveTimesUnderLoadLosesNothing(t *testing.T) {
 			if !r.delivered(c) {
 				missing++
 			}
+			if !ordered.delivered(c) {
+				missing++
+			}
 		}
 		if missing == 0 {
 			t.Logf("the last delivered %s after the restart", time.Since(restarted).Round(100*time.Millisecond))
 			break
 		}
 		if time.Now().After(waitUntil) {
-			t.Fatalf("%d of %d accepted events never delivered after the restart\n%s\n%s", missing, total, second.output.String(), pendingWork(t, dataDir))
+			t.Fatalf("%d of %d deliveries (%d accepted events, two webhooks) never made after the restart\n%s\n%s", missing, 2*total, total, second.output.String(), pendingWork(t, dataDir))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.bad != 0 || r.idChanged != 0 {
-		t.Fatalf("%d deliveries failed signature verification, %d came again under another webhook-id", r.bad, r.idChanged)
-	}
-	dups := 0
-	for _, n := range r.byTime {
-		if n > 1 {
-			dups++
+	for _, rc := range []struct {
+		name string
+		r    *receiver
+	}{{"plain", r}, {"ordered", ordered}} {
+		rc.r.mu.Lock()
+		if rc.r.bad != 0 || rc.r.idChanged != 0 {
+			t.Errorf("%s webhook: %d deliveries failed signature verification, %d came again under another webhook-id", rc.name, rc.r.bad, rc.r.idChanged)
 		}
+		dups := 0
+		for _, n := range rc.r.byTime {
+			if n > 1 {
+				dups++
+			}
+		}
+		rc.r.mu.Unlock()
+		t.Logf("%s webhook: all %d accepted events delivered; %d delivered more than once (at-least-once, same webhook-id)", rc.name, total, dups)
 	}
-	t.Logf("all %d accepted events delivered; %d delivered more than once (at-least-once, same webhook-id)", total, dups)
 }
 
 // pendingWork says, for a failure message, what the data directory still holds: queued

@@ -60,6 +60,8 @@ var declaredEnv = []string{
 	lambdafn.EnvActivityTable,
 	lambdafn.EnvDeliveryQueueURL,
 	lambdafn.EnvDeliveryDLQURL,
+	lambdafn.EnvOrderedDeliveryQueueURL,
+	lambdafn.EnvOrderedDeliveryDLQURL,
 	lambdafn.EnvRetrySchedule,
 	lambdafn.EnvAttemptTimeout,
 	lambdafn.EnvAttemptRetention,
@@ -660,9 +662,10 @@ func retention(t *testing.T, id string) time.Duration {
 func TestDeliveryQueueing(t *testing.T) {
 	t.Parallel()
 	sqsEvents := eventsOfType(t, "DeliveryFunction", "SQS")
-	if len(sqsEvents) != 1 {
-		t.Fatalf("DeliveryFunction has %d SQS events, want exactly one (the delivery queue)", len(sqsEvents))
+	if len(sqsEvents) != 2 {
+		t.Fatalf("DeliveryFunction has %d SQS events, want exactly two (the delivery queue and the FIFO queue of ordered webhooks)", len(sqsEvents))
 	}
+	fifos := 0
 	r := newResolver(tpl(t))
 	for evID, ev := range sqsEvents {
 		where := "DeliveryFunction event " + evID
@@ -698,6 +701,16 @@ func TestDeliveryQueueing(t *testing.T) {
 
 		queue := queueOf(t, where+" Queue", ev["Queue"])
 		q := queueProps(t, queue)
+		// The standard queue and the FIFO queue each have their variables.
+		fifo, _ := q["FifoQueue"].(bool)
+		queueVar, dlqVar := lambdafn.EnvDeliveryQueueURL, lambdafn.EnvDeliveryDLQURL
+		if fifo {
+			fifos++
+			queueVar, dlqVar = lambdafn.EnvOrderedDeliveryQueueURL, lambdafn.EnvOrderedDeliveryDLQURL
+			if _, hasWindow := ev["MaximumBatchingWindowInSeconds"]; hasWindow {
+				t.Errorf("%s: a FIFO queue's event source takes no MaximumBatchingWindowInSeconds", where)
+			}
+		}
 		timeout, _ := samtemplate.Int(function(t, "DeliveryFunction")["Timeout"])
 		if vt, ok := samtemplate.Int(q["VisibilityTimeout"]); !ok || vt < 6*timeout {
 			t.Errorf("%s: VisibilityTimeout is %v, want at least 6 x DeliveryFunction Timeout (%d s) = %d s", queue, q["VisibilityTimeout"], timeout, 6*timeout)
@@ -717,6 +730,9 @@ func TestDeliveryQueueing(t *testing.T) {
 				queue, redrive["maxReceiveCount"], sched.MaxAttempts())
 		}
 		dlq := queueOf(t, queue+" RedrivePolicy.deadLetterTargetArn", redrive["deadLetterTargetArn"])
+		if dlqFIFO, _ := queueProps(t, dlq)["FifoQueue"].(bool); dlqFIFO != fifo {
+			t.Errorf("%s: FIFO %v, its dead-letter queue %s FIFO %v: SQS requires them alike", queue, fifo, dlq, dlqFIFO)
+		}
 
 		// Each retry is a new message, so a message lives at most one wait; the whole schedule
 		// at its longest jitter is the conservative bound checked here.
@@ -735,15 +751,20 @@ func TestDeliveryQueueing(t *testing.T) {
 		}
 
 		env := environment(t, "DeliveryFunction")
-		if target, _, _ := samtemplate.RefTarget(env[lambdafn.EnvDeliveryQueueURL]); target != queue {
-			t.Errorf("DeliveryFunction: %s references %v, want the queue its SQS event reads (%s), or retries go elsewhere", lambdafn.EnvDeliveryQueueURL, env[lambdafn.EnvDeliveryQueueURL], queue)
+		if target, _, _ := samtemplate.RefTarget(env[queueVar]); target != queue {
+			t.Errorf("DeliveryFunction: %s references %v, want the queue its SQS event reads (%s), or retries go elsewhere", queueVar, env[queueVar], queue)
 		}
-		if target, _, _ := samtemplate.RefTarget(env[lambdafn.EnvDeliveryDLQURL]); target != dlq {
-			t.Errorf("DeliveryFunction: %s references %v, want %s, the delivery queue's redrive target", lambdafn.EnvDeliveryDLQURL, env[lambdafn.EnvDeliveryDLQURL], dlq)
+		if target, _, _ := samtemplate.RefTarget(env[dlqVar]); target != dlq {
+			t.Errorf("DeliveryFunction: %s references %v, want %s, the delivery queue's redrive target", dlqVar, env[dlqVar], dlq)
 		}
-		if target, _, _ := samtemplate.RefTarget(environment(t, "RouterFunction")[lambdafn.EnvDeliveryQueueURL]); target != queue {
-			t.Errorf("RouterFunction: %s does not reference %s, the queue DeliveryFunction reads", lambdafn.EnvDeliveryQueueURL, queue)
+		for _, producer := range []string{"RouterFunction", "NotifyFunction", "DigestFunction", "ApiFunction"} {
+			if target, _, _ := samtemplate.RefTarget(environment(t, producer)[queueVar]); target != queue {
+				t.Errorf("%s: %s does not reference %s, the queue DeliveryFunction reads", producer, queueVar, queue)
+			}
 		}
+	}
+	if fifos != 1 {
+		t.Errorf("DeliveryFunction reads %d FIFO queues, want one, for ordered webhooks", fifos)
 	}
 	for _, id := range []string{"RouterEventsDLQ", "RouterFailureQueue"} {
 		if _, ok := tpl(t).Resources()[id]; ok {

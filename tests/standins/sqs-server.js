@@ -16,6 +16,9 @@
 //    with a timeout V is refused when E + V > 43200 (InvalidParameterValue, "Total
 //    VisibilityTimeout for the message is beyond the limit [43200 seconds]"), and the message
 //    keeps the visibility it had. Each receive starts a new 12 hours.
+// 5. A FIFO queue handed out the later messages of a message group while an earlier one was
+//    in flight. SQS returns no message of a group while one of it is in flight (received and
+//    neither deleted nor visible again), which is what keeps a group in order.
 //
 // Each patch must match the bundled source exactly once; if local-aws-sqs is upgraded
 // and a patch no longer applies, this refuses to start (check the gap, then update or
@@ -51,6 +54,11 @@ const patches = [
     why: 'ChangeMessageVisibility refuses a timeout past 12 hours from the receive',
     from: 'if(!r)return!1;let n=Number(e);',
     to: 'if(!r)return!1;let n=Number(e);if(r.receivedAt&&Date.now()-r.receivedAt+n*1e3>432e5)throw new u(`Value ${e} for parameter VisibilityTimeout is invalid. Reason: Total VisibilityTimeout for the message is beyond the limit [43200 seconds]`);',
+  },
+  {
+    why: 'a FIFO queue hands out no message of a group while another of it is in flight',
+    from: 'c=setInterval(()=>{d++;for(let y of S(this,E))if(!y.delayed){if(y.visible){',
+    to: 'c=setInterval(()=>{d++;let L=this.FifoQueue?new Set(S(this,E).filter(q=>!q.visible&&!q.delayed).map(q=>q.record.attributes.MessageGroupId)):null;for(let y of S(this,E))if(!y.delayed){if(y.visible&&!(L&&L.has(y.record.attributes.MessageGroupId))){',
   },
 ];
 

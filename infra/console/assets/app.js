@@ -1055,6 +1055,9 @@ async function stageWebhooksPage() {
     field("wh-url", "URL", { type: "url", placeholder: "https://example.com/hooks/herald" }),
     field("wh-alert", "Alert email", { type: "email", placeholder: "ops@example.com" }, "Optional. Told if Herald disables this webhook after days of failed deliveries."),
     field("wh-rate", "Rate limit (deliveries a second)", { type: "number", min: "0", max: "10000", step: "1", placeholder: "No limit" }, "Optional. Deliveries over it wait their turn; none is dropped or spends an attempt waiting."),
+    h("label", {}, h("input", { type: "checkbox", id: "wh-ordered", name: "wh-ordered", "aria-describedby": "wh-ordered-help wh-ordered-error" }), " Deliver in order"),
+    h("small", { id: "wh-ordered-help", class: "muted" }, "Optional. Deliveries arrive in the order Herald accepted the events; one that keeps failing holds back the later ones of this webhook until it succeeds or is dead-lettered."),
+    (errors["wh-ordered"] = h("p", { id: "wh-ordered-error", class: "field-error" })),
     h("button", { type: "submit", id: "add-webhook-submit" }, "Add webhook"),
   );
   render(
@@ -1077,16 +1080,18 @@ async function addStageWebhook(e, errors, notice, reload) {
   e.preventDefault();
   for (const el of Object.values(errors)) el.textContent = "";
   const value = (id) => document.getElementById(id).value.trim();
-  const fields = { project_hash: "wh-project", stage_uuid: "wh-stage", stage_type: "wh-kind", url: "wh-url", rate_limit_per_second: "wh-rate", alert_email: "wh-alert" };
+  const fields = { project_hash: "wh-project", stage_uuid: "wh-stage", stage_type: "wh-kind", url: "wh-url", rate_limit_per_second: "wh-rate", alert_email: "wh-alert", ordered: "wh-ordered" };
   for (const id of Object.values(fields)) document.getElementById(id).removeAttribute("aria-invalid");
   try {
     const body = { project_hash: value("wh-project"), stage_uuid: value("wh-stage"), stage_type: value("wh-kind"), url: value("wh-url") };
     if (value("wh-rate") !== "") body.rate_limit_per_second = Number(value("wh-rate"));
     if (value("wh-alert") !== "") body.alert_email = value("wh-alert");
+    if (document.getElementById("wh-ordered").checked) body.ordered = true;
     const created = await api("POST", "/v1/webhooks", body);
     document.getElementById("wh-url").value = "";
     document.getElementById("wh-rate").value = "";
     document.getElementById("wh-alert").value = "";
+    document.getElementById("wh-ordered").checked = false;
     notice.replaceChildren(secretBox(`Added a webhook on the ${STAGE_KINDS[created.stage_type]} stage`, created.secret));
     await reload();
   } catch (err) {
@@ -1139,6 +1144,7 @@ function stageWebhookList(hooks, notice, reload) {
                   w.enabled ? "Enabled" : "Disabled",
                   w.disabled_reason ? h("span", { class: "muted" }, ` (${w.disabled_reason})`) : null,
                   w.rate_limit_per_second ? h("span", { class: "muted" }, ` · at most ${w.rate_limit_per_second} a second`) : null,
+                  w.ordered ? h("span", { class: "muted" }, " · in order") : null,
                 ),
                 h(
                   "td",

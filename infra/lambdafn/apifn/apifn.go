@@ -22,7 +22,6 @@ import (
 	"github.com/heraldhq/herald/infra/httpapi"
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/slackoauth"
-	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/shared/outbound"
 )
@@ -107,7 +106,7 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger, opt
 		Notifications: webhooks,
 		Slack:         dynamo.NewSlackChannels(clients.DynamoDB, cfg.WebhooksTable),
 		SlackOAuth:    slackOAuth,
-		Jobs:          sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		Jobs:          cfg.JobQueue(clients.SQS),
 		URLs:          urls,
 		// Shared by every instance, so a retried create that lands elsewhere still replays.
 		Idempotency: dynamo.NewIdempotency(clients.DynamoDB, cfg.WebhooksTable, httpapi.IdempotencyTTL),

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -26,9 +27,15 @@ import (
 	"github.com/heraldhq/herald/shared/telemetry"
 )
 
-// Handler is the SQS-triggered delivery function.
+// Handler is the SQS-triggered delivery function, fed by the standard delivery queue and by
+// the FIFO queue of ordered webhooks.
 type Handler struct {
 	Processor *delivery.Processor
+	// Ordered is Processor over the FIFO queue: the messages it keeps for a retry, and its
+	// dead letters, go back to that queue. nil when the function has no FIFO queue.
+	Ordered *delivery.Processor
+	// orderedQueue is the FIFO queue's name, which ends the ARN its batches come from.
+	orderedQueue string
 }
 
 // Handle attempts a batch of delivery jobs and reports the ones to return to the queue.
@@ -45,7 +52,12 @@ func (h *Handler) Handle(ctx context.Context, ev events.SQSEvent) (events.SQSEve
 		}
 		msgs[i] = delivery.Message{ID: r.MessageId, ReceiptHandle: r.ReceiptHandle, Body: []byte(r.Body), ReceiveCount: count, ReceivedAt: received}
 	}
-	failed := h.Processor.Process(ctx, msgs)
+	proc := h.Processor
+	if h.Ordered != nil && len(ev.Records) > 0 && queueName(ev.Records[0].EventSourceARN) == h.orderedQueue {
+		// An event source mapping reads one queue: a batch comes whole from one or the other.
+		proc = h.Ordered
+	}
+	failed := proc.Process(ctx, msgs)
 	resp := events.SQSEventResponse{BatchItemFailures: make([]events.SQSBatchItemFailure, 0, len(failed))}
 	for _, id := range failed {
 		resp.BatchItemFailures = append(resp.BatchItemFailures, events.SQSBatchItemFailure{ItemIdentifier: id})
@@ -72,8 +84,9 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 		Log:           dynamo.NewAttemptLog(clients.DynamoDB, cfg.AttemptsTable, cfg.AttemptRetention),
 		// Claims live beside the attempts they guard: the table whose items the function
 		// writes anyway, with the TTL that ends a lapsed claim.
-		PostClaims: idempotency.PostClaims{Store: dynamo.NewIdempotency(clients.DynamoDB, cfg.AttemptsTable, SlackPostLease)},
-		Queue:      sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		PostClaims:   idempotency.PostClaims{Store: dynamo.NewIdempotency(clients.DynamoDB, cfg.AttemptsTable, SlackPostLease)},
+		Queue:        sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		OrderedQueue: orderedQueue(cfg, clients),
 	}, counter, logger)
 }
 
@@ -84,6 +97,9 @@ type Ports struct {
 	Log           AttemptLog
 	PostClaims    delivery.PostClaims
 	Queue         delivery.RetryQueue
+	// OrderedQueue is the FIFO queue of ordered webhooks' jobs (cfg.OrderedDeliveryQueueURL);
+	// nil when there is none.
+	OrderedQueue delivery.RetryQueue
 	// Health keeps webhooks' failure streaks; the owner of one it disables is told through
 	// Events, and by email (Lines) to its notification's addresses (Notifications).
 	Health        delivery.HealthStore
@@ -143,5 +159,23 @@ func Over(cfg lambdafn.Config, ports Ports, counter telemetry.Counter, logger *s
 	if err := p.Validate(); err != nil {
 		return nil, err
 	}
-	return &Handler{Processor: p}, nil
+	h := &Handler{Processor: p}
+	if ports.OrderedQueue != nil {
+		ordered := *p
+		ordered.Queue = ports.OrderedQueue
+		h.Ordered, h.orderedQueue = &ordered, queueName(cfg.OrderedDeliveryQueueURL)
+	}
+	return h, nil
+}
+
+func orderedQueue(cfg lambdafn.Config, clients lambdafn.Clients) delivery.RetryQueue {
+	if cfg.OrderedDeliveryQueueURL == "" {
+		return nil
+	}
+	return cfg.OrderedQueue(clients.SQS)
+}
+
+// queueName is the last part of a queue's URL or ARN, its name: what the two have in common.
+func queueName(urlOrARN string) string {
+	return urlOrARN[strings.LastIndexAny(urlOrARN, "/:")+1:]
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/heraldhq/herald/infra/idempotency"
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/sesmail"
-	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/digest"
 	"github.com/heraldhq/herald/shared/digest/dispatch"
 	"github.com/heraldhq/herald/shared/mailbatch"
@@ -59,7 +58,7 @@ func New(cfg lambdafn.Config, mailCfg lambdafn.MailConfig, clients lambdafn.Clie
 		Schedules:     dynamo.NewSchedules(clients.DynamoDB, cfg.WebhooksTable),
 		Notifications: webhooks,
 		Activity:      dynamo.NewActivity(clients.DynamoDB, cfg.ActivityTable),
-		Queue:         sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		Queue:         cfg.JobQueue(clients.SQS),
 		Mail:          sesmail.New(sesv2.NewFromConfig(clients.AWS), sesmail.Options{}),
 		Claims:        dynamo.NewIdempotency(clients.DynamoDB, cfg.AttemptsTable, ClaimLease).KeepDoneFor(SentMemory),
 	}, counter, logger)

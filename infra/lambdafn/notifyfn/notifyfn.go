@@ -19,7 +19,6 @@ import (
 	"github.com/heraldhq/herald/events/stagetransition/parse"
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/lambdafn"
-	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/digest"
 	"github.com/heraldhq/herald/shared/inbound"
 	"github.com/heraldhq/herald/shared/notify"
@@ -114,7 +113,7 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 	}
 	return Over(Ports{
 		Subscriptions: dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
-		Queue:         sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		Queue:         cfg.JobQueue(clients.SQS),
 		Lines:         dynamo.NewMailLines(clients.DynamoDB, cfg.MailTable),
 		Activity:      dynamo.NewActivity(clients.DynamoDB, cfg.ActivityTable),
 		Inbound:       dynamo.NewInbound(clients.DynamoDB, cfg.AttemptsTable),

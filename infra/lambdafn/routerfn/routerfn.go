@@ -15,7 +15,6 @@ import (
 	"github.com/heraldhq/herald/events/stagetransition/parse"
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/lambdafn"
-	"github.com/heraldhq/herald/infra/sqsqueue"
 	"github.com/heraldhq/herald/shared/inbound"
 	"github.com/heraldhq/herald/shared/stagehooks"
 	"github.com/heraldhq/herald/shared/telemetry"
@@ -80,7 +79,7 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 	}
 	return Over(cfg, Ports{
 		Targets: dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable),
-		Queue:   sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
+		Queue:   cfg.JobQueue(clients.SQS),
 		Inbound: dynamo.NewInbound(clients.DynamoDB, cfg.AttemptsTable),
 	}, counter, logger), nil
 }

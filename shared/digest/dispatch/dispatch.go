@@ -273,7 +273,9 @@ func (d *Dispatcher) send(ctx context.Context, n notifications.Notification, sl 
 			if err != nil {
 				return false, fmt.Errorf("build digest_event: %w", err)
 			}
-			jobs = append(jobs, delivery.Job{ID: uid, TenantID: n.TenantID, WebhookID: w.ID, EventType: payloads.Digest, Payload: body})
+			// An ordered webhook's parts ride the ordered queue, so they arrive in part order.
+			jobs = append(jobs, delivery.Job{ID: uid, TenantID: n.TenantID, WebhookID: w.ID, EventType: payloads.Digest, Payload: body,
+				Ordered: w.Ordered})
 		}
 	}
 	if len(n.Channels.SlackChannels) > 0 {
