@@ -226,3 +226,52 @@ func TestOrderedLookupsStopAtTheFirstJobNeverAttempted(t *testing.T) {
 		t.Fatalf("%d attempt-log lookups, want 2", h.log.lookups)
 	}
 }
+
+// slotBook is an in-memory RateLimiter: slots interval apart from the last handed out.
+type slotBook struct {
+	mu   sync.Mutex
+	next time.Time
+}
+
+func (b *slotBook) Reserve(_ context.Context, _ delivery.EndpointRef, n int, interval time.Duration, now time.Time) (time.Time, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	first := b.next
+	if first.Before(now) {
+		first = now
+	}
+	b.next = first.Add(time.Duration(n) * interval)
+	return first, nil
+}
+
+func TestOrderedRateLimitedWebhookKeepsItsOrderAndPace(t *testing.T) {
+	t.Parallel()
+	h := newOrderedHarness(t)
+	eps := h.proc.Endpoints.(*fakeEndpoints)
+	ref := delivery.EndpointRef{TenantID: "t1", WebhookID: "wh_a"}
+	ep := eps.eps[ref]
+	ep.RateLimitPerSecond = 20
+	eps.eps[ref] = ep
+	h.proc.Limiter = &slotBook{}
+	var msgs []delivery.Message
+	var want []string
+	for i := 1; i <= 6; i++ {
+		job := orderedJob("wh_a", i)
+		msgs = append(msgs, message(t, fmt.Sprintf("m%d", i), 1, job))
+		want = append(want, job.ID)
+	}
+	start := time.Now()
+	if failed := h.proc.Process(context.Background(), msgs); len(failed) != 0 {
+		t.Fatalf("kept %v", failed)
+	}
+	// Six slots 50 ms apart, the first at once: the last goes out at least 250 ms in.
+	if got := h.received(); !slices.Equal(got, want) {
+		t.Fatalf("received %v, want %v", got, want)
+	}
+	if took := time.Since(start); took < 240*time.Millisecond {
+		t.Fatalf("six deliveries at 20/s took %s, want at least 250 ms", took)
+	}
+	if len(h.queue.resent) != 0 {
+		t.Fatalf("an ordered job was sent again: %+v", h.queue.resent)
+	}
+}
