@@ -15,7 +15,7 @@
 GO ?= go
 WITH_STANDINS := bash tests/standins/with-standins.sh
 
-.PHONY: test bench fault-suite build run lint npm-deps console-vendor standins-install standins-up standins-down
+.PHONY: test bench fault-suite cost build run lint npm-deps console-vendor standins-install standins-up standins-down
 
 test: npm-deps
 	$(WITH_STANDINS) $(GO) test -count=1 ./...
@@ -73,3 +73,8 @@ standins-up: standins-install
 
 standins-down:
 	bash tests/standins/standins.sh down
+
+# What a million deliveries cost (issue 12): the workloads of tests/cost through the real
+# handlers on the stand-ins, priced at tests/cost/prices.json; prints a table per workload.
+cost:
+	HERALD_COST_REPORT=1 $(WITH_STANDINS) $(GO) test -count=1 -run TestCost -v ./tests/cost

@@ -1,0 +1,155 @@
+package cost
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/heraldhq/herald/infra/samtemplate"
+)
+
+// Spec is what template.yaml says of a function that its bill depends on.
+type Spec struct {
+	LogicalID string
+	MemoryMB  int
+	// Arch is the function's architecture (x86_64 when the template names none).
+	Arch string
+	// LogLevel is the application log level Lambda keeps: LoggingConfig.ApplicationLogLevel,
+	// INFO when unset (Lambda's default for the JSON log format).
+	LogLevel slog.Level
+}
+
+// SpecOf reads a function's memory, architecture and log level, with Globals applied.
+func SpecOf(t *samtemplate.Template, logicalID string) (Spec, error) {
+	props, err := t.FunctionProperties(logicalID)
+	if err != nil {
+		return Spec{}, fmt.Errorf("function %s in template.yaml: %w", logicalID, err)
+	}
+	s := Spec{LogicalID: logicalID, MemoryMB: 128, Arch: "x86_64", LogLevel: slog.LevelInfo} // Lambda's defaults
+	if v, ok := samtemplate.Lookup(props, "MemorySize"); ok {
+		if s.MemoryMB, ok = samtemplate.Int(v); !ok {
+			return Spec{}, fmt.Errorf("%s: MemorySize %v is not a literal number", logicalID, v)
+		}
+	}
+	if v, ok := samtemplate.Lookup(props, "Architectures", "0"); ok {
+		if s.Arch, ok = samtemplate.String(v); !ok {
+			return Spec{}, fmt.Errorf("%s: Architectures %v is not a literal", logicalID, v)
+		}
+	}
+	if v, ok := samtemplate.Lookup(props, "LoggingConfig", "ApplicationLogLevel"); ok {
+		name, _ := samtemplate.String(v)
+		if err := s.LogLevel.UnmarshalText([]byte(name)); err != nil {
+			return Spec{}, fmt.Errorf("%s: ApplicationLogLevel %v: %w", logicalID, v, err)
+		}
+	}
+	return s, nil
+}
+
+// Line is one component of a bill, per million deliveries.
+type Line struct {
+	Component string
+	Unit      string
+	// Units and Dollars are per million deliveries.
+	Units, Dollars float64
+	// Measured is false for a line estimated rather than measured.
+	Measured bool
+}
+
+// Bill is a workload's cost per million deliveries.
+type Bill struct {
+	Workload   string
+	Deliveries int
+	Lines      []Line
+}
+
+// Total is the bill's sum in dollars per million deliveries.
+func (b Bill) Total() float64 {
+	var t float64
+	for _, l := range b.Lines {
+		t += l.Dollars
+	}
+	return t
+}
+
+// Metered is a Lambda function's meter with its template spec; the event source mapping's
+// meter (Lambda's own SQS polling, billed as SQS requests) has no spec.
+type Metered struct {
+	Fn   *Function
+	Spec *Spec
+}
+
+// gib: CloudWatch Logs bills ingestion by the GB, taken as 2^30 bytes.
+const gib = 1 << 30
+
+// Price turns what the functions consumed for deliveries deliveries into a bill per million.
+func Price(p Prices, workload string, deliveries int, fns []Metered) (Bill, error) {
+	perM := 1e6 / float64(deliveries)
+	var all Usage
+	var gbs, gbsDollars, invocations float64
+	for _, m := range fns {
+		u := m.Fn.Usage()
+		all = all.Add(u)
+		if m.Spec == nil {
+			continue
+		}
+		price, err := p.GBSecond(m.Spec.Arch)
+		if err != nil {
+			return Bill{}, err
+		}
+		g := u.Billed.Seconds() * float64(m.Spec.MemoryMB) / 1024
+		gbs += g
+		gbsDollars += g * price
+		invocations += float64(u.Invocations)
+	}
+	pp := p.Prices
+	logBytes := float64(all.LogBytes + all.MetricBytes)
+	platformBytes := invocations * p.Estimates.PlatformLogBytesPerInvocation
+	b := Bill{Workload: workload, Deliveries: deliveries, Lines: []Line{
+		{"EventBridge", "events (64 KB)", float64(all.Events) * perM, float64(all.Events) * perM * pp.EventsPerMillion / 1e6, true},
+		{"Lambda requests", "invocations", invocations * perM, invocations * perM * pp.LambdaRequestsPerMillion / 1e6, true},
+		{"Lambda GB-s", "GB-s", gbs * perM, gbsDollars * perM, true},
+		{"DynamoDB reads", "read units", all.ReadUnits * perM, all.ReadUnits * perM * pp.DynamoReadsPerMillion / 1e6, all.EstimatedCalls == 0},
+		{"DynamoDB writes", "write units", all.WriteUnits * perM, all.WriteUnits * perM * pp.DynamoWritesPerMillion / 1e6, all.EstimatedCalls == 0},
+		{"SQS", "requests (64 KB)", float64(all.SQSRequests) * perM, float64(all.SQSRequests) * perM * pp.SQSStandardPerMillion / 1e6, true},
+		{"CloudWatch Logs", "GB (logs+EMF)", logBytes * perM / gib, logBytes * perM / gib * pp.LogsIngestionPerGB, true},
+		{"CloudWatch Logs, platform", "GB", platformBytes * perM / gib, platformBytes * perM / gib * pp.LogsIngestionPerGB, false},
+	}}
+	return b, nil
+}
+
+// Print writes the bill as a table.
+func (b Bill) Print(w io.Writer) {
+	fmt.Fprintf(w, "\n%s: %d deliveries measured, per million deliveries\n", b.Workload, b.Deliveries)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "component\tunits\tunit\t$\thow\t")
+	for _, l := range b.Lines {
+		how := "measured"
+		if !l.Measured {
+			how = "ESTIMATED"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.4f\t%s\t\n", l.Component, groupDigits(l.Units), l.Unit, l.Dollars, how)
+	}
+	fmt.Fprintf(tw, "total\t\t\t%.4f\t\t\n", b.Total())
+	tw.Flush()
+}
+
+func groupDigits(v float64) string {
+	switch {
+	case v >= 100:
+		s := fmt.Sprintf("%.0f", v)
+		var out strings.Builder
+		for i, c := range s {
+			if i > 0 && (len(s)-i)%3 == 0 {
+				out.WriteByte(',')
+			}
+			out.WriteRune(c)
+		}
+		return out.String()
+	case v >= 1:
+		return fmt.Sprintf("%.2f", v)
+	default:
+		return fmt.Sprintf("%.4f", v)
+	}
+}
