@@ -116,7 +116,9 @@ func (p *Processor) processOrdered(ctx context.Context, work []pending, now time
 func (p *Processor) runOrdered(ctx context.Context, run *orderedRun, endpoints endpointSet, now time.Time) {
 	endpointOff := false
 	for i, w := range run.jobs {
-		if wait, stop := p.prepareOrdered(ctx, run, w, endpoints, endpointOff, now); stop {
+		// The clock is read per job: the jobs before it took their time, and its slot and
+		// due time are counted from its own turn.
+		if wait, stop := p.prepareOrdered(ctx, run, w, endpoints, endpointOff, p.now()); stop {
 			run.hold(i, wait, now)
 			return
 		}
