@@ -15,7 +15,7 @@ type Builder func(cfg Config, clients Clients, logger *slog.Logger) (handler any
 // execution environment, wire the handler, hand it to the Lambda runtime. A configuration
 // error ends the process at init, where Lambda reports it, rather than failing every event.
 func Main(name string, build Builder) {
-	logger := slog.New(slog.NewJSONHandler(os.Stderr, nil)).With("function", name)
+	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: LogLevel(os.Getenv)})).With("function", name)
 	cfg, err := LoadConfig(os.Getenv)
 	if err != nil {
 		logger.Error("read configuration", "error", err)
@@ -32,4 +32,25 @@ func Main(name string, build Builder) {
 		os.Exit(1)
 	}
 	lambda.Start(handler)
+}
+
+// EnvLambdaLogLevel is set by Lambda from the function's LoggingConfig.ApplicationLogLevel.
+const EnvLambdaLogLevel = "AWS_LAMBDA_LOG_LEVEL"
+
+// LogLevel is the level the function logs at: Lambda's ApplicationLogLevel, so that lines
+// Lambda would drop are not even formatted; INFO when it is unset or unknown.
+func LogLevel(getenv func(string) string) slog.Level {
+	// Lambda's levels are slog's plus TRACE, below DEBUG, and FATAL, above ERROR.
+	switch v := getenv(EnvLambdaLogLevel); v {
+	case "TRACE":
+		return slog.LevelDebug
+	case "FATAL":
+		return slog.LevelError
+	default:
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(v)); err != nil {
+			return slog.LevelInfo
+		}
+		return level
+	}
 }

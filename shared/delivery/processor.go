@@ -553,7 +553,8 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 	switch {
 	case res.Class == ClassNone:
 		att.Outcome = OutcomeSucceeded
-		p.logAttempt(ctx, slog.LevelInfo, "webhook delivered", &att, ep)
+		// The attempt log records every success; the function log keeps what went wrong.
+		p.logAttempt(ctx, slog.LevelDebug, "webhook delivered", &att, ep)
 	case res.Class == ClassHTTPGone:
 		att.Outcome = OutcomeDisabled
 		reason := "receiver answered 410 Gone"

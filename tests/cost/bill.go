@@ -19,6 +19,9 @@ type Spec struct {
 	// LogLevel is the application log level Lambda keeps: LoggingConfig.ApplicationLogLevel,
 	// INFO when unset (Lambda's default for the JSON log format).
 	LogLevel slog.Level
+	// SystemLogLevel is the level of Lambda's own lines it keeps: LoggingConfig.SystemLogLevel,
+	// INFO when unset. Its start and report lines are INFO, so above INFO they cost nothing.
+	SystemLogLevel slog.Level
 }
 
 // SpecOf reads a function's memory, architecture and log level, with Globals applied.
@@ -27,7 +30,7 @@ func SpecOf(t *samtemplate.Template, logicalID string) (Spec, error) {
 	if err != nil {
 		return Spec{}, fmt.Errorf("function %s in template.yaml: %w", logicalID, err)
 	}
-	s := Spec{LogicalID: logicalID, MemoryMB: 128, Arch: "x86_64", LogLevel: slog.LevelInfo} // Lambda's defaults
+	s := Spec{LogicalID: logicalID, MemoryMB: 128, Arch: "x86_64", LogLevel: slog.LevelInfo, SystemLogLevel: slog.LevelInfo} // Lambda's defaults
 	if v, ok := samtemplate.Lookup(props, "MemorySize"); ok {
 		if s.MemoryMB, ok = samtemplate.Int(v); !ok {
 			return Spec{}, fmt.Errorf("%s: MemorySize %v is not a literal number", logicalID, v)
@@ -38,10 +41,12 @@ func SpecOf(t *samtemplate.Template, logicalID string) (Spec, error) {
 			return Spec{}, fmt.Errorf("%s: Architectures %v is not a literal", logicalID, v)
 		}
 	}
-	if v, ok := samtemplate.Lookup(props, "LoggingConfig", "ApplicationLogLevel"); ok {
-		name, _ := samtemplate.String(v)
-		if err := s.LogLevel.UnmarshalText([]byte(name)); err != nil {
-			return Spec{}, fmt.Errorf("%s: ApplicationLogLevel %v: %w", logicalID, v, err)
+	for key, dst := range map[string]*slog.Level{"ApplicationLogLevel": &s.LogLevel, "SystemLogLevel": &s.SystemLogLevel} {
+		if v, ok := samtemplate.Lookup(props, "LoggingConfig", key); ok {
+			name, _ := samtemplate.String(v)
+			if err := dst.UnmarshalText([]byte(name)); err != nil {
+				return Spec{}, fmt.Errorf("%s: %s %v: %w", logicalID, key, v, err)
+			}
 		}
 	}
 	return s, nil
@@ -87,7 +92,7 @@ const gib = 1 << 30
 func Price(p Prices, workload string, deliveries int, fns []Metered) (Bill, error) {
 	perM := 1e6 / float64(deliveries)
 	var all Usage
-	var gbs, gbsDollars, invocations float64
+	var gbs, gbsDollars, invocations, platformInvocations float64
 	for _, m := range fns {
 		u := m.Fn.Usage()
 		all = all.Add(u)
@@ -102,10 +107,13 @@ func Price(p Prices, workload string, deliveries int, fns []Metered) (Bill, erro
 		gbs += g
 		gbsDollars += g * price
 		invocations += float64(u.Invocations)
+		if m.Spec.SystemLogLevel <= slog.LevelInfo {
+			platformInvocations += float64(u.Invocations)
+		}
 	}
 	pp := p.Prices
 	logBytes := float64(all.LogBytes + all.MetricBytes)
-	platformBytes := invocations * p.Estimates.PlatformLogBytesPerInvocation
+	platformBytes := platformInvocations * p.Estimates.PlatformLogBytesPerInvocation
 	b := Bill{Workload: workload, Deliveries: deliveries, Lines: []Line{
 		{"EventBridge", "events (64 KB)", float64(all.Events) * perM, float64(all.Events) * perM * pp.EventsPerMillion / 1e6, true},
 		{"Lambda requests", "invocations", invocations * perM, invocations * perM * pp.LambdaRequestsPerMillion / 1e6, true},

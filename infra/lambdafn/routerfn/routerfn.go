@@ -45,7 +45,7 @@ func (h *Handler) Handle(ctx context.Context, ev events.EventBridgeEvent) error 
 		n, err = h.Router.Route(ctx, d)
 		if err == nil {
 			h.Counter.Count(telemetry.EventsRouted, strconv.FormatBool(n > 0))
-			log.Info("stage transition routed", "project_hash", d.ProjectHash, "task_id", d.TaskID, "jobs", n)
+			log.Debug("stage transition routed", "project_hash", d.ProjectHash, "task_id", d.TaskID, "jobs", n)
 			// A transition that fires a webhook event onto a stage without a webhook is what a
 			// producer asks about; one that fires none (between review stages) is not kept.
 			if triggers, _ := stagehooks.Triggers(d); n == 0 && len(triggers) > 0 {
