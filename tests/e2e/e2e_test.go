@@ -360,24 +360,25 @@ func TestAWSRequestsPerDelivery(t *testing.T) {
 // occurred_at), so each one is a new delivery rather than a duplicate.
 func (w *world) publishTransition(t *testing.T, i int) error {
 	t.Helper()
-	raw, err := samples.Read("router/task-submitted.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw = bytes.Replace(raw, []byte("2024-03-25T15:18:55.406529+00:00"), []byte(fmt.Sprintf("2024-03-25T15:18:55.%06d+00:00", i)), 1)
-	return w.publishRaw(t, raw)
+	return w.publishNumbered(t, "router/task-submitted.json", "2024-03-25T15:18:55.406529+00:00", i)
 }
 
 // publishCompletion hands the router a task completing, the completed sample with i in its
 // timestamp's microseconds, so that each i is a distinct transition.
 func (w *world) publishCompletion(t *testing.T, i int) error {
 	t.Helper()
-	raw, err := samples.Read("router/task-completed.json")
+	return w.publishNumbered(t, "router/task-completed.json", "2024-03-25T15:13:40.456441+00:00", i)
+}
+
+// publishNumbered publishes a sample with its timestamp stamp's microseconds replaced by i.
+func (w *world) publishNumbered(t *testing.T, sample, stamp string, i int) error {
+	t.Helper()
+	raw, err := samples.Read(sample)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw = bytes.Replace(raw, []byte("2024-03-25T15:13:40.456441+00:00"), []byte(fmt.Sprintf("2024-03-25T15:13:40.%06d+00:00", i)), 1)
-	return w.publishRaw(t, raw)
+	numbered := fmt.Sprintf("%s.%06d%s", stamp[:strings.Index(stamp, ".")], i, stamp[strings.Index(stamp, "+"):])
+	return w.publishRaw(t, bytes.Replace(raw, []byte(stamp), []byte(numbered), 1))
 }
 
 // Tenant B registers a webhook on tenant A's project hash and stage uuid (the platform's
