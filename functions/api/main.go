@@ -12,7 +12,7 @@ import (
 )
 
 func main() {
-	lambdafn.Main("api", func(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger) (any, error) {
+	lambdafn.Main("api", func(cfg lambdafn.Config, clients lambdafn.Clients, _ *lambdafn.EMF, logger *slog.Logger) (any, error) {
 		slack, err := lambdafn.LoadSlackConfig(os.Getenv)
 		if err != nil {
 			return nil, fmt.Errorf("read Slack configuration: %w", err)

@@ -4,15 +4,14 @@ package main
 
 import (
 	"log/slog"
-	"os"
 
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/lambdafn/deliveryfn"
 )
 
 func main() {
-	lambdafn.Main("delivery", func(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger) (any, error) {
-		h, err := deliveryfn.New(cfg, clients, lambdafn.NewEMF(os.Stdout), logger)
+	lambdafn.Main("delivery", func(cfg lambdafn.Config, clients lambdafn.Clients, metrics *lambdafn.EMF, logger *slog.Logger) (any, error) {
+		h, err := deliveryfn.New(cfg, clients, metrics, logger)
 		if err != nil {
 			return nil, err
 		}

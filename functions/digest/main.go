@@ -11,12 +11,12 @@ import (
 )
 
 func main() {
-	lambdafn.Main("digest", func(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger) (any, error) {
+	lambdafn.Main("digest", func(cfg lambdafn.Config, clients lambdafn.Clients, metrics *lambdafn.EMF, logger *slog.Logger) (any, error) {
 		mailCfg, err := lambdafn.LoadMailConfig(os.Getenv)
 		if err != nil {
 			return nil, err
 		}
-		h, err := digestfn.New(cfg, mailCfg, clients, lambdafn.NewEMF(os.Stdout), logger)
+		h, err := digestfn.New(cfg, mailCfg, clients, metrics, logger)
 		if err != nil {
 			return nil, err
 		}

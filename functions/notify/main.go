@@ -5,15 +5,14 @@ package main
 
 import (
 	"log/slog"
-	"os"
 
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/lambdafn/notifyfn"
 )
 
 func main() {
-	lambdafn.Main("notify", func(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger) (any, error) {
-		h, err := notifyfn.New(cfg, clients, lambdafn.NewEMF(os.Stdout), logger)
+	lambdafn.Main("notify", func(cfg lambdafn.Config, clients lambdafn.Clients, metrics *lambdafn.EMF, logger *slog.Logger) (any, error) {
+		h, err := notifyfn.New(cfg, clients, metrics, logger)
 		if err != nil {
 			return nil, err
 		}

@@ -4,15 +4,14 @@ package main
 
 import (
 	"log/slog"
-	"os"
 
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/lambdafn/routerfn"
 )
 
 func main() {
-	lambdafn.Main("router", func(cfg lambdafn.Config, clients lambdafn.Clients, logger *slog.Logger) (any, error) {
-		h, err := routerfn.New(cfg, clients, lambdafn.NewEMF(os.Stdout), logger)
+	lambdafn.Main("router", func(cfg lambdafn.Config, clients lambdafn.Clients, metrics *lambdafn.EMF, logger *slog.Logger) (any, error) {
+		h, err := routerfn.New(cfg, clients, metrics, logger)
 		if err != nil {
 			return nil, err
 		}

@@ -8,8 +8,8 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 )
 
-// Builder wires one function's handler from its configuration and clients.
-type Builder func(cfg Config, clients Clients, logger *slog.Logger) (handler any, err error)
+// Builder wires one function's handler from its configuration, clients and metrics.
+type Builder func(cfg Config, clients Clients, metrics *EMF, logger *slog.Logger) (handler any, err error)
 
 // Main is the whole of a function's main: read the environment, build the clients once per
 // execution environment, wire the handler, hand it to the Lambda runtime. A configuration
@@ -26,12 +26,24 @@ func Main(name string, build Builder) {
 		logger.Error("load AWS configuration", "error", err)
 		os.Exit(1)
 	}
-	handler, err := build(cfg, NewClients(awsCfg), logger)
+	metrics := NewEMF(os.Stdout)
+	handler, err := build(cfg, NewClients(awsCfg), metrics, logger)
 	if err != nil {
 		logger.Error("wire handler", "error", err)
 		os.Exit(1)
 	}
-	lambda.Start(handler)
+	lambda.Start(flushing{next: lambda.NewHandler(handler), metrics: metrics})
+}
+
+// flushing writes an invocation's metrics when it returns, failed or not.
+type flushing struct {
+	next    lambda.Handler
+	metrics *EMF
+}
+
+func (f flushing) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	defer f.metrics.Flush()
+	return f.next.Invoke(ctx, payload)
 }
 
 // EnvLambdaLogLevel is set by Lambda from the function's LoggingConfig.ApplicationLogLevel.

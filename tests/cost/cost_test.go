@@ -165,6 +165,7 @@ type world struct {
 	routerFn, deliveryFn     *cost.Function
 	sourceFn                 *cost.Function
 	routerSpec, deliverySpec cost.Spec
+	routerMetrics            *lambdafn.EMF
 }
 
 func newWorld(t *testing.T) *world {
@@ -195,12 +196,16 @@ func newWorld(t *testing.T) *world {
 	w.routerFn = cost.NewFunction("router", w.routerSpec.MemoryMB)
 	w.deliveryFn = cost.NewFunction("delivery", w.deliverySpec.MemoryMB)
 	w.sourceFn = cost.NewFunction("event source mapping", 0)
+	// lambdafn.Main flushes a function's metrics after each invocation; so do the invocations
+	// here (deliveryMetrics below, routerMetrics where the router is invoked).
+	w.routerMetrics = lambdafn.NewEMF(w.routerFn.MetricsOut())
+	deliveryMetrics := lambdafn.NewEMF(w.deliveryFn.MetricsOut())
 	if w.router, err = routerfn.New(cfg, metered(b.Clients(nil), w.routerFn),
-		lambdafn.NewEMF(w.routerFn.MetricsOut()), w.routerFn.Logger(w.routerSpec.LogLevel)); err != nil {
+		w.routerMetrics, w.routerFn.Logger(w.routerSpec.LogLevel)); err != nil {
 		t.Fatal(err)
 	}
 	delivery, err := deliveryfn.New(cfg, metered(b.Clients(nil), w.deliveryFn),
-		lambdafn.NewEMF(w.deliveryFn.MetricsOut()), w.deliveryFn.Logger(w.deliverySpec.LogLevel))
+		deliveryMetrics, w.deliveryFn.Logger(w.deliverySpec.LogLevel))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +213,7 @@ func newWorld(t *testing.T) *world {
 		Source:   sqsqueue.New(metered(b.Clients(nil), w.sourceFn).SQS, b.QueueURL, b.DLQURL),
 		QueueARN: b.QueueARN,
 		Handler: func(ctx context.Context, ev events.SQSEvent) (resp events.SQSEventResponse, err error) {
-			w.deliveryFn.Invoke(func() { resp, err = delivery.Handle(ctx, ev) })
+			w.deliveryFn.Invoke(func() { resp, err = delivery.Handle(ctx, ev); deliveryMetrics.Flush() })
 			return resp, err
 		},
 		// As template.yaml's DeliveryJobs event: batches of 10.
@@ -265,7 +270,7 @@ func (w *world) publish(t *testing.T, i int, project, stage string) {
 	}
 	ev.Detail = detail.Bytes()
 	w.routerFn.AddEvents(cost.EventChunks(cost.EventSize(ev.Source, ev.DetailType, ev.Detail, ev.Resources)))
-	w.routerFn.Invoke(func() { err = w.router.Handle(context.Background(), ev) })
+	w.routerFn.Invoke(func() { err = w.router.Handle(context.Background(), ev); w.routerMetrics.Flush() })
 	if err != nil {
 		t.Fatalf("route event %d: %v", i, err)
 	}
