@@ -69,15 +69,22 @@ func TestCost(t *testing.T) {
 		// projects: one project per event (every event misses the router's config cache), or
 		// one project for all.
 		projectPerEvent bool
+		// failing is how many of the stage's webhooks fail each delivery twice before it
+		// succeeds (retried after 1 s, then 1 s).
+		failing int
 	}{
-		{fmt.Sprintf("fan-out 1, %d events over %d projects (cold config cache)", fanOut1Events, fanOut1Events), fanOut1Events, 1, true},
-		{fmt.Sprintf("fan-out 10, %d events on one stage with ten webhooks", fanOut10Events), fanOut10Events, 10, false},
+		{fmt.Sprintf("fan-out 1, %d events over %d projects (cold config cache)", fanOut1Events, fanOut1Events), fanOut1Events, 1, true, 0},
+		{fmt.Sprintf("fan-out 10, %d events on one stage with ten webhooks", fanOut10Events), fanOut10Events, 10, false, 0},
+		{fmt.Sprintf("fan-out 10, %d events, one webhook in ten failing each delivery twice before it succeeds", fanOut10Events), fanOut10Events, 10, false, 1},
 	}
 	bills := make([]cost.Bill, len(workloads))
 	for i, wl := range workloads {
-		t.Run(fmt.Sprintf("fan-out %d", wl.fanOut), func(t *testing.T) {
+		t.Run(fmt.Sprintf("fan-out %d, %d failing", wl.fanOut, wl.failing), func(t *testing.T) {
 			w := newWorld(t)
 			r := newReceiver(t)
+			for h := range wl.failing {
+				r.failTwice[fmt.Sprint(h)] = true
+			}
 			if wl.projectPerEvent {
 				for p := range wl.events {
 					w.addWebhook(t, fmt.Sprintf("wh_p%04d", p), project(p), stage(p), r.url(fmt.Sprint(p)))
@@ -96,8 +103,9 @@ func TestCost(t *testing.T) {
 			}
 			want := wl.events * wl.fanOut
 			w.pollUntil(t, 2*time.Minute, func() bool { return r.count() >= want })
-			if got, ids := r.totals(); got != want || ids != want {
-				t.Fatalf("receivers got %d requests with %d webhook-ids, want %d of each", got, ids, want)
+			wantRequests := want + 2*wl.events*wl.failing
+			if got, ids := r.totals(); got != wantRequests || ids != want {
+				t.Fatalf("receivers got %d requests with %d webhook-ids, want %d requests for %d deliveries", got, ids, wantRequests, want)
 			}
 			bill := w.check(t, prices, wl.name, want)
 			bills[i] = bill
@@ -112,6 +120,7 @@ func TestCost(t *testing.T) {
 	}
 	fmt.Println()
 	fmt.Printf("fan-out 10: $%.2f per million deliveries\n", bills[1].Total())
+	fmt.Printf("fan-out 10, one webhook in ten failing twice: $%.2f per million deliveries\n", bills[2].Total())
 	fmt.Printf("fan-out 1: $%.2f per million deliveries\n", bills[0].Total())
 }
 
@@ -189,7 +198,9 @@ func newWorld(t *testing.T) *world {
 	b := awsfixture.New(t, awsfixture.Options{VisibilityTimeout: 30 * time.Second})
 	w.backend = b
 	w.store = dynamo.NewWebhookStore(b.Admin().DynamoDB, b.WebhooksTable)
-	cfg := b.Config(t, "")
+	// Retries 1 s apart: the failing workload's deliveries succeed on their third attempt
+	// within seconds; each retry is a new message, as with the template's schedule.
+	cfg := b.Config(t, "1s,1s,1s")
 	cfg.ConfigCacheTTL = ttl
 	cfg.AllowLoopback = true // the receivers listen on 127.0.0.1
 
@@ -290,22 +301,31 @@ func (w *world) pollUntil(t *testing.T, within time.Duration, done func() bool) 
 	}
 }
 
-// receiver answers every delivery 204 at once and keeps the webhook-ids it saw.
+// receiver answers deliveries 204 at once, except that a webhook named in failTwice gets
+// 500 for the first two requests of each delivery; it keeps the webhook-ids it saw.
 type receiver struct {
-	srv      *httptest.Server
-	mu       sync.Mutex
-	requests int
-	ids      map[string]bool
+	srv       *httptest.Server
+	mu        sync.Mutex
+	requests  int
+	ids       map[string]int // webhook-id -> requests
+	succeeded map[string]bool
+	failTwice map[string]bool // by the hook of its URL
 }
 
 func newReceiver(t *testing.T) *receiver {
 	t.Helper()
-	r := &receiver{ids: map[string]bool{}}
+	r := &receiver{ids: map[string]int{}, succeeded: map[string]bool{}, failTwice: map[string]bool{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, req *http.Request) {
+		id := req.Header.Get(signing.HeaderID)
 		r.mu.Lock()
+		defer r.mu.Unlock()
 		r.requests++
-		r.ids[req.Header.Get(signing.HeaderID)] = true
-		r.mu.Unlock()
+		r.ids[id]++
+		if r.failTwice[req.URL.Query().Get("hook")] && r.ids[id] <= 2 {
+			rw.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		r.succeeded[id] = true
 		rw.WriteHeader(http.StatusNoContent)
 	}))
 	t.Cleanup(r.srv.Close)
@@ -315,10 +335,11 @@ func newReceiver(t *testing.T) *receiver {
 // url is the receiver's address for one webhook: a stage takes a URL once.
 func (r *receiver) url(hook string) string { return r.srv.URL + "/hooks/herald?hook=" + hook }
 
+// count is the deliveries that succeeded.
 func (r *receiver) count() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.ids)
+	return len(r.succeeded)
 }
 
 func (r *receiver) totals() (requests, ids int) {
