@@ -162,7 +162,7 @@ func TestNotificationsTab(t *testing.T) {
 		keys("#email", "lead@example.com"+kb.Enter),
 		keys("#email", "qa@example.com"+kb.Enter))
 	b.waitText("#email-error", "")
-	b.run("add a webhook", click("#add-webhook"), keys("#webhook-0-url", "http://127.0.0.1:9/hooks/qa"))
+	b.run("add a webhook, in order", click("#add-webhook"), keys("#webhook-0-url", "http://127.0.0.1:9/hooks/qa"), click("#webhook-0-ordered"))
 	b.page("create-3-channels")
 	b.run("next", click("#next"))
 
@@ -204,7 +204,11 @@ func TestNotificationsTab(t *testing.T) {
 	if d := tr["digests"].([]any)[0].(map[string]any); d["time_zone"] != "Europe/London" || len(d["times_of_day"].([]any)) != 2 {
 		t.Fatalf("digest %v", d)
 	}
-	hookID := ch["webhooks"].([]any)[0].(map[string]any)["id"]
+	hook := ch["webhooks"].([]any)[0].(map[string]any)
+	if hook["ordered"] != true {
+		t.Fatalf("webhook %v: want ordered, as ticked", hook)
+	}
+	hookID := hook["id"]
 
 	// Search by title, as you type.
 	if status, _ := rig.call(t, "POST", "/v1/notifications", map[string]any{

@@ -426,7 +426,7 @@ async function wizardPage(id) {
       channels: {
         slack_channels: [...n.channels.slack_channels],
         emails: [...n.channels.emails],
-        webhooks: n.channels.webhooks.map((w) => ({ id: w.id, url: w.url, enabled: w.enabled })),
+        webhooks: n.channels.webhooks.map((w) => ({ id: w.id, url: w.url, enabled: w.enabled, ordered: !!w.ordered })),
       },
       triggers: {
         events: [...n.triggers.events],
@@ -727,6 +727,8 @@ function channelsStep(state, body) {
               : null,
           ),
           h("label", { class: "shrink" }, h("input", { type: "checkbox", role: "switch", checked: w.enabled, onchange: (e) => (w.enabled = e.target.checked) }), " Enabled"),
+          h("label", { class: "shrink", title: "Deliveries arrive in the order the events were accepted; a failing one holds back the later ones." },
+            h("input", { type: "checkbox", id: `webhook-${i}-ordered`, checked: !!w.ordered, onchange: (e) => (w.ordered = e.target.checked) }), " In order"),
           w.id ? h("a", { href: `#/webhooks/${encodeURIComponent(w.id)}/log`, class: "shrink", "aria-label": `Delivery log of webhook ${i + 1}` }, "Delivery log") : null,
           h("button", { type: "button", class: "danger outline shrink", "aria-label": `Delete webhook ${i + 1}`, onclick: () => { c.webhooks.splice(i, 1); drawHooks(); } }, "Delete"),
         );
@@ -766,7 +768,7 @@ function channelsStep(state, body) {
         h("legend", {}, "Webhooks"),
         h("p", { class: "muted" }, "A webhook belongs to this notification alone; its signing secret is shown once, after saving."),
         hooks,
-        h("button", { type: "button", class: "secondary", id: "add-webhook", onclick: () => { c.webhooks.push({ url: "", enabled: true }); drawHooks(); document.getElementById(`webhook-${c.webhooks.length - 1}-url`).focus(); } }, "Add webhook"),
+        h("button", { type: "button", class: "secondary", id: "add-webhook", onclick: () => { c.webhooks.push({ url: "", enabled: true, ordered: false }); drawHooks(); document.getElementById(`webhook-${c.webhooks.length - 1}-url`).focus(); } }, "Add webhook"),
       ),
       stepButtons(state, {}),
     ),
