@@ -56,11 +56,8 @@ func (p *Processor) processOrdered(ctx context.Context, work []pending, now time
 			p.count(telemetry.OwnFaultRequeued, "endpoint_lookup")
 		}
 	} else {
-		if deadline, ok := ctx.Deadline(); ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, deadline.Add(-bookkeepingReserve))
-			defer cancel()
-		}
+		attemptCtx, cancel := withAttemptDeadline(ctx)
+		defer cancel()
 		// Groups are independent: they run side by side, each in its own order.
 		sem := make(chan struct{}, max(p.Concurrency, DefaultConcurrency))
 		var wg sync.WaitGroup
@@ -68,7 +65,7 @@ func (p *Processor) processOrdered(ctx context.Context, work []pending, now time
 			sem <- struct{}{}
 			wg.Go(func() {
 				defer func() { <-sem }()
-				p.runOrdered(ctx, run, endpoints, now)
+				p.runOrdered(attemptCtx, run, endpoints, now)
 			})
 		}
 		wg.Wait()

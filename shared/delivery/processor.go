@@ -432,11 +432,8 @@ func (p *Processor) attemptAll(ctx context.Context, work []pending, endpoints en
 	if len(ready) == 0 {
 		return
 	}
-	if deadline, ok := ctx.Deadline(); ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-bookkeepingReserve))
-		defer cancel()
-	}
+	ctx, cancel := withAttemptDeadline(ctx)
+	defer cancel()
 	// The last attempt runs on this goroutine: a batch of one, the common case at low load,
 	// then costs no goroutine hand-off, which on loopback is a measurable share of an attempt.
 	last := ready[len(ready)-1]
@@ -456,6 +453,14 @@ func (p *Processor) attemptAll(ctx context.Context, work []pending, endpoints en
 	}
 	p.attemptOne(ctx, &work[last])
 	wg.Wait()
+}
+
+// withAttemptDeadline ends attempts bookkeepingReserve before ctx's deadline, if it has one.
+func withAttemptDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	if deadline, ok := ctx.Deadline(); ok {
+		return context.WithDeadline(ctx, deadline.Add(-bookkeepingReserve))
+	}
+	return ctx, func() {}
 }
 
 // recordDisabled writes the terminal record of a job dropped because its webhook is disabled:

@@ -5,13 +5,11 @@ import (
 	"encoding/json"
 	"maps"
 	"testing"
-	"time"
 
 	"github.com/heraldhq/herald/events/samples"
 	"github.com/heraldhq/herald/events/stagetransition/parse"
-	"github.com/heraldhq/herald/infra/sqlitedb"
-	"github.com/heraldhq/herald/infra/sqlitestore"
 	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/shared/notifications"
 	"github.com/heraldhq/herald/shared/notify"
 )
@@ -24,8 +22,7 @@ func (q *recordingQueue) Enqueue(_ context.Context, jobs []delivery.Job) error {
 	return nil
 }
 
-// A notification with an ordered and an unordered webhook and a Slack channel, stored in the
-// embedded store: a submitted task gives the ordered webhook an ordered job and the others
+// A notification with an ordered and an unordered webhook and a Slack channel: a submitted task gives the ordered webhook an ordered job and the others
 // unordered ones (Slack posts are never ordered).
 func TestFanoutJobsCarryTheirWebhooksOrdering(t *testing.T) {
 	t.Parallel()
@@ -49,37 +46,19 @@ func TestFanoutJobsCarryTheirWebhooksOrdering(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, err := sqlitestore.New(ctx, db, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	lines, err := sqlitestore.NewMailLines(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { lines.Close() })
-	now := time.Now().UTC()
-	n := notifications.Notification{
+	// The stores' side (SubscriptionOf and OrderedWebhookIDs on both backends) is in the config
+	// contract; here, what the fan-out makes of a subscription.
+	sub := notifications.SubscriptionOf(notifications.Notification{
 		ID: "ntf_1", TenantID: d.TenantID, OwnerID: "user-1", Title: "Submissions", Projects: []string{d.ProjectHash},
 		Channels: notifications.Channels{SlackChannels: []string{"slk_1"}, Webhooks: []notifications.Webhook{
-			{ID: "nwh_ordered", URL: "https://hooks.example.com/ordered", Secrets: []string{"whsec_x"}, Enabled: true, Ordered: true},
-			{ID: "nwh_plain", URL: "https://hooks.example.com/plain", Secrets: []string{"whsec_y"}, Enabled: true},
+			{ID: "nwh_ordered", Enabled: true, Ordered: true},
+			{ID: "nwh_plain", Enabled: true},
 		}},
 		Triggers: notifications.Triggers{Events: []notifications.EventType{notifications.TaskSubmitted}},
-		Version:  1, CreatedAt: now, UpdatedAt: now,
-	}
-	if err := store.CreateNotification(ctx, n); err != nil {
-		t.Fatal(err)
-	}
+	})
 
 	queue := &recordingQueue{}
-	f := &notify.Fanout{Subscriptions: store, Queue: queue, Lines: lines}
+	f := &notify.Fanout{Subscriptions: oneSubscription{sub}, Queue: queue, Lines: noLines{}}
 	if _, err := f.Route(ctx, occs); err != nil {
 		t.Fatal(err)
 	}
@@ -90,4 +69,18 @@ func TestFanoutJobsCarryTheirWebhooksOrdering(t *testing.T) {
 	if want := map[string]bool{"nwh_ordered": true, "nwh_plain": false, "slk_1": false}; !maps.Equal(got, want) {
 		t.Fatalf("ordered by target %v, want %v", got, want)
 	}
+}
+
+// oneSubscription finds its subscription for any tenant and project.
+type oneSubscription struct{ sub notifications.Subscription }
+
+func (o oneSubscription) SubscriptionsForProject(context.Context, string, string) ([]notifications.Subscription, error) {
+	return []notifications.Subscription{o.sub}, nil
+}
+
+// noLines takes email lines and keeps none (the notification has no addresses).
+type noLines struct{}
+
+func (noLines) AddLines(_ context.Context, lines []mailbatch.Line) (int, error) {
+	return len(lines), nil
 }

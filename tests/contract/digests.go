@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -307,6 +308,36 @@ func TestDispatcher(t *testing.T, newBackend func(t *testing.T) DigestBackend) {
 		// A minute later nothing is due: the next digest is tomorrow's.
 		if rep := run(t, dispatcher(be, q, box, due.Add(time.Minute))); rep != (dispatch.Report{}) || box.total() != 2 {
 			t.Fatalf("a run a minute later: %+v, %d emails", rep, box.total())
+		}
+	})
+
+	t.Run("an ordered webhook's digest_event is an ordered job; a plain webhook's and the Slack post are not", func(t *testing.T) {
+		be := newBackend(t)
+		ordered := NewNotificationWebhook(t, "nwh_ordered", "https://hooks.example.com/ordered")
+		ordered.Ordered = true
+		n := NewNotification(t, "tenant-a", "ntf_ordered", "alice", "Daily QA", ordered, NewNotificationWebhook(t, "nwh_plain", "https://hooks.example.com/plain"))
+		n.Projects, n.Channels.SlackChannels = []string{"p1"}, []string{"slk_qa"}
+		n.Triggers = notifications.Triggers{Digests: []notifications.Digest{{TimesOfDay: []string{"09:00"}, TimeZone: "America/New_York", Period: 24 * time.Hour}}}
+		if err := be.Notifications.CreateNotification(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+		plan, err := digest.Plan(n, digest.Schedule{}, due.Add(-time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := be.Schedules.PutSchedule(ctx, plan); err != nil {
+			t.Fatal(err)
+		}
+		q := &recordingQueue{}
+		if rep := run(t, dispatcher(be, q, newMailbox(), due.Add(30*time.Second))); rep.Sent != 1 {
+			t.Fatalf("report %+v: want one digest sent", rep)
+		}
+		got := map[string]bool{}
+		for _, j := range q.Jobs() {
+			got[j.WebhookID] = j.Ordered
+		}
+		if want := map[string]bool{"nwh_ordered": true, "nwh_plain": false, "slk_qa": false}; !maps.Equal(got, want) {
+			t.Fatalf("ordered by target %v, want %v", got, want)
 		}
 	})
 
