@@ -16,15 +16,18 @@ import (
 
 // Attempts table (keys mirror template.yaml):
 //
-//	pk = "T#<tenant>#WH#<webhook>"  sk = "<UTC time, fixed width>#<delivery id>#<attempt>"
-//	                                 a webhook's attempts in time order, newest first on demand
+//	pk = "T#<tenant>#WH#<webhook>[#S<shard>]"
+//	sk = "<UTC time, fixed width>#<delivery id>#<attempt>"
+//	                                 a webhook's attempts in time order, newest first on demand,
+//	                                 spread over LogShards partition keys by delivery (shards.go)
 //	GSI by_delivery: delivery_key = "T#<tenant>#D#<delivery id>", attempt
 //	                                 one delivery with all its attempts
 //	expires_at                       DynamoDB TTL, epoch seconds
 //	payload                          the job's payload (binary), absent when not logged
 //
-// A webhook's page reads its partition backwards with Query (more than one when an outcome
-// filter thins it out); a delivery's attempts are one Query of by_delivery. Nothing scans.
+// A webhook's page reads each of its shards backwards with Query (more than one per shard when
+// an outcome filter thins it out) and merges them; a delivery's attempts are one Query of
+// by_delivery. Nothing scans.
 //
 // DeliveryIndex is the name of the attempts table's GSI keyed by delivery.
 const DeliveryIndex = "by_delivery"
@@ -80,6 +83,7 @@ type attemptItem struct {
 	Payload []byte `dynamodbav:"payload,omitempty"`
 }
 
+// attemptsPartition is the key under which a webhook's attempts are sharded.
 func attemptsPartition(tenant, webhookID string) string { return "T#" + tenant + "#WH#" + webhookID }
 
 func deliveryKey(tenant, deliveryID string) string { return "T#" + tenant + "#D#" + deliveryID }
@@ -112,7 +116,8 @@ func (l *AttemptLog) RecordAttempts(ctx context.Context, attempts []delivery.Att
 
 func (l *AttemptLog) toItem(a delivery.Attempt) attemptItem {
 	it := attemptItem{
-		PK:          attemptsPartition(a.TenantID, a.WebhookID),
+		// A delivery's attempts share a shard; its history is read through by_delivery anyway.
+		PK:          shardKey(attemptsPartition(a.TenantID, a.WebhookID), shardOf(a.DeliveryID)),
 		SK:          sortKey(a.Key()),
 		DeliveryKey: deliveryKey(a.TenantID, a.DeliveryID),
 		Attempt:     a.Number, TenantID: a.TenantID, Kind: string(a.Kind), OwnerID: a.OwnerID, WebhookID: a.WebhookID,
@@ -172,72 +177,79 @@ func fromAttemptItem(it attemptItem) delivery.Attempt {
 const maxQueryItems = 1000
 
 // AttemptsOfWebhook returns one page of a webhook's attempts, newest first, with Query only:
-// the webhook's partition read backwards from the cursor, Since as a key condition and the
-// outcome as a filter. A filtered page keeps reading until it is full or the partition ends,
-// and reads one attempt beyond the page, so a cursor is returned only when more follow.
+// each shard read backwards from the cursor, Since and the cursor as key conditions and the
+// outcome as a filter, and the shards merged. The newest limit+1 attempts of the webhook are
+// among the newest limit+1 of each shard, so each shard reads until it has that many or ends,
+// and a cursor is returned only when more follow.
 func (l *AttemptLog) AttemptsOfWebhook(ctx context.Context, tenant, webhookID string, q delivery.AttemptQuery) (delivery.AttemptPage, error) {
 	limit, after, err := q.Resolve(tenant, webhookID)
 	if err != nil {
 		return delivery.AttemptPage{}, fmt.Errorf("list attempts of webhook %s: %w", webhookID, err)
 	}
-	pk := attemptsPartition(tenant, webhookID)
+	var since, before string
+	if !q.Since.IsZero() {
+		// A key starts with its fixed-width time, so every key of an attempt at or after Since
+		// sorts at or after Since's own text.
+		since = q.Since.UTC().Format(sortableTime)
+	}
+	if after != nil {
+		before = sortKey(*after)
+		if since != "" && before < since {
+			// Nothing is older than the cursor and as recent as Since.
+			return delivery.AttemptPage{}, nil
+		}
+	}
+	want := limit + 1
+	merged, err := newestAcrossShards(ctx, attemptsPartition(tenant, webhookID), want, func(ctx context.Context, pk string) ([]attemptItem, error) {
+		return l.readShard(ctx, pk, since, before, q.Outcome, want)
+	}, func(it attemptItem) string { return it.SK })
+	if err != nil {
+		return delivery.AttemptPage{}, fmt.Errorf("query attempts of webhook %s: %w", webhookID, err)
+	}
+	items := make([]delivery.Attempt, 0, len(merged))
+	for _, it := range merged {
+		items = append(items, fromAttemptItem(it))
+	}
+	if len(items) <= limit {
+		return delivery.AttemptPage{Items: items}, nil
+	}
+	return delivery.AttemptPage{Items: items[:limit], NextCursor: delivery.NextCursor(tenant, webhookID, items[limit-1])}, nil
+}
+
+// readShard returns up to want attempts of one shard, newest first: those at or after since
+// and before before (each when set) with outcome (when set).
+func (l *AttemptLog) readShard(ctx context.Context, pk, since, before string, outcome delivery.Outcome, want int) ([]attemptItem, error) {
 	in := &dynamodb.QueryInput{
 		TableName:                 &l.table,
 		KeyConditionExpression:    aws.String("pk = :pk"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
 		ScanIndexForward:          aws.Bool(false),
 	}
-	if !q.Since.IsZero() {
-		// A key starts with its fixed-width time, so every key of an attempt at or after Since
-		// sorts at or after Since's own text.
-		since := q.Since.UTC().Format(sortableTime)
-		if after != nil && sortKey(*after) < since {
-			// Nothing is older than the cursor and as recent as Since; DynamoDB would refuse
-			// the start key as outside the key condition.
-			return delivery.AttemptPage{}, nil
-		}
+	// The cursor is a key condition rather than an ExclusiveStartKey: it names an attempt of
+	// one shard only, and DynamoDB defines a start key as one it returned.
+	switch {
+	case since != "" && before != "":
+		// BETWEEN includes the cursor's own attempt; it is dropped below.
+		in.KeyConditionExpression = aws.String("pk = :pk AND sk BETWEEN :since AND :before")
+	case since != "":
 		in.KeyConditionExpression = aws.String("pk = :pk AND sk >= :since")
+	case before != "":
+		in.KeyConditionExpression = aws.String("pk = :pk AND sk < :before")
+	}
+	if since != "" {
 		in.ExpressionAttributeValues[":since"] = &types.AttributeValueMemberS{Value: since}
 	}
-	if q.Outcome != "" {
+	if before != "" {
+		in.ExpressionAttributeValues[":before"] = &types.AttributeValueMemberS{Value: before}
+	}
+	if outcome != "" {
 		in.FilterExpression = aws.String("#outcome = :outcome")
 		in.ExpressionAttributeNames = map[string]string{"#outcome": "outcome"}
-		in.ExpressionAttributeValues[":outcome"] = &types.AttributeValueMemberS{Value: string(q.Outcome)}
+		in.ExpressionAttributeValues[":outcome"] = &types.AttributeValueMemberS{Value: string(outcome)}
 	}
-	if after != nil {
-		in.ExclusiveStartKey = map[string]types.AttributeValue{
-			"pk": &types.AttributeValueMemberS{Value: pk},
-			"sk": &types.AttributeValueMemberS{Value: sortKey(*after)},
-		}
+	items, err := queryNewest(ctx, l.client, in, want, func(it attemptItem) bool { return it.SK != before })
+	if err != nil {
+		return nil, fmt.Errorf("shard %s: %w", pk, err)
 	}
-	want := limit + 1
-	read := want
-	var items []delivery.Attempt
-	for {
-		in.Limit = aws.Int32(int32(read))
-		out, err := l.client.Query(ctx, in)
-		if err != nil {
-			return delivery.AttemptPage{}, fmt.Errorf("query attempts of webhook %s: %w", webhookID, err)
-		}
-		var page []attemptItem
-		if err := attributevalue.UnmarshalListOfMaps(out.Items, &page); err != nil {
-			return delivery.AttemptPage{}, fmt.Errorf("unmarshal attempts of webhook %s: %w", webhookID, err)
-		}
-		for _, it := range page {
-			items = append(items, fromAttemptItem(it))
-		}
-		if len(items) >= want || len(out.LastEvaluatedKey) == 0 {
-			break
-		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-		if q.Outcome == "" {
-			read = want - len(items)
-		} else {
-			read = min(2*read, maxQueryItems)
-		}
-	}
-	if len(items) <= limit {
-		return delivery.AttemptPage{Items: items}, nil
-	}
-	return delivery.AttemptPage{Items: items[:limit], NextCursor: delivery.NextCursor(tenant, webhookID, items[limit-1])}, nil
+	return items, nil
 }

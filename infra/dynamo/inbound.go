@@ -15,9 +15,11 @@ import (
 
 // Inbound events live in the attempts table, which already expires what it holds:
 //
-//	pk = "T#<tenant>#IN"  sk = inbound.Key (fixed-width time, event id, router)
+//	pk = "T#<tenant>#IN[#S<shard>]"  sk = inbound.Key (fixed-width time, event id, router)
 //
-// They carry no delivery_key, so the table's by_delivery index never sees them.
+// sharded by event id (shards.go): a platform publishing thousands of transitions a second on
+// stages without webhooks writes one record each, too many for one key. They carry no
+// delivery_key, so the table's by_delivery index never sees them.
 
 // Inbound is the record of inbound events over the attempts table.
 type Inbound struct {
@@ -58,7 +60,7 @@ func inboundPartition(tenant string) string { return tenantKey(tenant) + "#IN" }
 func (s *Inbound) RecordInbound(ctx context.Context, r inbound.Record) error {
 	r = r.Bounded()
 	item, err := attributevalue.MarshalMap(inboundItem{
-		PK: inboundPartition(r.TenantID), SK: r.Key(), EventID: r.EventID, Router: r.Router, DetailType: r.DetailType, Source: r.Source,
+		PK: shardKey(inboundPartition(r.TenantID), shardOf(r.EventID)), SK: r.Key(), EventID: r.EventID, Router: r.Router, DetailType: r.DetailType, Source: r.Source,
 		At: r.At.UnixNano(), Outcome: string(r.Outcome), Reason: r.Reason, Detail: r.Detail, ProjectHash: r.ProjectHash, TaskID: r.TaskID,
 		Deliveries: r.Deliveries, ExpiresAt: r.At.Add(inbound.Retention).Unix(),
 	})
@@ -71,54 +73,45 @@ func (s *Inbound) RecordInbound(ctx context.Context, r inbound.Record) error {
 	return nil
 }
 
-// ListInbound implements inbound.Reader: the tenant's partition read backwards from the
-// cursor, the outcome as a filter (a filtered page reads on, in growing pages, until it is
-// full or the partition ends), and records past their retention that TTL has not removed yet
-// left out.
+// ListInbound implements inbound.Reader: each shard of the tenant's records read backwards
+// from the cursor and merged, the outcome as a filter (a filtered page reads on, in growing
+// pages, until it is full or the shard ends), and records past their retention that TTL has not
+// removed yet left out.
 func (s *Inbound) ListInbound(ctx context.Context, tenant string, q inbound.Query) (inbound.Page, error) {
 	limit, err := q.Page.Size()
 	if err != nil {
 		return inbound.Page{}, err
 	}
-	pk := inboundPartition(tenant)
-	in := &dynamodb.QueryInput{
-		TableName:              &s.table,
-		KeyConditionExpression: aws.String("pk = :pk"),
-		FilterExpression:       aws.String("expires_at > :now"),
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": stringValue(pk), ":now": numberValue(time.Now().Unix()),
-		},
-		ScanIndexForward: aws.Bool(false),
-	}
-	if q.Outcome != "" {
-		in.FilterExpression = aws.String("expires_at > :now AND outcome = :outcome")
-		in.ExpressionAttributeValues[":outcome"] = stringValue(string(q.Outcome))
-	}
+	var after string
 	if q.Page.Cursor != "" {
-		after, err := inbound.After(tenant, q.Page.Cursor)
-		if err != nil {
+		if after, err = inbound.After(tenant, q.Page.Cursor); err != nil {
 			return inbound.Page{}, err
 		}
-		in.ExclusiveStartKey = itemKey(pk, after)
 	}
-	want, read := limit+1, limit+1
-	var items []inboundItem
-	for {
-		in.Limit = aws.Int32(int32(read))
-		out, err := s.client.Query(ctx, in)
-		if err != nil {
-			return inbound.Page{}, fmt.Errorf("query inbound events: %w", err)
+	want := limit + 1
+	items, err := newestAcrossShards(ctx, inboundPartition(tenant), want, func(ctx context.Context, pk string) ([]inboundItem, error) {
+		in := &dynamodb.QueryInput{
+			TableName:              &s.table,
+			KeyConditionExpression: aws.String("pk = :pk"),
+			FilterExpression:       aws.String("expires_at > :now"),
+			ExpressionAttributeValues: map[string]types.AttributeValue{
+				":pk": stringValue(pk), ":now": numberValue(time.Now().Unix()),
+			},
+			ScanIndexForward: aws.Bool(false),
 		}
-		var page []inboundItem
-		if err := attributevalue.UnmarshalListOfMaps(out.Items, &page); err != nil {
-			return inbound.Page{}, fmt.Errorf("unmarshal inbound events: %w", err)
+		if q.Outcome != "" {
+			in.FilterExpression = aws.String("expires_at > :now AND outcome = :outcome")
+			in.ExpressionAttributeValues[":outcome"] = stringValue(string(q.Outcome))
 		}
-		items = append(items, page...)
-		if len(items) >= want || len(out.LastEvaluatedKey) == 0 {
-			break
+		if after != "" {
+			// A key condition, not a start key: the cursor names a record of one shard only.
+			in.KeyConditionExpression = aws.String("pk = :pk AND sk < :after")
+			in.ExpressionAttributeValues[":after"] = stringValue(after)
 		}
-		in.ExclusiveStartKey = out.LastEvaluatedKey
-		read = min(2*read, maxQueryItems)
+		return queryNewest(ctx, s.client, in, want, func(inboundItem) bool { return true })
+	}, func(it inboundItem) string { return it.SK })
+	if err != nil {
+		return inbound.Page{}, fmt.Errorf("query inbound events: %w", err)
 	}
 	var res inbound.Page
 	for i, it := range items {

@@ -54,6 +54,8 @@ type WebhookStore struct {
 	client *dynamodb.Client
 	table  string
 	now    func() time.Time
+	// streaks coalesces this process's failure-streak writes (health.go).
+	streaks streaks
 }
 
 var (

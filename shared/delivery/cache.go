@@ -123,8 +123,8 @@ func (b EndpointsByKind) DisableWebhook(ctx context.Context, ref EndpointRef, re
 }
 
 // Health wraps next so that this cache follows the streaks it keeps: a failure marks the
-// cached webhook failing, so that the next success here ends the streak, and an ended streak
-// or a disable forgets it. Another process's changes reach the cache within its ttl.
+// cached webhook failing, so that the next success here ends the streak, an ended streak marks
+// it failing no more, and a restart or a disable forgets it. Another process's changes reach the cache within its ttl.
 func (c *CachedEndpoints) Health(next HealthStore) HealthStore {
 	return cachedHealth{cache: c, next: next}
 }
@@ -148,8 +148,13 @@ func (h cachedHealth) RestartStreak(ctx context.Context, ref EndpointRef, since,
 }
 
 func (h cachedHealth) EndStreak(ctx context.Context, ref EndpointRef, since time.Time) error {
-	h.cache.cache.Delete(ref)
-	return h.next.EndStreak(ctx, ref, since)
+	if err := h.next.EndStreak(ctx, ref, since); err != nil {
+		h.cache.cache.Delete(ref)
+		return err
+	}
+	// Not failing, as far as this process knows, without reading the webhook again.
+	h.cache.markFailing(ref, time.Time{})
+	return nil
 }
 
 func (h cachedHealth) DisableFailing(ctx context.Context, ref EndpointRef, since time.Time, reason string) (DisabledWebhook, bool, error) {

@@ -15,11 +15,14 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/smithy-go/middleware"
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/heraldhq/herald/events/samples"
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/eventsource"
+	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/lambdafn/deliveryfn"
 	"github.com/heraldhq/herald/infra/lambdafn/routerfn"
 	"github.com/heraldhq/herald/infra/sqsqueue"
@@ -68,6 +71,8 @@ type worldOptions struct {
 	faultRate float64
 	// attemptTimeout replaces the 3 s attempt timeout when set, visibility the queue's 20 s.
 	attemptTimeout, visibility time.Duration
+	// dynamoMiddleware, when set, joins the router's and delivery function's DynamoDB clients.
+	dynamoMiddleware func(*middleware.Stack) error
 }
 
 func newWorld(t *testing.T, opts worldOptions) *world {
@@ -99,11 +104,20 @@ func newWorld(t *testing.T, opts worldOptions) *world {
 		// Herald logs every fault it handles; at thousands of them the test log is noise.
 		logger = slog.New(slog.DiscardHandler)
 	}
+	clients := func(counter *awsfixture.RequestCounter) lambdafn.Clients {
+		c := b.Clients(counter)
+		if opts.dynamoMiddleware != nil {
+			c.DynamoDB = dynamodb.New(c.DynamoDB.Options(), func(o *dynamodb.Options) {
+				o.APIOptions = append(o.APIOptions, opts.dynamoMiddleware)
+			})
+		}
+		return c
+	}
 	var err error
-	if w.router, err = routerfn.New(cfg, b.Clients(w.routerRequests), w.counts, logger); err != nil {
+	if w.router, err = routerfn.New(cfg, clients(w.routerRequests), w.counts, logger); err != nil {
 		t.Fatal(err)
 	}
-	if w.delivery, err = deliveryfn.New(cfg, b.Clients(w.deliveryRequest), w.counts, logger); err != nil {
+	if w.delivery, err = deliveryfn.New(cfg, clients(w.deliveryRequest), w.counts, logger); err != nil {
 		t.Fatal(err)
 	}
 	w.poller = &eventsource.Poller{
