@@ -145,6 +145,12 @@ func TestAHotWebhookKeepsEveryPartitionInsideItsShare(t *testing.T) {
 	if attemptUnits/events*hotRate <= partitionWriteUnits {
 		t.Errorf("the attempt log spends %.2f units a delivery: the workload is too light to show a hot key", attemptUnits/events)
 	}
+	for _, k := range keys {
+		if strings.Contains(k.key, "#RL#") {
+			t.Logf("the busiest rate-limit item, %s: %d writes, %.0f write units/s at %d deliveries/s", k.key, k.writes, k.units/events*hotRate, hotRate)
+			break
+		}
+	}
 	health := meter.get(healthKey(w))
 	perSecond := float64(health.writes) / math.Max(1, elapsed.Seconds())
 	t.Logf("the webhook's item (its tenant's key): %d writes in %v, %.1f/s from one process; %.0f deliveries failed once", health.writes, elapsed.Round(time.Millisecond), perSecond, float64(failedOnce))
