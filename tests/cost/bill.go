@@ -52,30 +52,56 @@ func SpecOf(t *samtemplate.Template, logicalID string) (Spec, error) {
 	return s, nil
 }
 
-// Line is one component of a bill, per million deliveries.
+// Line is one component of a bill.
 type Line struct {
 	Component string
 	Unit      string
-	// Units and Dollars are per million deliveries.
+	// Units and Dollars are per Workload.Per of the workload's unit.
 	Units, Dollars float64
 	// Measured is false for a line estimated rather than measured.
 	Measured bool
 }
 
-// Bill is a workload's cost per million deliveries.
-type Bill struct {
-	Workload   string
-	Deliveries int
-	Lines      []Line
+// Workload says what a bill is for: Count of Unit were measured, and the bill is per Per of
+// them (a million, or the runs of a month for the scheduled functions at idle).
+type Workload struct {
+	Name  string
+	Unit  string
+	Count int
+	Per   float64
+	// SlackPosts are the messages Slack's incoming webhooks received: Slack charges AWS
+	// nothing for them, but a table that leaves them out hides what a notification sends.
+	SlackPosts int
 }
 
-// Total is the bill's sum in dollars per million deliveries.
+// PerMillion is a workload measured over count of unit, priced per million of them.
+func PerMillion(name, unit string, count int) Workload {
+	return Workload{Name: name, Unit: unit, Count: count, Per: 1e6}
+}
+
+// Bill is a workload's cost per Per of its unit.
+type Bill struct {
+	Workload
+	Lines []Line
+}
+
+// Total is the bill's sum in dollars.
 func (b Bill) Total() float64 {
 	var t float64
 	for _, l := range b.Lines {
 		t += l.Dollars
 	}
 	return t
+}
+
+// Line returns the bill's line of a component, false when it has none.
+func (b Bill) Line(component string) (Line, bool) {
+	for _, l := range b.Lines {
+		if l.Component == component {
+			return l, true
+		}
+	}
+	return Line{}, false
 }
 
 // Metered is a Lambda function's meter with its template spec; the event source mapping's
@@ -88,9 +114,20 @@ type Metered struct {
 // gib: CloudWatch Logs bills ingestion by the GB, taken as 2^30 bytes.
 const gib = 1 << 30
 
-// Price turns what the functions consumed for deliveries deliveries into a bill per million.
-func Price(p Prices, workload string, deliveries int, fns []Metered) (Bill, error) {
-	perM := 1e6 / float64(deliveries)
+// Components of a bill that only some workloads have, by the names Line finds them.
+const (
+	ComponentSES   = "SES"
+	ComponentSlack = "Slack (not AWS)"
+)
+
+// Price turns what the functions consumed for the workload into its bill. SES and Slack lines
+// appear only for a workload that sent email or posted to Slack, so that the webhook tables
+// stay as they were.
+func Price(p Prices, w Workload, fns []Metered) (Bill, error) {
+	if w.Count <= 0 || w.Per <= 0 {
+		return Bill{}, fmt.Errorf("workload %q: %d %s measured, per %v: want both positive", w.Name, w.Count, w.Unit, w.Per)
+	}
+	perM := w.Per / float64(w.Count)
 	var all Usage
 	var gbs, gbsDollars, invocations, platformInvocations float64
 	for _, m := range fns {
@@ -114,7 +151,7 @@ func Price(p Prices, workload string, deliveries int, fns []Metered) (Bill, erro
 	pp := p.Prices
 	logBytes := float64(all.LogBytes + all.MetricBytes)
 	platformBytes := platformInvocations * p.Estimates.PlatformLogBytesPerInvocation
-	b := Bill{Workload: workload, Deliveries: deliveries, Lines: []Line{
+	b := Bill{Workload: w, Lines: []Line{
 		{"EventBridge", "events (64 KB)", float64(all.Events) * perM, float64(all.Events) * perM * pp.EventsPerMillion / 1e6, true},
 		{"Lambda requests", "invocations", invocations * perM, invocations * perM * pp.LambdaRequestsPerMillion / 1e6, true},
 		{"Lambda GB-s", "GB-s", gbs * perM, gbsDollars * perM, true},
@@ -124,12 +161,19 @@ func Price(p Prices, workload string, deliveries int, fns []Metered) (Bill, erro
 		{"CloudWatch Logs", "GB (logs+EMF)", logBytes * perM / gib, logBytes * perM / gib * pp.LogsIngestionPerGB, true},
 		{"CloudWatch Logs, platform", "GB", platformBytes * perM / gib, platformBytes * perM / gib * pp.LogsIngestionPerGB, false},
 	}}
+	if all.SESEmails > 0 {
+		emails := float64(all.SESEmails) * perM
+		b.Lines = append(b.Lines, Line{ComponentSES, "emails", emails, emails * pp.SESPerThousand / 1e3, true})
+	}
+	if w.SlackPosts > 0 {
+		b.Lines = append(b.Lines, Line{ComponentSlack, "posts", float64(w.SlackPosts) * perM, 0, true})
+	}
 	return b, nil
 }
 
 // Print writes the bill as a table.
 func (b Bill) Print(w io.Writer) {
-	fmt.Fprintf(w, "\n%s: %d deliveries measured, per million deliveries\n", b.Workload, b.Deliveries)
+	fmt.Fprintf(w, "\n%s: %d %s measured, per %s %s\n", b.Name, b.Count, b.Unit, per(b.Per), b.Unit)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "component\tunits\tunit\t$\thow\t")
 	for _, l := range b.Lines {
@@ -141,6 +185,13 @@ func (b Bill) Print(w io.Writer) {
 	}
 	fmt.Fprintf(tw, "total\t\t\t%.4f\t\t\n", b.Total())
 	tw.Flush()
+}
+
+func per(n float64) string {
+	if n == 1e6 {
+		return "million"
+	}
+	return groupDigits(n)
 }
 
 func groupDigits(v float64) string {

@@ -50,9 +50,12 @@ const (
 	sampleOccurred = "2024-03-25T15:18:55.406529+00:00"
 )
 
-// TestCost runs the two workloads of this step of issue 12 through the real router and
-// delivery handlers on the stand-ins, meters what AWS would bill, and prices it per million
-// deliveries. With HERALD_COST_REPORT=1 it runs at full size and prints the tables.
+// TestCost runs the workloads of issue 12 through the real handlers on the stand-ins, meters
+// what AWS would bill, and prices it per million of each workload's unit: webhook deliveries
+// through the router and delivery functions; notification events through the notify,
+// delivery and mailer functions; digest deliveries through the digest and delivery functions;
+// and the scheduled functions' idle runs per month. With HERALD_COST_REPORT=1 it runs at full
+// size and prints the tables.
 func TestCost(t *testing.T) {
 	report := os.Getenv(reportEnv) == "1"
 	prices, err := cost.LoadPrices()
@@ -60,8 +63,12 @@ func TestCost(t *testing.T) {
 		t.Fatal(err)
 	}
 	fanOut1Events, fanOut10Events := 20, 5
+	// Email windows of the notification workloads, digest runs (digestsPerRun each), idle
+	// 5-minute periods.
+	busyWindows, quietWindows, digestRuns, idlePeriods := 2, 3, 2, 1
 	if report {
 		fanOut1Events, fanOut10Events = 200, 100
+		busyWindows, quietWindows, digestRuns, idlePeriods = 20, 50, 10, 4
 	}
 	workloads := []struct {
 		name           string
@@ -77,7 +84,7 @@ func TestCost(t *testing.T) {
 		{fmt.Sprintf("fan-out 10, %d events on one stage with ten webhooks", fanOut10Events), fanOut10Events, 10, false, 0},
 		{fmt.Sprintf("fan-out 10, %d events, one webhook in ten failing each delivery twice before it succeeds", fanOut10Events), fanOut10Events, 10, false, 1},
 	}
-	bills := make([]cost.Bill, len(workloads))
+	bills := make([]cost.Bill, len(workloads), len(workloads)+4)
 	for i, wl := range workloads {
 		t.Run(fmt.Sprintf("fan-out %d, %d failing", wl.fanOut, wl.failing), func(t *testing.T) {
 			w := newWorld(t)
@@ -111,14 +118,39 @@ func TestCost(t *testing.T) {
 			bills[i] = bill
 		})
 	}
-	if t.Failed() || !report || slices.ContainsFunc(bills, func(b cost.Bill) bool { return b.Deliveries == 0 }) {
+	notificationWorkloads := []struct {
+		sub, name string
+		run       func(t *testing.T, name string) cost.Bill
+	}{
+		{"notifications, busy windows", fmt.Sprintf("notifications to a Slack channel and %d addresses, %d events in each of %d 5-minute email windows", recipients, busyEventsPerWindow, busyWindows),
+			func(t *testing.T, name string) cost.Bill {
+				return runNotifications(t, prices, name, busyWindows, busyEventsPerWindow)
+			}},
+		{"notifications, quiet windows", fmt.Sprintf("notifications to a Slack channel and %d addresses, one event in each of %d 5-minute email windows", recipients, quietWindows),
+			func(t *testing.T, name string) cost.Bill { return runNotifications(t, prices, name, quietWindows, 1) }},
+		{"digests", fmt.Sprintf("daily digests to a webhook, a Slack channel and %d addresses, %d digests due per minute over %d minutes, %d activity records per digest",
+			recipients, digestsPerRun, digestRuns, activityPerDigest),
+			func(t *testing.T, name string) cost.Bill { return runDigests(t, prices, name, digestRuns) }},
+		{"schedules at idle", "mailer (every 5 minutes) and digest function (every minute) with nothing to send, per 30-day month",
+			func(t *testing.T, name string) cost.Bill { return runIdle(t, prices, name, idlePeriods) }},
+	}
+	for _, wl := range notificationWorkloads {
+		t.Run(wl.sub, func(t *testing.T) { bills = append(bills, wl.run(t, wl.name)) })
+	}
+	if t.Failed() || !report || len(bills) != len(workloads)+len(notificationWorkloads) ||
+		slices.ContainsFunc(bills, func(b cost.Bill) bool { return b.Count == 0 }) {
 		return // a workload failed or was skipped (no stand-ins): nothing to print
 	}
-	fmt.Printf("\nWhat a million deliveries cost, us-east-1 list prices of %s (%s)\n", prices.Taken, prices.Status)
+	fmt.Printf("\nWhat Herald costs, us-east-1 list prices of %s (%s)\n", prices.Taken, prices.Status)
 	for _, b := range bills {
 		b.Print(os.Stdout)
 	}
+	busy, quiet, digests, idle := bills[3], bills[4], bills[5], bills[6]
 	fmt.Println()
+	fmt.Printf("notifications, %d events per email window: $%.2f per million notification events\n", busyEventsPerWindow, busy.Total())
+	fmt.Printf("notifications, one event per email window: $%.2f per million notification events\n", quiet.Total())
+	fmt.Printf("digests: $%.2f per million digest deliveries ($%.2f per million digests)\n", digests.Total(), digests.Total()*digestTargets)
+	fmt.Printf("mailer and digest schedules at idle: $%.2f per month\n", idle.Total())
 	fmt.Printf("fan-out 10: $%.2f per million deliveries\n", bills[1].Total())
 	fmt.Printf("fan-out 10, one webhook in ten failing twice: $%.2f per million deliveries\n", bills[2].Total())
 	fmt.Printf("fan-out 1: $%.2f per million deliveries\n", bills[0].Total())
@@ -130,7 +162,7 @@ func (w *world) check(t *testing.T, prices cost.Prices, name string, deliveries 
 	for _, f := range []*cost.Function{w.routerFn, w.deliveryFn, w.sourceFn} {
 		t.Logf("%s: %s", f.Name, f.Usage())
 	}
-	bill, err := cost.Price(prices, name, deliveries, []cost.Metered{
+	bill, err := cost.Price(prices, cost.PerMillion(name, "deliveries", deliveries), []cost.Metered{
 		{Fn: w.routerFn, Spec: &w.routerSpec}, {Fn: w.deliveryFn, Spec: &w.deliverySpec}, {Fn: w.sourceFn},
 	})
 	if err != nil {

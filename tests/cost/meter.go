@@ -1,8 +1,9 @@
 // Package cost meters what Herald's functions consume in the units AWS bills, so that a test
-// can run the real handlers on the local stand-ins and price a million deliveries. A Function
-// is one Lambda function's meter: an SDK middleware on its clients reads DynamoDB's consumed
-// capacity and sizes SQS and EventBridge payloads, its logger and metric writer count the bytes
-// CloudWatch Logs would ingest, and Invoke times each invocation as Lambda bills it.
+// can run the real handlers on the local stand-ins and price a million deliveries (or
+// notification events, or digest deliveries). A Function is one Lambda function's meter: an
+// SDK middleware on its clients reads DynamoDB's consumed capacity, sizes SQS and EventBridge
+// payloads and counts the recipients of SES messages, its logger and metric writer count the
+// bytes CloudWatch Logs would ingest, and Invoke times each invocation as Lambda bills it.
 package cost
 
 import (
@@ -22,6 +23,7 @@ import (
 	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/sesv2"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 	"github.com/aws/smithy-go/middleware"
@@ -56,12 +58,22 @@ type Usage struct {
 	// SizeRuleUnits are the table units (indexes aside) that the documented size rules give
 	// for the calls that reported ConsumedCapacity: a check of DynamoDB Local's figures.
 	SizeRuleUnits float64
+	// EmptyReads are reads that found nothing, for which DynamoDB Local reports no units;
+	// they are counted at DynamoDB's minimum (emptyRead) in the units above.
+	EmptyReads int
+	// RaisedUnits are write units added to transactions DynamoDB Local reported below the
+	// size rules (recordDynamo); they are included above.
+	RaisedUnits float64
 	// UnknownCalls are DynamoDB operations this meter does not know: their units are missing.
 	UnknownCalls []string
 	// SQSRequests are billed SQS requests (64 KB chunks), SQSCalls the API calls behind them.
 	SQSRequests, SQSCalls int
 	// Events are billed EventBridge events (64 KB chunks of each PutEvents entry).
 	Events int
+	// SESEmails are the emails SES bills, counted per recipient of each message it accepted
+	// (as SES counts its sending quota); Herald addresses each message to one recipient, so
+	// they are also the messages. SESCalls are the SendEmail calls behind them.
+	SESEmails, SESCalls int
 	// LogBytes are application log lines, MetricBytes EMF metric lines: both are CloudWatch
 	// Logs ingestion.
 	LogBytes, MetricBytes int64
@@ -75,7 +87,9 @@ func (u Usage) Add(o Usage) Usage {
 		Invocations: u.Invocations + o.Invocations, Billed: u.Billed + o.Billed,
 		ReadUnits: u.ReadUnits + o.ReadUnits, WriteUnits: u.WriteUnits + o.WriteUnits, IndexUnits: u.IndexUnits + o.IndexUnits,
 		EstimatedCalls: u.EstimatedCalls + o.EstimatedCalls, SizeRuleUnits: u.SizeRuleUnits + o.SizeRuleUnits, UnknownCalls: append(slices.Clone(u.UnknownCalls), o.UnknownCalls...),
+		EmptyReads: u.EmptyReads + o.EmptyReads, RaisedUnits: u.RaisedUnits + o.RaisedUnits,
 		SQSRequests: u.SQSRequests + o.SQSRequests, SQSCalls: u.SQSCalls + o.SQSCalls, Events: u.Events + o.Events,
+		SESEmails: u.SESEmails + o.SESEmails, SESCalls: u.SESCalls + o.SESCalls,
 		LogBytes: u.LogBytes + o.LogBytes, MetricBytes: u.MetricBytes + o.MetricBytes,
 		TableUnits: maps.Clone(u.TableUnits), Calls: maps.Clone(u.Calls),
 	}
@@ -152,7 +166,7 @@ type countingWriter struct{ n *atomic.Int64 }
 func (w countingWriter) Write(p []byte) (int, error) { w.n.Add(int64(len(p))); return len(p), nil }
 
 // APIOption is the SDK middleware that meters every call of a client it is added to
-// (DynamoDB, SQS and EventBridge clients alike; other services pass through). It runs at
+// (DynamoDB, SQS, EventBridge and SES v2 clients alike; other services pass through). It runs at
 // Initialize, once per API call: SDK retries are not counted, which is exact when no fault is
 // injected.
 func (f *Function) APIOption() func(*middleware.Stack) error {
@@ -212,7 +226,21 @@ func (f *Function) record(op string, params, result any, callErr error) {
 				f.u.Events += EventChunks(entrySize(e))
 			}
 		}
+	case strings.HasPrefix(op, "SESv2."):
+		// A refused call sends nothing and costs nothing; SDK retries are not counted here.
+		if in, ok := params.(*sesv2.SendEmailInput); ok && callErr == nil {
+			f.u.SESCalls++
+			f.u.SESEmails += recipients(in)
+		}
 	}
+}
+
+func recipients(in *sesv2.SendEmailInput) int {
+	if in.Destination == nil {
+		return 0
+	}
+	d := in.Destination
+	return len(d.ToAddresses) + len(d.CcAddresses) + len(d.BccAddresses)
 }
 
 // recordDynamo adds a call's consumed capacity. A failed call consumed what DynamoDB says it
@@ -262,11 +290,28 @@ func (f *Function) recordDynamo(op string, params, result any, callErr error) {
 		f.u.WriteUnits += est.write
 		return
 	}
-	if est, ok := estimate(params, result); ok {
+	est, estimated := estimate(params, result)
+	if estimated {
 		f.u.SizeRuleUnits += est.read + est.write
 	}
+	if table, floor, ok := emptyRead(params); ok && read && reported(caps) == 0 {
+		f.u.EmptyReads++
+		f.u.TableUnits[table] += floor
+		f.u.ReadUnits += floor
+		return
+	}
+	_, transaction := params.(*dynamodb.TransactWriteItemsInput)
 	for _, c := range caps {
 		total, index := units(c)
+		raised := 0.0
+		// DynamoDB Local charges a transaction's update of an existing item nothing (a Put of a
+		// new line and an Update of its recipient report 2 units, where DynamoDB charges 2 per
+		// item and KB, 4); the size rules, a lower bound, replace a figure below them.
+		if short := est.tables[deref(c.TableName)] - (total - index); transaction && estimated && short > 0 {
+			raised = short
+			total += raised
+			f.u.RaisedUnits += raised
+		}
 		f.u.TableUnits[deref(c.TableName)] += total
 		f.u.IndexUnits += index
 		r, w := deref(c.ReadCapacityUnits), deref(c.WriteCapacityUnits)
@@ -277,10 +322,40 @@ func (f *Function) recordDynamo(op string, params, result any, callErr error) {
 			} else {
 				w = total
 			}
+		} else {
+			w += raised
 		}
 		f.u.ReadUnits += r
 		f.u.WriteUnits += w
 	}
+}
+
+// emptyRead is what a GetItem, Query or Scan costs when it finds nothing, which DynamoDB Local
+// reports as zero: DynamoDB charges it as a read of up to 4 KB ("if you perform a read
+// operation on an item that doesn't exist, DynamoDB will still consume read throughput…
+// For Query/Scan operations… even if no data exists", read-write-operations in the
+// developer guide), half a unit eventually consistent. The mailer's and the digest function's
+// scheduled runs are mostly such reads.
+func emptyRead(params any) (table string, units float64, ok bool) {
+	switch in := params.(type) {
+	case *dynamodb.GetItemInput:
+		return deref(in.TableName), readUnits(0, deref(in.ConsistentRead)), true
+	case *dynamodb.QueryInput:
+		return deref(in.TableName), readUnits(0, deref(in.ConsistentRead)), true
+	case *dynamodb.ScanInput:
+		return deref(in.TableName), readUnits(0, deref(in.ConsistentRead)), true
+	}
+	return "", 0, false
+}
+
+// reported is the sum of the units a call's ConsumedCapacity reports.
+func reported(caps []ddbtypes.ConsumedCapacity) float64 {
+	var n float64
+	for _, c := range caps {
+		total, _ := units(c)
+		n += total + deref(c.ReadCapacityUnits) + deref(c.WriteCapacityUnits)
+	}
+	return n
 }
 
 func one(c *ddbtypes.ConsumedCapacity) []ddbtypes.ConsumedCapacity {
@@ -388,7 +463,7 @@ func (u Usage) String() string {
 	for _, k := range slices.Sorted(maps.Keys(u.TableUnits)) {
 		tables = append(tables, fmt.Sprintf("%s=%.1f", k, u.TableUnits[k]))
 	}
-	return fmt.Sprintf("invocations=%d billed=%s RRU=%.1f WRU=%.1f (indexes %.1f; by table %s; table units by the size rules %.1f; estimated calls %d) SQS=%d requests/%d calls events=%d log=%dB metrics=%dB calls: %s",
-		u.Invocations, u.Billed, u.ReadUnits, u.WriteUnits, u.IndexUnits, strings.Join(tables, " "), u.SizeRuleUnits, u.EstimatedCalls,
-		u.SQSRequests, u.SQSCalls, u.Events, u.LogBytes, u.MetricBytes, strings.Join(calls, " "))
+	return fmt.Sprintf("invocations=%d billed=%s RRU=%.1f WRU=%.1f (indexes %.1f; by table %s; table units by the size rules %.1f; estimated calls %d; empty reads %d; transaction units raised %.1f) SQS=%d requests/%d calls events=%d SES=%d emails/%d calls log=%dB metrics=%dB calls: %s",
+		u.Invocations, u.Billed, u.ReadUnits, u.WriteUnits, u.IndexUnits, strings.Join(tables, " "), u.SizeRuleUnits, u.EstimatedCalls, u.EmptyReads, u.RaisedUnits,
+		u.SQSRequests, u.SQSCalls, u.Events, u.SESEmails, u.SESCalls, u.LogBytes, u.MetricBytes, strings.Join(calls, " "))
 }

@@ -70,8 +70,14 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 	if err := cfg.ValidateDelivery(); err != nil {
 		return nil, fmt.Errorf("delivery configuration: %w", err)
 	}
+	return Over(cfg, AWSPorts(cfg, clients), counter, logger)
+}
+
+// AWSPorts are the delivery function's adapters over DynamoDB, SQS and EventBridge, as New
+// wires them.
+func AWSPorts(cfg lambdafn.Config, clients lambdafn.Clients) Ports {
 	webhooks := dynamo.NewWebhookStore(clients.DynamoDB, cfg.WebhooksTable)
-	return Over(cfg, Ports{
+	return Ports{
 		Endpoints:     webhooks,
 		Health:        webhooks,
 		Notifications: webhooks,
@@ -87,7 +93,7 @@ func New(cfg lambdafn.Config, clients lambdafn.Clients, counter telemetry.Counte
 		PostClaims:   idempotency.PostClaims{Store: dynamo.NewIdempotency(clients.DynamoDB, cfg.AttemptsTable, SlackPostLease)},
 		Queue:        sqsqueue.New(clients.SQS, cfg.DeliveryQueueURL, cfg.DeliveryDLQURL),
 		OrderedQueue: orderedQueue(cfg, clients),
-	}, counter, logger)
+	}
 }
 
 // Ports are the adapters the delivery function runs on.
