@@ -303,15 +303,7 @@ func (w *world) publish(t *testing.T, i int, project, stage string) {
 	} {
 		raw = bytes.Replace(raw, []byte(r[0]), []byte(r[1]), 1)
 	}
-	var ev events.EventBridgeEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	var detail bytes.Buffer
-	if err := json.Compact(&detail, ev.Detail); err != nil {
-		t.Fatal(err)
-	}
-	ev.Detail = detail.Bytes()
+	ev := eventOf(t, raw)
 	w.routerFn.AddEvents(cost.EventChunks(cost.EventSize(ev.Source, ev.DetailType, ev.Detail, ev.Resources)))
 	w.routerFn.Invoke(func() { err = w.router.Handle(context.Background(), ev); w.routerMetrics.Flush() })
 	if err != nil {
@@ -378,4 +370,20 @@ func (r *receiver) totals() (requests, ids int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.requests, len(r.ids)
+}
+
+// eventOf decodes raw as the event EventBridge hands a target, its detail compacted as
+// EventBridge bills and delivers it.
+func eventOf(t *testing.T, raw []byte) events.EventBridgeEvent {
+	t.Helper()
+	var ev events.EventBridgeEvent
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	var detail bytes.Buffer
+	if err := json.Compact(&detail, ev.Detail); err != nil {
+		t.Fatal(err)
+	}
+	ev.Detail = detail.Bytes()
+	return ev
 }

@@ -3,7 +3,6 @@ package cost_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -293,16 +292,7 @@ func event(t *testing.T, i int, at time.Time) events.EventBridgeEvent {
 	}
 	raw = bytes.Replace(raw, []byte(id), fmt.Appendf(nil, "0c057000-0000-4000-8000-%012d", i), 1)
 	raw = bytes.Replace(raw, []byte(occurred), []byte(at.UTC().Format("2006-01-02T15:04:05.000000+00:00")), 1)
-	var ev events.EventBridgeEvent
-	if err := json.Unmarshal(raw, &ev); err != nil {
-		t.Fatal(err)
-	}
-	var detail bytes.Buffer
-	if err := json.Compact(&detail, ev.Detail); err != nil {
-		t.Fatal(err)
-	}
-	ev.Detail = detail.Bytes()
-	return ev
+	return eventOf(t, raw)
 }
 
 // pollUntil runs the event source mapping until done reports true.
