@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/heraldhq/herald/infra/eventsource"
+	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/shared/delivery"
 )
 
@@ -130,12 +131,20 @@ type candidate struct {
 // the dead-letter queue. When it hands out nothing, next is when the earliest message in
 // flight comes back (zero when none is): until then only a wake can free a group.
 func (q *Queue) claimFIFO(ctx context.Context, now time.Time, maxMessages int) (msgs []eventsource.Received, moved bool, next time.Time, err error) {
-	nowUs := now.UnixMicro()
-	tx, err := q.db.BeginTx(ctx, nil)
+	err = sqlitedb.WriteUnsynced(ctx, q.db, func(ctx context.Context, tx *sql.Tx) error {
+		var err error
+		msgs, moved, next, err = q.claimFIFOIn(ctx, tx, now, maxMessages)
+		return err
+	})
 	if err != nil {
-		return nil, false, time.Time{}, fmt.Errorf("begin: %w", err)
+		return nil, false, time.Time{}, err
 	}
-	defer tx.Rollback()
+	return msgs, moved, next, nil
+}
+
+// claimFIFOIn is claimFIFO's work inside tx.
+func (q *Queue) claimFIFOIn(ctx context.Context, tx *sql.Tx, now time.Time, maxMessages int) (msgs []eventsource.Received, moved bool, next time.Time, err error) {
+	nowUs := now.UnixMicro()
 	give, redrive, err := q.pickFIFO(ctx, tx, nowUs, maxMessages)
 	if err != nil {
 		return nil, false, time.Time{}, err
@@ -169,9 +178,6 @@ func (q *Queue) claimFIFO(ctx context.Context, now time.Time, maxMessages int) (
 		if _, err := move.ExecContext(ctx, q.dlq, nowUs, seq); err != nil {
 			return nil, false, time.Time{}, fmt.Errorf("move message to dead-letter queue %s: %w", q.dlq, err)
 		}
-	}
-	if err := tx.Commit(); err != nil {
-		return nil, false, time.Time{}, fmt.Errorf("commit: %w", err)
 	}
 	if len(msgs) > 0 {
 		next = now

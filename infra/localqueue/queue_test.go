@@ -639,3 +639,33 @@ func TestExpireHonoursTheRetentionPeriod(t *testing.T) {
 		t.Fatal("a retention over SQS's 14 days was accepted")
 	}
 }
+
+// SendAll commits the messages of several queues together, or none of them: one refused
+// message (a delay above SQS's 15 minutes) keeps the other queue's messages out too.
+func TestSendAllIsAllOrNothing(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := openDB(t)
+	a, b := newQueue(t, db, "a", localqueue.Options{}), newQueue(t, db, "b", localqueue.Options{})
+	err := localqueue.SendAll(ctx, []localqueue.Sending{
+		{Queue: a, Msgs: []localqueue.Outgoing{{Body: []byte("a1")}}},
+		{Queue: b, Msgs: []localqueue.Outgoing{{Body: []byte("b1"), Delay: time.Hour}}},
+	})
+	if err == nil {
+		t.Fatal("a delay of an hour was accepted")
+	}
+	if got, err := a.Receive(ctx, 10, 0); err != nil || len(got) != 0 {
+		t.Fatalf("queue a after a refused SendAll: %d messages, %v", len(got), err)
+	}
+	if err := localqueue.SendAll(ctx, []localqueue.Sending{
+		{Queue: a, Msgs: []localqueue.Outgoing{{Body: []byte("a1")}}},
+		{Queue: b, Msgs: []localqueue.Outgoing{{Body: []byte("b1")}, {Body: []byte("b2")}}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for q, want := range map[*localqueue.Queue]int{a: 1, b: 2} {
+		if got, err := q.Receive(ctx, 10, 0); err != nil || len(got) != want {
+			t.Fatalf("queue %s: %d messages, %v; want %d", q.Name(), len(got), err, want)
+		}
+	}
+}

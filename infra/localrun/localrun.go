@@ -807,14 +807,18 @@ func (s sink) Accept(ctx context.Context, invocations []localbus.Invocation) err
 	for _, inv := range invocations {
 		byFunction[inv.Function] = append(byFunction[inv.Function], localqueue.Outgoing{Body: inv.Event})
 	}
+	// One transaction for every function's invocations: all are accepted or none, and with
+	// synchronous=FULL an event the router and the notifier both take costs one sync, not two.
+	sends := make([]localqueue.Sending, 0, len(byFunction))
 	for fn, msgs := range byFunction {
 		q, ok := s.h.queues[invokeQueuePrefix+fn]
 		if !ok {
 			return fmt.Errorf("no function %s takes asynchronous invocations", fn)
 		}
-		if err := q.Send(ctx, msgs); err != nil {
-			return fmt.Errorf("queue %d invocations of %s: %w", len(msgs), fn, err)
-		}
+		sends = append(sends, localqueue.Sending{Queue: q, Msgs: msgs})
+	}
+	if err := localqueue.SendAll(ctx, sends); err != nil {
+		return fmt.Errorf("queue %d invocations: %w", len(invocations), err)
 	}
 	return nil
 }

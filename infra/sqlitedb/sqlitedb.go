@@ -23,9 +23,9 @@ const FileName = "herald.db"
 // Options tune durability.
 type Options struct {
 	// Synchronous is SQLite's synchronous pragma in WAL mode: "FULL" (the default) syncs
-	// every commit, so an accepted event survives a power cut; "NORMAL" syncs at checkpoints
-	// only, which still survives a killed process but may lose the last commits to a power
-	// cut.
+	// every commit but WriteUnsynced's, which the next synced one covers, so an accepted
+	// event survives a power cut; "NORMAL" syncs at checkpoints only, which still survives a
+	// killed process but may lose the last commits to a power cut.
 	Synchronous string
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/shared/delivery"
 )
 
@@ -64,8 +65,12 @@ const sweepSQL = `DELETE FROM attempts WHERE rowid IN
 
 var _ delivery.AttemptReader = (*Store)(nil)
 
-// RecordAttempts implements delivery.AttemptLog: the whole batch in one transaction, so the
-// delivery path pays one commit (one fsync with synchronous=FULL) per batch, not per attempt.
+// RecordAttempts implements delivery.AttemptLog: the whole batch in one transaction, shared
+// with the queues' writes of the same moment (sqlitedb's group commit), and not synced on its
+// own with synchronous=FULL (sqlitedb.WriteUnsynced). The delivery path deletes the batch's
+// messages after recording them, and SQLite replays commits in order after a power cut: a cut
+// that takes the records takes the deletes too, and the deliveries are made and recorded
+// again.
 func (s *Store) RecordAttempts(ctx context.Context, attempts []delivery.Attempt) error {
 	if len(attempts) == 0 {
 		return nil
@@ -88,31 +93,27 @@ func (s *Store) RecordAttempts(ctx context.Context, attempts []delivery.Attempt)
 			}
 		}
 	}
-	// The DSN's _txlock=immediate makes BeginTx take the write lock at once, so concurrent
-	// writers queue on busy_timeout instead of failing with SQLITE_BUSY on lock upgrade.
-	tx, err := s.db.BeginTx(ctx, nil)
+	err := sqlitedb.WriteUnsynced(ctx, s.db, func(ctx context.Context, tx *sql.Tx) error {
+		insert := tx.StmtContext(ctx, s.insertAttempt)
+		for i, a := range attempts {
+			var next sql.NullString
+			if rows[i].next != "" {
+				next = sql.NullString{String: rows[i].next, Valid: true}
+			}
+			var payload any // NULL, not an empty BLOB, when the payload was not logged
+			if len(a.Payload) > 0 {
+				payload = []byte(a.Payload)
+			}
+			if _, err := insert.ExecContext(ctx, a.TenantID, string(a.Kind), a.OwnerID, a.WebhookID, rows[i].at, a.DeliveryID, a.Number, a.EventType,
+				a.StatusCode, a.Latency.Milliseconds(), string(a.ErrorClass), a.ResponseSnippet, string(a.Outcome),
+				next, rows[i].expires, payload); err != nil {
+				return fmt.Errorf("attempt %d of %s: %w", a.Number, a.DeliveryID, err)
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("record %d attempts: begin: %w", len(attempts), err)
-	}
-	defer tx.Rollback()
-	insert := tx.StmtContext(ctx, s.insertAttempt)
-	for i, a := range attempts {
-		var next sql.NullString
-		if rows[i].next != "" {
-			next = sql.NullString{String: rows[i].next, Valid: true}
-		}
-		var payload any // NULL, not an empty BLOB, when the payload was not logged
-		if len(a.Payload) > 0 {
-			payload = []byte(a.Payload)
-		}
-		if _, err := insert.ExecContext(ctx, a.TenantID, string(a.Kind), a.OwnerID, a.WebhookID, rows[i].at, a.DeliveryID, a.Number, a.EventType,
-			a.StatusCode, a.Latency.Milliseconds(), string(a.ErrorClass), a.ResponseSnippet, string(a.Outcome),
-			next, rows[i].expires, payload); err != nil {
-			return fmt.Errorf("record attempt %d of %s: %w", a.Number, a.DeliveryID, err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record %d attempts: commit: %w", len(attempts), err)
+		return fmt.Errorf("record %d attempts: %w", len(attempts), err)
 	}
 	return nil
 }
