@@ -11,6 +11,7 @@ import (
 
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -126,8 +127,11 @@ func (j Job) validateFields() error {
 	return nil
 }
 
-// DecodeJob parses a queue message body.
+// DecodeJob parses a queue message body. The job's Payload shares body's memory.
 func DecodeJob(body []byte) (Job, error) {
+	if j, ok := decodeJobFast(body); ok {
+		return j, nil
+	}
 	var j Job
 	// One pass over the message (encoding/json validates it whole, then decodes it), with
 	// v1's field matching, so that every job v1 wrote or read decodes the same.
@@ -139,6 +143,350 @@ func DecodeJob(body []byte) (Job, error) {
 		return Job{}, err
 	}
 	return j, nil
+}
+
+// Fields of a job that decodeJobFast reads, as bits of the set of fields seen.
+const (
+	fieldID = iota
+	fieldTenantID
+	fieldKind
+	fieldWebhookID
+	fieldOwnerID
+	fieldEventType
+	fieldPayload
+	fieldAttempts
+	fieldNotBefore
+	fieldSlot
+	fieldOrdered
+)
+
+// maxFastDepth is the deepest payload decodeJobFast reads; a deeper one (stage payloads
+// nest three or four levels) goes to the general decoder, which sets the limit.
+const maxFastDepth = 32
+
+// decodeJobFast decodes a valid job of the shape Herald writes: an object of exactly spelled
+// fields, none twice, whose text fields are ASCII without escapes. It reports false for any
+// other body, valid or not, and DecodeJob then decodes it with the general decoder, which
+// also words every error. The general decoder took 1.7 µs a job, the largest share of the
+// delivery path's own work (BenchmarkProcessOne), a third of it copying a payload it must
+// check anyway; this one takes about 0.5 µs, reading the body once, and makes one allocation,
+// for the text fields.
+//
+// It answers as encoding/json does (FuzzDecodeJob holds it to that): JSON's grammar with
+// any byte from 0x20 in strings, the payload's bytes as they are, and for the two times
+// time.Time's own UnmarshalJSON, which is what encoding/json calls.
+func decodeJobFast(body []byte) (Job, bool) {
+	var j Job
+	var text [fieldEventType + 1][2]int // start and end in body of each text field
+	var seen uint16
+	d := fastDecoder{b: body}
+	d.space()
+	if !d.eat('{') {
+		return j, false
+	}
+	d.space()
+	for !d.eat('}') {
+		if seen != 0 && (!d.eat(',') || !d.space()) {
+			return j, false
+		}
+		start, end, ok := d.simpleString()
+		if !ok || !d.space() || !d.eat(':') || !d.space() {
+			return j, false
+		}
+		field := -1
+		switch string(body[start:end]) {
+		case "id":
+			field = fieldID
+		case "tenant_id":
+			field = fieldTenantID
+		case "kind":
+			field = fieldKind
+		case "webhook_id":
+			field = fieldWebhookID
+		case "owner_id":
+			field = fieldOwnerID
+		case "event_type":
+			field = fieldEventType
+		case "payload":
+			field = fieldPayload
+		case "attempts":
+			field = fieldAttempts
+		case "not_before":
+			field = fieldNotBefore
+		case "slot":
+			field = fieldSlot
+		case "ordered":
+			field = fieldOrdered
+		}
+		// An unknown or differently spelled name may still be one of the fields to
+		// encoding/json, which matches names without regard to case.
+		if field < 0 || seen&(1<<field) != 0 {
+			return j, false
+		}
+		seen |= 1 << field
+		switch field {
+		case fieldPayload:
+			from := d.i
+			if !d.value(0) {
+				return j, false
+			}
+			// Capped, so that an append to the payload can never write over the body.
+			j.Payload = body[from:d.i:d.i]
+		case fieldAttempts:
+			if j.Attempts, ok = d.smallInt(); !ok {
+				return j, false
+			}
+		case fieldOrdered:
+			switch {
+			case d.literal("true"):
+				j.Ordered = true
+			case d.literal("false"):
+			default:
+				return j, false
+			}
+		case fieldNotBefore, fieldSlot:
+			from := d.i
+			if _, _, ok := d.simpleString(); !ok {
+				return j, false
+			}
+			t := &j.NotBefore
+			if field == fieldSlot {
+				t = &j.Slot
+			}
+			if t.UnmarshalJSON(body[from:d.i]) != nil {
+				return j, false
+			}
+		default:
+			if text[field][0], text[field][1], ok = d.simpleString(); !ok {
+				return j, false
+			}
+		}
+		d.space()
+	}
+	d.space()
+	if d.i != len(body) {
+		return j, false
+	}
+	// The text fields share one allocation.
+	size := 0
+	for _, t := range text {
+		size += t[1] - t[0]
+	}
+	var all strings.Builder
+	all.Grow(size)
+	for _, t := range text {
+		all.Write(body[t[0]:t[1]])
+	}
+	s, at := all.String(), 0
+	str := func(field int) string {
+		n := text[field][1] - text[field][0]
+		at += n
+		return s[at-n : at]
+	}
+	j.ID, j.TenantID, j.Kind, j.WebhookID, j.OwnerID, j.EventType = str(fieldID), str(fieldTenantID), Kind(str(fieldKind)), str(fieldWebhookID), str(fieldOwnerID), str(fieldEventType)
+	if j.validateFields() != nil {
+		return j, false
+	}
+	return j, true
+}
+
+// fastDecoder reads JSON for decodeJobFast. Each method reports false where the input is not
+// what it reads, and the caller then gives the body up.
+type fastDecoder struct {
+	b []byte
+	i int
+}
+
+// space skips whitespace and reports true, so that it chains in conditions.
+func (d *fastDecoder) space() bool {
+	for d.i < len(d.b) {
+		switch d.b[d.i] {
+		case ' ', '\t', '\n', '\r':
+			d.i++
+		default:
+			return true
+		}
+	}
+	return true
+}
+
+func (d *fastDecoder) eat(c byte) bool {
+	if d.i < len(d.b) && d.b[d.i] == c {
+		d.i++
+		return true
+	}
+	return false
+}
+
+func (d *fastDecoder) literal(lit string) bool {
+	if len(d.b)-d.i >= len(lit) && string(d.b[d.i:d.i+len(lit)]) == lit {
+		d.i += len(lit)
+		return true
+	}
+	return false
+}
+
+// simpleString reads a string of printable ASCII without escapes and returns the bounds of
+// its content.
+func (d *fastDecoder) simpleString() (start, end int, ok bool) {
+	if !d.eat('"') {
+		return 0, 0, false
+	}
+	b, i := d.b, d.i
+	for i < len(b) && b[i] >= 0x20 && b[i] < 0x80 && b[i] != '"' && b[i] != '\\' {
+		i++
+	}
+	if i == len(b) || b[i] != '"' {
+		return 0, 0, false
+	}
+	start, end, d.i = d.i, i, i+1
+	return start, end, true
+}
+
+// smallInt reads a non-negative integer of up to nine digits, which fits any int.
+func (d *fastDecoder) smallInt() (int, bool) {
+	n, start := 0, d.i
+	for d.i < len(d.b) && d.i-start < 10 && '0' <= d.b[d.i] && d.b[d.i] <= '9' {
+		n = n*10 + int(d.b[d.i]-'0')
+		d.i++
+	}
+	digits := d.i - start
+	// A leading zero is not JSON; a fraction or an exponent is not an int to encoding/json.
+	ok := digits > 0 && digits < 10 && (d.b[start] != '0' || digits == 1) &&
+		(d.i == len(d.b) || (d.b[d.i] != '.' && d.b[d.i] != 'e' && d.b[d.i] != 'E'))
+	return n, ok
+}
+
+// value reads any JSON value nested at most maxFastDepth deep.
+func (d *fastDecoder) value(depth int) bool {
+	if depth > maxFastDepth || d.i >= len(d.b) {
+		return false
+	}
+	switch d.b[d.i] {
+	case '{':
+		d.i++
+		d.space()
+		if d.eat('}') {
+			return true
+		}
+		for {
+			if !d.string() || !d.space() || !d.eat(':') || !d.space() || !d.value(depth+1) || !d.space() {
+				return false
+			}
+			if d.eat('}') {
+				return true
+			}
+			if !d.eat(',') || !d.space() {
+				return false
+			}
+		}
+	case '[':
+		d.i++
+		d.space()
+		if d.eat(']') {
+			return true
+		}
+		for {
+			if !d.value(depth+1) || !d.space() {
+				return false
+			}
+			if d.eat(']') {
+				return true
+			}
+			if !d.eat(',') || !d.space() {
+				return false
+			}
+		}
+	case '"':
+		return d.string()
+	case 't':
+		return d.literal("true")
+	case 'f':
+		return d.literal("false")
+	case 'n':
+		return d.literal("null")
+	default:
+		return d.number()
+	}
+}
+
+// string reads any JSON string. Like encoding/json, it takes any byte from 0x20 up, valid
+// UTF-8 or not.
+func (d *fastDecoder) string() bool {
+	if !d.eat('"') {
+		return false
+	}
+	for d.i < len(d.b) {
+		// The run of plain bytes, the most of any payload, in locals the loop keeps in
+		// registers.
+		b, i := d.b, d.i
+		for i < len(b) && b[i] >= 0x20 && b[i] != '"' && b[i] != '\\' {
+			i++
+		}
+		if i == len(b) {
+			return false
+		}
+		c := b[i]
+		d.i = i + 1
+		switch {
+		case c == '"':
+			return true
+		case c < 0x20:
+			return false
+		}
+		// A backslash.
+		if d.i >= len(d.b) {
+			return false
+		}
+		e := d.b[d.i]
+		d.i++
+		switch e {
+		case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+		case 'u':
+			if len(d.b)-d.i < 4 {
+				return false
+			}
+			for _, h := range d.b[d.i : d.i+4] {
+				if !('0' <= h && h <= '9' || 'a' <= h && h <= 'f' || 'A' <= h && h <= 'F') {
+					return false
+				}
+			}
+			d.i += 4
+		default:
+			return false
+		}
+	}
+	return false
+}
+
+// number reads a JSON number: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (d *fastDecoder) number() bool {
+	d.eat('-')
+	switch {
+	case d.eat('0'):
+	case d.digits() == 0:
+		return false
+	}
+	if d.eat('.') && d.digits() == 0 {
+		return false
+	}
+	if d.eat('e') || d.eat('E') {
+		if !d.eat('+') {
+			d.eat('-')
+		}
+		if d.digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (d *fastDecoder) digits() int {
+	start := d.i
+	for d.i < len(d.b) && '0' <= d.b[d.i] && d.b[d.i] <= '9' {
+		d.i++
+	}
+	return d.i - start
 }
 
 // EndpointRef names an endpoint within its tenant.

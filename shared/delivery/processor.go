@@ -94,6 +94,7 @@ type PostClaims interface {
 
 // AttemptLog keeps the record of every attempt.
 type AttemptLog interface {
+	// RecordAttempts must not keep attempts once it returns: the Processor reuses the slice.
 	RecordAttempts(ctx context.Context, attempts []Attempt) error
 }
 
@@ -173,7 +174,9 @@ type Processor struct {
 // (see processOrdered).
 func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []string) {
 	now := p.now()
-	work := make([]pending, 0, len(msgs))
+	scratch := getScratch(len(msgs))
+	defer putScratch(scratch)
+	work := scratch.work
 	var parked []Retry
 	var ordered []pending
 	for _, m := range msgs {
@@ -229,7 +232,7 @@ func (p *Processor) Process(ctx context.Context, msgs []Message) (failedIDs []st
 
 	p.attemptAll(ctx, work, endpoints)
 
-	attempts := make([]Attempt, 0, len(work))
+	attempts := scratch.attempts
 	var resends []*pending
 	ownFaults := map[string][]pending{}
 	for i := range work {
@@ -336,11 +339,51 @@ func (p *Processor) resendRetries(ctx context.Context, retries []*pending, now t
 	return failedIDs
 }
 
+// maxScratchBatch is the largest batch whose working memory is kept for the next one: a
+// pending job is about 700 bytes, and SQS hands Lambda ten messages by default.
+const maxScratchBatch = 100
+
+// scratch is a batch's working memory. Allocated afresh, the pending jobs and their attempt
+// records were a kilobyte per job zeroed for the garbage collector, a visible share of a
+// loopback delivery, so batches reuse it.
+type scratch struct {
+	work     []pending
+	attempts []Attempt
+}
+
+var scratches = sync.Pool{New: func() any { return new(scratch) }}
+
+// getScratch returns working memory empty and with room for n jobs, so that appending up to n
+// never moves it.
+func getScratch(n int) *scratch {
+	s := scratches.Get().(*scratch)
+	if cap(s.work) < n {
+		s.work = make([]pending, 0, n)
+		s.attempts = make([]Attempt, 0, n)
+	}
+	return s
+}
+
+// putScratch keeps s for another batch, cleared so that it holds on to no payload, unless it
+// is too large to keep.
+func putScratch(s *scratch) {
+	if cap(s.work) > maxScratchBatch {
+		return
+	}
+	clear(s.work[:cap(s.work)])
+	clear(s.attempts[:cap(s.attempts)])
+	s.work, s.attempts = s.work[:0], s.attempts[:0]
+	scratches.Put(s)
+}
+
 type pending struct {
 	msg      Message
 	job      Job
 	endpoint Endpoint
-	attempt  *Attempt
+	// attempt is the job's attempt record, nil when none was made; it points at record, which
+	// holds it in the batch's own memory rather than in an allocation of its own.
+	attempt *Attempt
+	record  Attempt
 	// resend is the job's next attempt, when it waits for one.
 	resend *Resend
 	// ownFault says why a job failed on our side ("panic", "stopped"), never its receiver's
@@ -364,23 +407,25 @@ func (p *Processor) lookUpEndpoints(ctx context.Context, work []pending) (endpoi
 	if c, ok := p.Endpoints.(*CachedEndpoints); ok && len(work) == 1 {
 		ref := work[0].job.Ref()
 		if ep, cached := c.cached(ref); cached {
-			return endpointSet{one: &ep, oneRef: ref}, nil
+			return endpointSet{one: ep, oneRef: ref, hasOne: true}, nil
 		}
 	}
 	m, err := p.Endpoints.Endpoints(ctx, distinctRefs(work))
 	return endpointSet{many: m}, err
 }
 
-// endpointSet is the endpoints of a batch: one, or a map.
+// endpointSet is the endpoints of a batch: one (held by value, not behind a pointer that
+// would cost an allocation per batch), or a map.
 type endpointSet struct {
-	one    *Endpoint
+	one    Endpoint
 	oneRef EndpointRef
+	hasOne bool
 	many   map[EndpointRef]Endpoint
 }
 
-func (s endpointSet) get(ref EndpointRef) (Endpoint, bool) {
-	if s.one != nil {
-		return *s.one, ref == s.oneRef
+func (s *endpointSet) get(ref EndpointRef) (Endpoint, bool) {
+	if s.hasOne {
+		return s.one, ref == s.oneRef
 	}
 	ep, ok := s.many[ref]
 	return ep, ok
@@ -432,13 +477,15 @@ func (p *Processor) attemptAll(ctx context.Context, work []pending, endpoints en
 	if len(ready) == 0 {
 		return
 	}
-	ctx, cancel := withAttemptDeadline(ctx)
+	// A context of its own, not ctx reassigned: the goroutines below would then share the
+	// variable, and it would cost an allocation per batch.
+	attemptCtx, cancel := p.withBatchDeadline(ctx, work, ready, limit)
 	defer cancel()
 	// The last attempt runs on this goroutine: a batch of one, the common case at low load,
 	// then costs no goroutine hand-off, which on loopback is a measurable share of an attempt.
 	last := ready[len(ready)-1]
 	if len(ready) == 1 {
-		p.attemptOne(ctx, &work[last])
+		p.attemptOne(attemptCtx, &work[last])
 		return
 	}
 	sem := make(chan struct{}, limit-1)
@@ -448,11 +495,32 @@ func (p *Processor) attemptAll(ctx context.Context, work []pending, endpoints en
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			p.attemptOne(ctx, &work[i])
+			p.attemptOne(attemptCtx, &work[i])
 		}()
 	}
-	p.attemptOne(ctx, &work[last])
+	p.attemptOne(attemptCtx, &work[last])
 	wg.Wait()
+}
+
+// withBatchDeadline is withAttemptDeadline, which it also gives each attempt's own deadline
+// when every attempt of the batch starts now: webhook posts (a Slack job's lookups and
+// claims have no attempt deadline), all in flight at once, none with a rate-limit slot.
+// Each attempt then ends within the Sender's timeout of its start, as it would by its own,
+// and the batch sets one timer instead of one per attempt and one for the batch.
+func (p *Processor) withBatchDeadline(ctx context.Context, work []pending, ready []int, limit int) (context.Context, context.CancelFunc) {
+	if len(ready) > limit || p.Sender == nil {
+		return withAttemptDeadline(ctx)
+	}
+	for _, i := range ready {
+		if work[i].job.Kind != KindWebhook || !work[i].holdUntil.IsZero() {
+			return withAttemptDeadline(ctx)
+		}
+	}
+	deadline := time.Now().Add(p.Sender.timeout)
+	if d, ok := ctx.Deadline(); ok && d.Add(-bookkeepingReserve).Before(deadline) {
+		deadline = d.Add(-bookkeepingReserve)
+	}
+	return context.WithDeadline(ctx, deadline)
 }
 
 // withAttemptDeadline ends attempts bookkeepingReserve before ctx's deadline, if it has one.
@@ -468,9 +536,9 @@ func withAttemptDeadline(ctx context.Context) (context.Context, context.CancelFu
 // again once the webhook is enabled. No request was made; the record says so with its class.
 func (p *Processor) recordDisabled(w *pending) {
 	w.recordOnly = true
-	att := w.job.attempt(w.job.Attempts+1, p.now())
-	att.ErrorClass, att.Outcome = ClassWebhookDisabled, OutcomeDeadLettered
-	w.attempt = &att
+	w.record = w.job.attempt(w.job.Attempts+1, p.now())
+	w.record.ErrorClass, w.record.Outcome = ClassWebhookDisabled, OutcomeDeadLettered
+	w.attempt = &w.record
 	if len(w.attempt.Payload) > MaxLoggedPayload {
 		w.attempt.Payload = nil
 	}
@@ -542,7 +610,8 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		w.ownFault = "stopped"
 		return
 	}
-	att := w.job.attempt(number, p.now())
+	w.record = w.job.attempt(number, p.now())
+	att := &w.record
 	att.StatusCode, att.Latency, att.ErrorClass, att.ResponseSnippet = res.StatusCode, res.Latency, res.Class, res.Snippet
 	if len(att.Payload) > MaxLoggedPayload {
 		// The attempt is still worth its log record; only its redelivery is lost.
@@ -551,7 +620,7 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		att.Payload = nil
 		p.count(telemetry.AttemptLogLost, "payload_too_large")
 	}
-	defer func() { w.attempt = &att }()
+	defer func() { w.attempt = att }()
 	p.count(telemetry.Attempts, classOrOK(res.Class))
 	disabled := p.keepHealth(ctx, w, res, att.At)
 
@@ -559,7 +628,7 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 	case res.Class == ClassNone:
 		att.Outcome = OutcomeSucceeded
 		// The attempt log records every success; the function log keeps what went wrong.
-		p.logAttempt(ctx, slog.LevelDebug, "webhook delivered", &att, ep)
+		p.logAttempt(ctx, slog.LevelDebug, "webhook delivered", att, ep)
 	case res.Class == ClassHTTPGone:
 		att.Outcome = OutcomeDisabled
 		reason := "receiver answered 410 Gone"
@@ -567,7 +636,7 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 			reason = res.Snippet
 		}
 		w.endpointOff = true
-		p.logAttempt(ctx, slog.LevelWarn, "endpoint is gone: disabling it", &att, ep)
+		p.logAttempt(ctx, slog.LevelWarn, "endpoint is gone: disabling it", att, ep)
 		if err := p.Disabler.DisableWebhook(context.WithoutCancel(ctx), w.job.Ref(), reason); err != nil {
 			p.logger().Error("disable webhook", "webhook_id", w.job.WebhookID, "error", err)
 			w.returnToQueue = true
@@ -576,14 +645,14 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		// This failure disabled the webhook: the job waits in the dead-letter queue and the
 		// log, where recover finds it once the webhook is enabled again.
 		att.Outcome, w.endpointOff = OutcomeDeadLettered, true
-		p.logAttempt(ctx, slog.LevelWarn, "webhook disabled for failing: dead-lettering", &att, ep)
+		p.logAttempt(ctx, slog.LevelWarn, "webhook disabled for failing: dead-lettering", att, ep)
 		w.job.Attempts = number
 		p.deadLetter(ctx, w, ReasonWebhookDisabled, res.Class)
 	default:
 		wait, more := p.Schedule.Wait(number)
 		if !more {
 			att.Outcome = OutcomeDeadLettered
-			p.logAttempt(ctx, slog.LevelWarn, "last attempt failed: dead-lettering", &att, ep)
+			p.logAttempt(ctx, slog.LevelWarn, "last attempt failed: dead-lettering", att, ep)
 			w.job.Attempts = number
 			p.deadLetter(ctx, w, ReasonAttemptsExhausted, res.Class)
 			return
@@ -596,7 +665,7 @@ func (p *Processor) attemptOne(ctx context.Context, w *pending) {
 		next := w.job
 		next.Attempts, next.NotBefore, next.Slot = number, att.NextAttemptAt, time.Time{}
 		w.resend = &Resend{Job: next, Delay: min(wait, MaxDelay)}
-		p.logAttempt(ctx, slog.LevelInfo, "attempt failed: retrying", &att, ep)
+		p.logAttempt(ctx, slog.LevelInfo, "attempt failed: retrying", att, ep)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -363,6 +364,66 @@ func TestProcessKeepsTimeForBookkeepingBeforeTheDeadline(t *testing.T) {
 	}
 	if len(h.log.attempts) != 1 || h.log.attempts[0].ErrorClass != delivery.ClassTimeout || len(h.queue.resent) != 1 {
 		t.Fatalf("attempts %+v, resent %d: want a timed-out attempt, recorded and resent", h.log.attempts, len(h.queue.resent))
+	}
+}
+
+// Every attempt gets the Sender's whole timeout and no more, whether the batch's attempts start
+// together (one deadline for the batch) or wait for a place among Concurrency (one each), and
+// under a function deadline or none.
+func TestProcessGivesEachAttemptTheSendersTimeout(t *testing.T) {
+	t.Parallel()
+	const timeout = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name        string
+		concurrency int
+		deadline    time.Duration
+	}{
+		{"together, no deadline", 10, 0},
+		{"together, under a deadline", 10, time.Minute},
+		{"two at a time", 2, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, 200, nil)
+			release := make(chan struct{})
+			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				select {
+				case <-r.Context().Done():
+				case <-release:
+				}
+			}))
+			t.Cleanup(slow.Close)
+			t.Cleanup(func() { close(release) })
+			ep := h.eps.eps[testJob.Ref()]
+			ep.URL = slow.URL
+			h.eps.eps[testJob.Ref()] = ep
+			h.proc.Sender, h.proc.Concurrency = loopbackSender(timeout), tc.concurrency
+			ctx := context.Background()
+			if tc.deadline > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.deadline)
+				defer cancel()
+			}
+			var msgs []delivery.Message
+			for i := range 3 {
+				job := testJob
+				job.ID = fmt.Sprintf("d%d", i)
+				msgs = append(msgs, message(t, job.ID, 1, job))
+			}
+			start := time.Now()
+			h.proc.Process(ctx, msgs)
+			if took := time.Since(start); took > 3*timeout+2*time.Second {
+				t.Errorf("the batch took %v", took)
+			}
+			if len(h.log.attempts) != 3 {
+				t.Fatalf("%d attempts recorded, want 3", len(h.log.attempts))
+			}
+			for _, a := range h.log.attempts {
+				if a.ErrorClass != delivery.ClassTimeout || a.Latency < timeout-50*time.Millisecond || a.Latency > timeout+time.Second {
+					t.Errorf("attempt of %s: class %q after %v, want a timeout after %v", a.DeliveryID, a.ErrorClass, a.Latency, timeout)
+				}
+			}
+		})
 	}
 }
 

@@ -248,15 +248,66 @@ func TestSendClassifiesNetworkFailures(t *testing.T) {
 		{"metadata address", "http://169.254.169.254/latest/meta-data/", time.Second, true, delivery.ClassBlockedAddress},
 		{"reset", reset, time.Second, true, delivery.ClassConnectionReset},
 		{"unusable url", "http://[::1", time.Second, true, delivery.ClassBadEndpoint},
+		{"https to a plain server", strings.Replace(slow.URL, "http:", "https:", 1), time.Second, true, delivery.ClassNetwork},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			s := delivery.NewSender(outbound.NewClient(outbound.Options{AllowLoopback: tc.allow}), tc.timeout)
+		// Both ways a Sender posts: straight through the Transport of a client that would
+		// add nothing, and through http.Client (here made to by a timeout the attempt's
+		// deadline always beats).
+		for _, via := range []string{"transport", "client"} {
+			t.Run(tc.name+" via "+via, func(t *testing.T) {
+				t.Parallel()
+				client := outbound.NewClient(outbound.Options{AllowLoopback: tc.allow})
+				if via == "client" {
+					client.Timeout = time.Hour
+				}
+				s := delivery.NewSender(client, tc.timeout)
+				res := s.Send(context.Background(), delivery.Endpoint{URL: tc.url, Enabled: true, Secrets: []string{newSecret(t)}}, testJob)
+				if res.Class != tc.class {
+					t.Fatalf("class %q, want %q", res.Class, tc.class)
+				}
+			})
+		}
+	}
+}
+
+// What http.Client does to a request that is not redirected, a post straight through the
+// Transport does too: a URL's user becomes Basic authorization, and a redirect is an answer,
+// not followed.
+func TestSendDirectlyKeepsWhatTheClientDid(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, password, _ := r.BasicAuth(); r.URL.Path == "/private" && (user != "alice" || password != "s cret") {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		if r.URL.Path == "/moved" {
+			http.Redirect(w, r, "/hook", http.StatusTemporaryRedirect)
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	withUser := strings.Replace(srv.URL, "http://", "http://alice:s%20cret@", 1)
+	for _, via := range []string{"transport", "client"} {
+		client := outbound.NewClient(outbound.Options{AllowLoopback: true})
+		if via == "client" {
+			client.Timeout = time.Hour
+		}
+		s := delivery.NewSender(client, time.Second)
+		for _, tc := range []struct {
+			url    string
+			status int
+			class  delivery.Class
+		}{
+			{withUser + "/private", http.StatusNoContent, delivery.ClassNone},
+			{srv.URL + "/private", http.StatusUnauthorized, delivery.ClassHTTP4xx},
+			{srv.URL + "/moved", http.StatusTemporaryRedirect, delivery.ClassHTTP3xx},
+		} {
 			res := s.Send(context.Background(), delivery.Endpoint{URL: tc.url, Enabled: true, Secrets: []string{newSecret(t)}}, testJob)
-			if res.Class != tc.class {
-				t.Fatalf("class %q, want %q", res.Class, tc.class)
+			if res.StatusCode != tc.status || res.Class != tc.class {
+				t.Errorf("via %s, %s: %+v, want %d", via, tc.url, res, tc.status)
 			}
-		})
+		}
 	}
 }

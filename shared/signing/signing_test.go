@@ -1,9 +1,11 @@
 package signing_test
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,6 +96,42 @@ func TestNewSecretIsUniqueAndWellFormed(t *testing.T) {
 	}
 }
 
+// A Signer signs exactly as Signature does, again and again with the states it keeps, from
+// many goroutines at once, and refuses what Signature refuses.
+func TestSignerSignsAsSignature(t *testing.T) {
+	t.Parallel()
+	a, _ := signing.NewSecret()
+	b, _ := signing.NewSecret()
+	body := []byte(`{"uid":"687457ce-6489-4891-b7c8-544477d99e41","version":1}`)
+	at := time.Unix(1_700_000_000, 0)
+	var s signing.Signer
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Go(func() {
+			for i := range 200 {
+				secrets := [][]string{{a}, {b, a}}[i%2]
+				id := fmt.Sprintf("msg_%d_%d", g, i)
+				want, err := signing.Signature(secrets, id, at, body)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got, err := s.AppendSignature([]byte("prefix:"), secrets, id, at, body)
+				if err != nil || string(got) != "prefix:"+want {
+					t.Errorf("Signer gave %q, %v; Signature %q", got, err, want)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for _, secrets := range [][]string{nil, {"whsec_not base64!"}, {a, "sk_live_abc"}} {
+		if _, err := s.AppendSignature(nil, secrets, "id", at, body); err == nil {
+			t.Errorf("secrets %q signed without error", secrets)
+		}
+	}
+}
+
 func BenchmarkSignature(b *testing.B) {
 	secret, err := signing.NewSecret()
 	if err != nil {
@@ -104,6 +142,24 @@ func BenchmarkSignature(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := signing.Signature([]string{secret}, "687457ce-6489-4891-b7c8-544477d99e41", at, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSigner(b *testing.B) {
+	secret, err := signing.NewSecret()
+	if err != nil {
+		b.Fatal(err)
+	}
+	body := []byte(`{"uid":"687457ce-6489-4891-b7c8-544477d99e41","version":1,"source":"Encord","event_type":"task_submitted_event","payload":{"project_hash":"751a3a3e-46b6-4aad-b0b8-19b169f91266"}}`)
+	at := time.Now()
+	var s signing.Signer
+	secrets := []string{secret}
+	var buf []byte
+	b.ReportAllocs()
+	for b.Loop() {
+		if buf, err = s.AppendSignature(buf[:0], secrets, "687457ce-6489-4891-b7c8-544477d99e41", at, body); err != nil {
 			b.Fatal(err)
 		}
 	}
