@@ -128,6 +128,12 @@ func (d *demoReceiver) secrets(ctx context.Context) (map[string][]string, error)
 }
 
 func (d *demoReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		// A browser or curl opening the URL is not a webhook: say where the webhooks show.
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "Herald's demo receiver takes webhooks as POST requests and prints each one in Herald's output.", http.StatusMethodNotAllowed)
+		return
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	if err != nil {
 		http.Error(w, "read body", http.StatusBadRequest)

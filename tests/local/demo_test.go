@@ -2,8 +2,11 @@ package local_test
 
 import (
 	"context"
+	"io"
+	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -60,7 +63,28 @@ func TestNewUserFlow(t *testing.T) {
 	if !strings.Contains(p.output.String(), `"event_type":"task_submitted_event"`) {
 		t.Fatalf("the printed delivery lacks the payload:\n%s", p.output.String())
 	}
+	// A newcomer opening the receiver's URL gets told what it is, and it is not printed as a
+	// webhook received.
+	m := demoReceiverLine.FindStringSubmatch(p.output.String())
+	if m == nil {
+		t.Fatalf("no demo receiver URL in the banner:\n%s", p.output.String())
+	}
+	resp, err := http.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || !strings.Contains(string(body), "POST") {
+		t.Fatalf("GET %s: %d %s", m[1], resp.StatusCode, body)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if strings.Contains(p.output.String(), "NOT VERIFIED") {
+		t.Fatalf("a GET was printed as a webhook:\n%s", p.output.String())
+	}
 }
+
+var demoReceiverLine = regexp.MustCompile(`demo receiver\s+(http://127\.0\.0\.1:\d+/\S*)`)
 
 // TestDataDirectoryIsExclusive: a second Herald on the same data directory would hand out the
 // first one's in-flight work again; it must refuse to start.
