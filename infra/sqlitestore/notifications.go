@@ -457,7 +457,7 @@ func (s *Store) UpdateNotification(ctx context.Context, n notifications.Notifica
 // SubscriptionsForProject returns the notifications of tenant that cover project, in id
 // order, through the notification_projects index.
 func (s *Store) SubscriptionsForProject(ctx context.Context, tenant, project string) ([]notifications.Subscription, error) {
-	rows, err := s.db.QueryContext(ctx, subscriptionsSQL, tenant, project)
+	rows, err := s.subscriptions.QueryContext(ctx, tenant, project)
 	if err != nil {
 		return nil, fmt.Errorf("query notifications of tenant %s project %s: %w", tenant, project, err)
 	}
