@@ -162,7 +162,8 @@ func TestNotificationsTab(t *testing.T) {
 		keys("#email", "lead@example.com"+kb.Enter),
 		keys("#email", "qa@example.com"+kb.Enter))
 	b.waitText("#email-error", "")
-	b.run("add a webhook, in order", click("#add-webhook"), keys("#webhook-0-url", "http://127.0.0.1:9/hooks/qa"), click("#webhook-0-ordered"))
+	b.run("add a webhook, in order, at most 25 a second", click("#add-webhook"), keys("#webhook-0-url", "http://127.0.0.1:9/hooks/qa"), click("#webhook-0-ordered"),
+		keys("#webhook-0-rate", "25"))
 	b.page("create-3-channels")
 	b.run("next", click("#next"))
 
@@ -205,8 +206,8 @@ func TestNotificationsTab(t *testing.T) {
 		t.Fatalf("digest %v", d)
 	}
 	hook := ch["webhooks"].([]any)[0].(map[string]any)
-	if hook["ordered"] != true {
-		t.Fatalf("webhook %v: want ordered, as ticked", hook)
+	if hook["ordered"] != true || hook["rate_limit_per_second"] != float64(25) {
+		t.Fatalf("webhook %v: want ordered, as ticked, and 25 a second, as typed", hook)
 	}
 	hookID := hook["id"]
 

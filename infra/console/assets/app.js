@@ -426,7 +426,7 @@ async function wizardPage(id) {
       channels: {
         slack_channels: [...n.channels.slack_channels],
         emails: [...n.channels.emails],
-        webhooks: n.channels.webhooks.map((w) => ({ id: w.id, url: w.url, enabled: w.enabled, ordered: !!w.ordered })),
+        webhooks: n.channels.webhooks.map((w) => ({ id: w.id, url: w.url, enabled: w.enabled, ordered: !!w.ordered, rate_limit_per_second: w.rate_limit_per_second || 0 })),
       },
       triggers: {
         events: [...n.triggers.events],
@@ -704,6 +704,7 @@ function channelsStep(state, body) {
     hooks.replaceChildren(
       ...c.webhooks.map((w, i) => {
         const err = state.errors[`channels.webhooks[${i}].url`];
+        const rateErr = state.errors[`channels.webhooks[${i}].rate_limit_per_second`];
         return h(
           "fieldset",
           { class: "row" },
@@ -727,6 +728,25 @@ function channelsStep(state, body) {
               : null,
           ),
           h("label", { class: "shrink" }, h("input", { type: "checkbox", role: "switch", checked: w.enabled, onchange: (e) => (w.enabled = e.target.checked) }), " Enabled"),
+          h(
+            "div",
+            { class: "shrink" },
+            h("label", { for: `webhook-${i}-rate` }, "Rate limit"),
+            h("input", {
+              id: `webhook-${i}-rate`,
+              type: "number",
+              min: "0",
+              max: "10000",
+              step: "1",
+              placeholder: "No limit",
+              title: "Deliveries a second at most; the rest wait their turn, none is dropped.",
+              value: w.rate_limit_per_second ? String(w.rate_limit_per_second) : "",
+              "aria-invalid": rateErr ? "true" : null,
+              "aria-describedby": `webhook-${i}-rate-error`,
+              oninput: (e) => (w.rate_limit_per_second = e.target.value === "" ? 0 : Number(e.target.value)),
+            }),
+            h("p", { id: `webhook-${i}-rate-error`, class: "field-error" }, rateErr || ""),
+          ),
           h("label", { class: "shrink", title: "Deliveries arrive in the order the events were accepted; a failing one holds back the later ones." },
             h("input", { type: "checkbox", id: `webhook-${i}-ordered`, checked: !!w.ordered, onchange: (e) => (w.ordered = e.target.checked) }), " In order"),
           w.id ? h("a", { href: `#/webhooks/${encodeURIComponent(w.id)}/log`, class: "shrink", "aria-label": `Delivery log of webhook ${i + 1}` }, "Delivery log") : null,
@@ -768,7 +788,7 @@ function channelsStep(state, body) {
         h("legend", {}, "Webhooks"),
         h("p", { class: "muted" }, "A webhook belongs to this notification alone; its signing secret is shown once, after saving."),
         hooks,
-        h("button", { type: "button", class: "secondary", id: "add-webhook", onclick: () => { c.webhooks.push({ url: "", enabled: true, ordered: false }); drawHooks(); document.getElementById(`webhook-${c.webhooks.length - 1}-url`).focus(); } }, "Add webhook"),
+        h("button", { type: "button", class: "secondary", id: "add-webhook", onclick: () => { c.webhooks.push({ url: "", enabled: true, ordered: false, rate_limit_per_second: 0 }); drawHooks(); document.getElementById(`webhook-${c.webhooks.length - 1}-url`).focus(); } }, "Add webhook"),
       ),
       stepButtons(state, {}),
     ),
