@@ -54,8 +54,8 @@ func NewRateLimiter(client *dynamodb.Client, table string) *RateLimiter {
 // shardRate is the most slots a second one rate-limit item hands out.
 const shardRate = 500
 
-// maxRateLimitShards bounds the items of one webhook: 16 take 8,000 a second each at a
-// 100 writes a second or so.
+// maxRateLimitShards bounds the items of one webhook: 16 pace 8,000 slots a second at
+// shardRate each, and the highest limit, 10,000, at 625 each.
 const maxRateLimitShards = 16
 
 // rateLimitShards is how many items pace a limit whose slots are interval apart.
@@ -70,11 +70,7 @@ func rateLimitShards(interval time.Duration) int {
 // rateLimitKey is the key of one item of ref's slots. Shard 0 has no suffix: the key a
 // webhook's single item had before limits were split.
 func rateLimitKey(ref delivery.EndpointRef, shard int) map[string]types.AttributeValue {
-	pk := "T#" + ref.TenantID + "#RL#" + ref.WebhookID
-	if shard > 0 {
-		pk += "#S" + strconv.Itoa(shard)
-	}
-	return itemKey(pk, "RL")
+	return itemKey(shardKey("T#"+ref.TenantID+"#RL#"+ref.WebhookID, shard), "RL")
 }
 
 // rateLimitIdle is how long an idle webhook's item is kept after its last slot.
