@@ -220,7 +220,7 @@ func (l *leader) commit(group []*writeRequest) {
 	if len(group) == 1 {
 		// Alone: the transaction is the writer's, and a failure rolls it all back.
 		r := group[0]
-		if err := r.fn(r.ctx, tx); err != nil {
+		if err := r.run(tx); err != nil {
 			r.done <- err
 			return
 		}
@@ -236,7 +236,7 @@ func (l *leader) commit(group []*writeRequest) {
 			failAll(fmt.Errorf("open a savepoint: %w", err))
 			return
 		}
-		if errs[i] = r.fn(r.ctx, tx); errs[i] != nil {
+		if errs[i] = r.run(tx); errs[i] != nil {
 			// An I/O error or a full disk may have rolled the whole transaction back already;
 			// then the savepoint is gone and so are the group's writes.
 			if _, err := tx.ExecContext(background, "ROLLBACK TO "+savepoint); err != nil {
@@ -256,6 +256,18 @@ func (l *leader) commit(group []*writeRequest) {
 	for i, r := range group {
 		r.done <- errs[i]
 	}
+}
+
+// run runs the writer's work on the leader's goroutine, where a panic would take the whole
+// process down rather than the writer alone: it becomes the writer's error, and its writes
+// are rolled back like any failure's.
+func (r *writeRequest) run(tx *sql.Tx) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("write panicked: %v", p)
+		}
+	}()
+	return r.fn(r.ctx, tx)
 }
 
 // firstError is the first of errs that is not nil.

@@ -204,3 +204,37 @@ func TestWriteUnsyncedLeavesEveryConnectionAtFull(t *testing.T) {
 		}
 	}
 }
+
+// A writer's panic, on the leader's goroutine, is that writer's error: its rows are undone,
+// the others' committed, and the process goes on.
+func TestWritePanicIsTheWritersOwnError(t *testing.T) {
+	t.Parallel()
+	db := openWithTable(t, "NORMAL")
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := range errs {
+		fn := insert(20 + i)
+		if i == 2 {
+			fn = func(ctx context.Context, tx *sql.Tx) error {
+				if err := insert(99)(ctx, tx); err != nil {
+					return err
+				}
+				panic("broken writer")
+			}
+		}
+		wg.Go(func() { errs[i] = sqlitedb.Write(ctx, db, fn) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == 2) {
+			t.Fatalf("writer %d: %v", i, err)
+		}
+	}
+	if got := rows(t, db); len(got) != 5 || got[99] {
+		t.Fatalf("rows %v: want the five others', not the panicking writer's", got)
+	}
+	if err := sqlitedb.Write(ctx, db, insert(100)); err != nil {
+		t.Fatalf("a write after the panic: %v", err)
+	}
+}
