@@ -338,11 +338,10 @@ func (p panicky) RoundTrip(r *http.Request) (*http.Response, error) {
 	return p.next.RoundTrip(r)
 }
 
-// The attempts of a batch end before the function's deadline, with time left to record them:
-// a slow receiver never times the whole batch out.
-func TestProcessKeepsTimeForBookkeepingBeforeTheDeadline(t *testing.T) {
-	t.Parallel()
-	h := newHarness(t, 200, nil)
+// hangEndpoint points the test job's endpoint at a receiver that answers nothing until the
+// request is cancelled or the test ends.
+func hangEndpoint(t *testing.T, h *harness) {
+	t.Helper()
 	release := make(chan struct{})
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -355,6 +354,14 @@ func TestProcessKeepsTimeForBookkeepingBeforeTheDeadline(t *testing.T) {
 	ep := h.eps.eps[testJob.Ref()]
 	ep.URL = slow.URL
 	h.eps.eps[testJob.Ref()] = ep
+}
+
+// The attempts of a batch end before the function's deadline, with time left to record them:
+// a slow receiver never times the whole batch out.
+func TestProcessKeepsTimeForBookkeepingBeforeTheDeadline(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, 200, nil)
+	hangEndpoint(t, h)
 	h.proc.Sender = loopbackSender(time.Minute) // the attempt's own timeout is no help here
 	ctx, cancel := context.WithTimeout(context.Background(), 7*time.Second)
 	defer cancel()
@@ -385,18 +392,7 @@ func TestProcessGivesEachAttemptTheSendersTimeout(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, 200, nil)
-			release := make(chan struct{})
-			slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				select {
-				case <-r.Context().Done():
-				case <-release:
-				}
-			}))
-			t.Cleanup(slow.Close)
-			t.Cleanup(func() { close(release) })
-			ep := h.eps.eps[testJob.Ref()]
-			ep.URL = slow.URL
-			h.eps.eps[testJob.Ref()] = ep
+			hangEndpoint(t, h)
 			h.proc.Sender, h.proc.Concurrency = loopbackSender(timeout), tc.concurrency
 			ctx := context.Background()
 			if tc.deadline > 0 {
