@@ -448,20 +448,10 @@ func TestFIFOQueriesUseTheGroupIndexes(t *testing.T) {
 		`SELECT MIN(visible_at) FROM queue_messages WHERE queue = ? AND visible_at > ?`:                         "queue_messages_by_visibility",
 	} {
 		args := []any{"fifo", "g", 0, 10}[:strings.Count(query, "?")]
-		rows, err := db.Query("EXPLAIN QUERY PLAN "+query, args...)
+		plan, err := sqlitedb.QueryPlan(context.Background(), db, query, args...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
 		joined := strings.Join(plan, "; ") + " "
 		if !strings.Contains(joined, index) || strings.Contains(joined, "TEMP B-TREE") {
 			t.Errorf("plan %q for %s: want %s and no sort", joined, query, index)

@@ -527,20 +527,10 @@ func TestReceiveQueriesUseTheVisibilityIndex(t *testing.T) {
 		`SELECT seq, id, body, attributes, sent_at, receive_count FROM queue_messages
 			WHERE queue = ? AND visible_at <= ? ORDER BY visible_at, seq LIMIT ?`,
 	} {
-		rows, err := db.Query("EXPLAIN QUERY PLAN "+query, "work", 0, 10)
+		plan, err := sqlitedb.QueryPlan(context.Background(), db, query, "work", 0, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
 		joined := strings.Join(plan, "; ")
 		if !strings.Contains(joined, "queue_messages_by_visibility") || strings.Contains(joined, "TEMP B-TREE") {
 			t.Errorf("plan %q for %s: want the visibility index and no sort", joined, query)
@@ -550,20 +540,10 @@ func TestReceiveQueriesUseTheVisibilityIndex(t *testing.T) {
 		`UPDATE queue_messages SET visible_at = 0 WHERE receipt = ? AND queue = ?`,
 		`DELETE FROM queue_messages WHERE receipt = ? AND queue = ?`,
 	} {
-		var plan []string
-		rows, err := db.Query("EXPLAIN QUERY PLAN "+query, "r", "work")
+		plan, err := sqlitedb.QueryPlan(context.Background(), db, query, "r", "work")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
 		if joined := strings.Join(plan, "; "); !strings.Contains(joined, "queue_messages_by_receipt") {
 			t.Errorf("plan %q for %s: want the receipt index", joined, query)
 		}

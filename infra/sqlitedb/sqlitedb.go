@@ -254,3 +254,26 @@ func AddMissingColumns(ctx context.Context, db *sql.DB, table string, columns ..
 	}
 	return nil
 }
+
+// QueryPlan returns the detail lines of SQLite's plan for query (EXPLAIN QUERY PLAN), so that
+// a test can hold a query to the index it was written for.
+func QueryPlan(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {
+	rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("explain %q: %w", query, err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			return nil, fmt.Errorf("explain %q: %w", query, err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("explain %q: %w", query, err)
+	}
+	return plan, nil
+}

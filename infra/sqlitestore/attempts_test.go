@@ -71,19 +71,9 @@ func TestWebhookPagesReadThePrimaryKeyInOrder(t *testing.T) {
 
 func explain(t *testing.T, s *Store, query string, args ...any) string {
 	t.Helper()
-	rows, err := s.db.Query("EXPLAIN QUERY PLAN "+query, args...)
+	plan, err := sqlitedb.QueryPlan(context.Background(), s.db, query, args...)
 	if err != nil {
 		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan []string
-	for rows.Next() {
-		var id, parent, notused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-			t.Fatal(err)
-		}
-		plan = append(plan, detail)
 	}
 	return strings.Join(plan, "\n")
 }

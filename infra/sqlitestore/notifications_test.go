@@ -1,8 +1,11 @@
 package sqlitestore
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/heraldhq/herald/infra/sqlitedb"
 )
 
 func TestConfigQueriesUseTheirIndexes(t *testing.T) {
@@ -24,20 +27,10 @@ func TestConfigQueriesUseTheirIndexes(t *testing.T) {
 			"SEARCH w USING INDEX webhooks_by_notification (tenant_id=? AND notification_id=?)",
 		}},
 	} {
-		rows, err := db.Query("EXPLAIN QUERY PLAN "+tc.query, tc.args...)
+		plan, err := sqlitedb.QueryPlan(context.Background(), db, tc.query, tc.args...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
 		for _, want := range tc.want {
 			if !strings.Contains(strings.Join(plan, "\n"), want) {
 				t.Errorf("plan of %s:\n%s\nwant %s", tc.query, strings.Join(plan, "\n"), want)

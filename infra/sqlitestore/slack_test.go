@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/shared/slack"
 )
 
@@ -79,20 +80,10 @@ func TestSlackChannelReadsUseTheKey(t *testing.T) {
 		"list": {slackListSQL, []any{"tenant-a", "user-1"}},
 		"get":  {slackGetSQL, []any{`["a","b"]`, "tenant-a", "user-1"}},
 	} {
-		rows, err := db.QueryContext(ctx, "EXPLAIN QUERY PLAN "+q.sql, q.args...)
+		plan, err := sqlitedb.QueryPlan(ctx, db, q.sql, q.args...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
 		joined := strings.Join(plan, "; ")
 		if !strings.Contains(joined, "SEARCH c USING INDEX sqlite_autoindex_slack_channels_1 (tenant_id=? AND owner_id=?") {
 			t.Errorf("%s plan %q, want a search of the primary key by tenant and owner", name, joined)

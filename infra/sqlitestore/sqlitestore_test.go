@@ -320,20 +320,10 @@ func TestQueriesUseTheirIndexes(t *testing.T) {
 		{attemptsOfDeliveryByTimeSQL, []any{"t", "d"}, "SEARCH attempts USING INDEX attempts_by_delivery (tenant_id=? AND delivery_id=?)"},
 		{sweepSQL, []any{int64(0), sweepBatch}, "SEARCH attempts USING COVERING INDEX attempts_by_expiry (expires_at<?)"},
 	} {
-		rows, err := db.Query("EXPLAIN QUERY PLAN "+tc.query, tc.args...)
+		plan, err := sqlitedb.QueryPlan(context.Background(), db, tc.query, tc.args...)
 		if err != nil {
 			t.Fatal(err)
 		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, notused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
-				t.Fatal(err)
-			}
-			plan = append(plan, detail)
-		}
-		rows.Close()
 		if !strings.Contains(strings.Join(plan, "\n"), tc.want) {
 			t.Errorf("plan of %s:\n%s\nwant %s", tc.query, strings.Join(plan, "\n"), tc.want)
 		}
