@@ -5,6 +5,7 @@ package samples
 
 import (
 	"embed"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"path"
@@ -37,6 +38,22 @@ func Read(name string) ([]byte, error) {
 		return nil, fmt.Errorf("read sample %s: %w", name, err)
 	}
 	return b, nil
+}
+
+// Detail returns the detail of an EventBridge sample, e.g. Detail("router/task-submitted.json"):
+// what a router's parser reads.
+func Detail(name string) (json.RawMessage, error) {
+	raw, err := Read(name)
+	if err != nil {
+		return nil, err
+	}
+	var ev struct {
+		Detail json.RawMessage `json:"detail"`
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return nil, fmt.Errorf("read the detail of sample %s: %w", name, err)
+	}
+	return ev.Detail, nil
 }
 
 // List returns the names of the JSON samples in one folder, sorted, as paths Read accepts.

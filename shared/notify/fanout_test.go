@@ -2,7 +2,6 @@ package notify_test
 
 import (
 	"context"
-	"encoding/json"
 	"maps"
 	"testing"
 
@@ -27,17 +26,11 @@ func (q *recordingQueue) Enqueue(_ context.Context, jobs []delivery.Job) error {
 func TestFanoutJobsCarryTheirWebhooksOrdering(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	raw, err := samples.Read("router/task-submitted.json")
+	detail, err := samples.Detail("router/task-submitted.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var env struct {
-		Detail json.RawMessage `json:"detail"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		t.Fatal(err)
-	}
-	d, err := parse.Detail(env.Detail)
+	d, err := parse.Detail(detail)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,17 +16,11 @@ import (
 
 func sampleDetail(t testing.TB, name string) stagetransition.Detail {
 	t.Helper()
-	raw, err := samples.Read(name)
+	detail, err := samples.Detail(name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var env struct {
-		Detail json.RawMessage `json:"detail"`
-	}
-	if err := json.Unmarshal(raw, &env); err != nil {
-		t.Fatal(err)
-	}
-	d, err := parse.Detail(env.Detail)
+	d, err := parse.Detail(detail)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -208,11 +208,10 @@ func runEmbeddedLoad(b *testing.B, load embeddedLoad) loadResult {
 		b.Fatal(err)
 	}
 	client := eventbridge.NewFromConfig(cfg, func(o *eventbridge.Options) { o.BaseEndpoint = aws.String(h.EventsURL) })
-	raw, _ := samples.Read("router/task-submitted.json")
-	var ev struct {
-		Detail json.RawMessage `json:"detail"`
+	sample, err := samples.Detail("router/task-submitted.json")
+	if err != nil {
+		b.Fatal(err)
 	}
-	_ = json.Unmarshal(raw, &ev)
 
 	total := int(int64(load.rate) * int64(load.duration) / int64(time.Second))
 	sent := make([]time.Time, total)
@@ -231,7 +230,7 @@ func runEmbeddedLoad(b *testing.B, load embeddedLoad) loadResult {
 			time.Sleep(d)
 		}
 		created[i] = fmt.Sprintf("2024-03-25T15:%02d:%02d.%06d+00:00", i/60_000_000%60, i/1_000_000%60, i%1_000_000)
-		detail := strings.Replace(string(ev.Detail), "2024-03-25T15:18:55.406529+00:00", created[i], 1)
+		detail := strings.Replace(string(sample), "2024-03-25T15:18:55.406529+00:00", created[i], 1)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
