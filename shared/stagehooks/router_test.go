@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/heraldhq/herald/infra/sqlitedb"
-	"github.com/heraldhq/herald/infra/sqlitestore"
 	"github.com/heraldhq/herald/shared/delivery"
 	"github.com/heraldhq/herald/shared/stagehooks"
 )
@@ -153,35 +151,20 @@ func TestCachedTargetsRemembersEmptyStages(t *testing.T) {
 	}
 }
 
-// A job carries the Ordered flag of its webhook as the store keeps it, so that it rides the
-// queue its webhook asked for; a webhook that did not ask gets an unordered job. The targets
-// come from the embedded store, not a fake, so the flag is seen to survive the lookup.
+// A job carries the Ordered flag of its webhook's target, so that it rides the queue its
+// webhook asked for; a webhook that did not ask gets an unordered job. The stores' side, that
+// a target carries the flag its webhook was saved with, is in the config contract
+// (tests/contract) on both backends.
 func TestRouterJobsCarryTheirWebhooksOrdering(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	d := sampleDetail(t, "router/task-submitted.json")
-	db, err := sqlitedb.Open(ctx, t.TempDir(), sqlitedb.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	store, err := sqlitestore.New(ctx, db, sqlitestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
 	want := map[string]bool{"wh_ordered": true, "wh_plain": false}
-	now := time.Now().UTC()
+	var targets []stagehooks.Target
 	for id, ordered := range want {
-		w := stagehooks.Webhook{
-			ID: id, TenantID: d.TenantID, OwnerID: "user-1", ProjectHash: d.ProjectHash, StageUUID: d.FromStage.UUID,
-			StageType: stagehooks.StageAnnotate, URL: "https://hooks.example.com/" + id, Secrets: []string{"whsec_x"},
-			Enabled: true, Ordered: ordered, CreatedAt: now, UpdatedAt: now,
-		}
-		if err := store.CreateWebhook(ctx, w); err != nil {
-			t.Fatal(err)
-		}
+		targets = append(targets, stagehooks.Target{TenantID: d.TenantID, WebhookID: id, Enabled: true, Ordered: ordered})
 	}
+	store := &fakeTargets{byStage: map[string][]stagehooks.Target{d.TenantID + "/" + d.ProjectHash + "/" + d.FromStage.UUID: targets}}
 	queue := &fakeQueue{}
 	if _, err := (&stagehooks.Router{Targets: store, Queue: queue}).Route(ctx, d); err != nil {
 		t.Fatal(err)
