@@ -50,8 +50,10 @@ func TestAHotWebhooksStreakIsWrittenOnceASecondAndEndedOnce(t *testing.T) {
 			t.Fatalf("failure %d: %+v, %v; want since %v with %d failures", i+1, streak, err, since, i+1)
 		}
 	}
-	if elapsed := time.Since(start); elapsed < time.Second && updates.Load() != 1 {
-		t.Fatalf("200 failures within %v took %d updates, want 1", elapsed, updates.Load())
+	// One write, and one more for every second a slow machine took over them.
+	elapsed := time.Since(start)
+	if limit := int64(elapsed/time.Second) + 1; updates.Load() > limit {
+		t.Fatalf("200 failures within %v took %d updates, want at most %d", elapsed, updates.Load(), limit)
 	}
 	disabled, ok, err := store.DisableFailing(ctx, ref, since, "failing")
 	if err != nil || !ok || disabled.Failures != 200 {
