@@ -127,7 +127,8 @@ func (j Job) validateFields() error {
 	return nil
 }
 
-// DecodeJob parses a queue message body. The job's Payload shares body's memory.
+// DecodeJob parses a queue message body. The job's Payload may share body's memory (it does
+// for the jobs Herald writes), so body must not change while the job is in use.
 func DecodeJob(body []byte) (Job, error) {
 	if j, ok := decodeJobFast(body); ok {
 		return j, nil
