@@ -33,6 +33,11 @@ const (
 	DefaultMaxLines = 500
 	// DefaultReserve is kept back before the run's deadline to finish the sends under way.
 	DefaultReserve = 15 * time.Second
+	// DefaultGiveUpAfter is how long a line is retried, window after window, while its
+	// recipient's emails fail: an address SES refuses for good would otherwise be tried every
+	// window forever and its lines kept. Three days leave a weekend to fix a sending identity
+	// or a quota.
+	DefaultGiveUpAfter = 72 * time.Hour
 	// throttleTries bounds the attempts of one email the mail service throttles, with waits
 	// doubling from a second; the recipient then waits for the next window.
 	throttleTries = 4
@@ -52,18 +57,23 @@ type Mailer struct {
 	Lease    time.Duration
 	MaxLines int
 	Reserve  time.Duration
-	Counter  telemetry.Counter
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// GiveUpAfter: when a recipient's email fails, its lines whose events occurred longer ago
+	// than this are given up (kept as sent, so a repeated event is not mailed either),
+	// logged and counted (EmailLinesGivenUp); the younger ones wait for the next window.
+	GiveUpAfter time.Duration
+	Counter     telemetry.Counter
+	Logger      *slog.Logger
+	Now         func() time.Time
 }
 
 // Report counts what one run did.
 type Report struct {
 	// Sent emails; Failed recipients whose send failed (their lines wait for the next window);
-	// Claimed elsewhere, recipients another run has for this window; Stopped is true when the
-	// run ended at its deadline with recipients left for the next one.
-	Sent, Failed, ClaimedElsewhere int
-	Stopped                        bool
+	// GivenUp lines of failed sends older than GiveUpAfter; Claimed elsewhere, recipients
+	// another run has for this window; Stopped is true when the run ended at its deadline with
+	// recipients left for the next one.
+	Sent, Failed, GivenUp, ClaimedElsewhere int
+	Stopped                                 bool
 }
 
 // Window returns the number of the send window at t.
@@ -160,6 +170,9 @@ func (m *Mailer) one(ctx context.Context, r Recipient, window int64, limiter *ra
 		log.Warn("email not sent: its lines wait for the next window", "email_id", email.ID, "lines", len(lines), "error", err)
 		m.count(telemetry.EmailsFailed, failureReason(err))
 		add(func(rep *Report) { rep.Failed++ })
+		if m.giveUpOld(context.WithoutCancel(ctx), c, lines, now, failureReason(err), log, add) {
+			return
+		}
 		if rerr := m.Store.Release(context.WithoutCancel(ctx), c); rerr != nil {
 			log.Error("release a recipient's claim", "error", rerr)
 		}
@@ -177,6 +190,34 @@ func (m *Mailer) one(ctx context.Context, r Recipient, window int64, limiter *ra
 	m.count(telemetry.EmailsSent, "ok")
 	add(func(rep *Report) { rep.Sent++ })
 	log.Info("email sent", "email_id", email.ID, "lines", len(lines))
+}
+
+// giveUpOld gives up the lines of a failed email whose events occurred more than GiveUpAfter
+// before now: marked sent, which also ends the claim's lease. It reports whether it did (the
+// caller then has no claim to release).
+func (m *Mailer) giveUpOld(ctx context.Context, c Claim, lines []Line, now time.Time, reason string, log *slog.Logger, add func(func(*Report))) bool {
+	cutoff := now.Add(-m.giveUpAfter())
+	var old []string
+	for _, l := range lines {
+		if l.OccurredAt.Before(cutoff) {
+			old = append(old, l.ID)
+		}
+	}
+	if len(old) == 0 {
+		return false
+	}
+	allGone := len(old) == len(lines) && len(lines) < m.maxLines()
+	if err := m.Store.MarkSent(ctx, c, old, allGone, now); err != nil {
+		log.Error("give up email lines: they are retried in the next window", "lines", len(old), "error", err)
+		return false
+	}
+	log.Error("email lines given up: their recipient's emails failed for longer than the give-up age",
+		"lines", len(old), "give_up_after", m.giveUpAfter().String(), "reason", reason)
+	for range old {
+		m.count(telemetry.EmailLinesGivenUp, reason)
+	}
+	add(func(rep *Report) { rep.GivenUp += len(old) })
+	return true
 }
 
 // send waits for the rate and sends, backing off when the mail service throttles.
@@ -249,3 +290,6 @@ func (m *Mailer) workers() int           { return orDefault(m.Workers, DefaultWo
 func (m *Mailer) lease() time.Duration   { return orDefault(m.Lease, DefaultLease) }
 func (m *Mailer) maxLines() int          { return orDefault(m.MaxLines, DefaultMaxLines) }
 func (m *Mailer) reserve() time.Duration { return orDefault(m.Reserve, DefaultReserve) }
+func (m *Mailer) giveUpAfter() time.Duration {
+	return orDefault(m.GiveUpAfter, DefaultGiveUpAfter)
+}

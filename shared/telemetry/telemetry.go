@@ -28,6 +28,9 @@ const (
 	// EmailsSent and EmailsFailed count the mailer's messages, by outcome reason.
 	EmailsSent   = "EmailsSent"
 	EmailsFailed = "EmailsFailed"
+	// EmailLinesGivenUp counts email lines dropped after their recipient's emails failed for
+	// longer than the mailer's give-up age, by the last failure's reason.
+	EmailLinesGivenUp = "EmailLinesGivenUp"
 	// DigestsSent counts digests by outcome: sent, skipped_empty or abandoned.
 	DigestsSent = "DigestsSent"
 	// InboundRecordsLost counts inbound events whose record (what the Events page shows)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/heraldhq/herald/shared/mail"
 	"github.com/heraldhq/herald/shared/mailbatch"
+	"github.com/heraldhq/herald/shared/telemetry"
 )
 
 // mailbox is a mail sender that keeps what it is given, and fails the sends the test asks it
@@ -145,6 +146,66 @@ func TestMailer(t *testing.T, newStore func(t *testing.T) mailbatch.Store) {
 		got := box.to(qa.Address)
 		if len(got) != 1 || len(linesIn(got[0], "q1", "q2")) != 2 || len(box.to(lead.Address)) != 1 {
 			t.Fatalf("qa got %d emails (%v), lead %d", len(got), got, len(box.to(lead.Address)))
+		}
+	})
+
+	t.Run("a recipient whose emails keep failing has its lines given up after GiveUpAfter, counted; younger ones wait", func(t *testing.T) {
+		s, box := newStore(t), newMailbox()
+		refusing := true
+		box.fail = func(to string, _ int) error {
+			if to == qa.Address && refusing {
+				return fmt.Errorf("ses says no: %w", mail.ErrRejected)
+			}
+			return nil
+		}
+		addLines(t, s, newMailLine(qa, "q1", 0), newMailLine(qa, "q2", 150), newMailLine(lead, "l1", 0))
+		counts := telemetry.NewMemory()
+		runAt := func(windows int) mailbatch.Report {
+			m := newMailer(s, box, at(windows))
+			m.GiveUpAfter, m.Counter = 3*interval, counts
+			return run(t, m)
+		}
+		if rep := runAt(1); rep.Failed != 1 || rep.GivenUp != 0 || rep.Sent != 1 {
+			t.Fatalf("window 1: %+v; want qa failed with nothing given up and lead sent", rep)
+		}
+		// Four hours after q1 occurred, 90 minutes after q2: only q1 is past the give-up age.
+		if rep := runAt(4); rep.Failed != 1 || rep.GivenUp != 1 {
+			t.Fatalf("window 4: %+v; want qa failed and one line given up", rep)
+		}
+		if n := counts.Get(telemetry.EmailLinesGivenUp, "rejected"); n != 1 {
+			t.Fatalf("%s{rejected} = %d, want 1", telemetry.EmailLinesGivenUp, n)
+		}
+		refusing = false
+		if rep := runAt(5); rep.Sent != 1 || rep.GivenUp != 0 {
+			t.Fatalf("window 5: %+v; want qa's email sent", rep)
+		}
+		got := box.to(qa.Address)
+		if len(got) != 1 || !slices.Equal(linesIn(got[0], "q1", "q2"), []string{"q2"}) {
+			t.Fatalf("qa got %d emails; want one listing q2 alone", len(got))
+		}
+		// A line given up is kept as sent: the same event delivered again is not mailed.
+		if added, err := s.AddLines(ctx, []mailbatch.Line{newMailLine(qa, "q1", 0)}); err != nil || added != 0 {
+			t.Fatalf("q1 again: added %d, %v; want 0", added, err)
+		}
+		if rep := runAt(6); rep.Sent != 0 || box.total() != 2 {
+			t.Fatalf("window 6: %+v, %d emails in all; want nothing more", rep, box.total())
+		}
+	})
+
+	t.Run("a recipient whose lines are all past the give-up age is no longer pending", func(t *testing.T) {
+		s, box := newStore(t), newMailbox()
+		box.fail = func(string, int) error { return fmt.Errorf("ses says no: %w", mail.ErrRejected) }
+		addLines(t, s, newMailLine(qa, "q1", 0), newMailLine(qa, "q2", 10))
+		m := newMailer(s, box, at(5))
+		m.GiveUpAfter = 3 * interval
+		if rep := run(t, m); rep.GivenUp != 2 {
+			t.Fatalf("report %+v; want both lines given up", rep)
+		}
+		for r, err := range s.PendingRecipients(ctx) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Fatalf("%+v still pending", r)
 		}
 	})
 

@@ -121,6 +121,7 @@ func TestAlarmsWatchWhatGoesWrong(t *testing.T) {
 		{"AWS/Lambda", "Errors", "MailerFunction"},
 		{"AWS/Lambda", "Errors", "DigestFunction"},
 		{"Herald", "EmailsFailed", ""},
+		{"Herald", "EmailLinesGivenUp", ""},
 	}
 	for _, q := range deadLetterQueues(t) {
 		want = append(want, watch{"AWS/SQS", "NumberOfMessagesSent", q})
