@@ -13,6 +13,7 @@ package dynamo
 // tenant, so the same address in two tenants is two recipients.
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -72,18 +73,20 @@ type mailLineItem struct {
 	EventType         string `dynamodbav:"event_type"`
 	Text              string `dynamodbav:"text"`
 	OccurredAt        string `dynamodbav:"occurred_at"`
+	// AddedAt is absent from a line stored by a Herald that did not keep it.
+	AddedAt string `dynamodbav:"added_at,omitempty"`
 }
 
 // AddLines implements mailbatch.Store: per line, one transaction of a Put that exists only
 // if the line is new and an Update of the recipient's count and pending mark.
 func (s *MailLines) AddLines(ctx context.Context, lines []mailbatch.Line) (int, error) {
-	added := 0
+	added, now := 0, time.Now()
 	for _, l := range lines {
 		pk := recipientPK(l.TenantID, l.Recipient)
 		item, err := attributevalue.MarshalMap(mailLineItem{
 			PK: pk, SK: lineSKPrefix + l.ID, TenantID: l.TenantID, Address: l.Recipient, NotificationID: l.NotificationID,
 			NotificationTitle: l.NotificationTitle, ProjectHash: l.ProjectHash, EventType: l.EventType, Text: l.Text,
-			OccurredAt: formatTime(l.OccurredAt),
+			OccurredAt: formatTime(l.OccurredAt), AddedAt: formatTime(cmp.Or(l.AddedAt, now)),
 		})
 		if err != nil {
 			return added, fmt.Errorf("marshal email line %s: %w", l.ID, err)
@@ -203,9 +206,16 @@ func (s *MailLines) PendingLines(ctx context.Context, r mailbatch.Recipient, lim
 		if err != nil {
 			return nil, fmt.Errorf("parse occurred_at of email line %s: %w", it.SK, err)
 		}
+		var addedAt time.Time
+		if it.AddedAt != "" {
+			if addedAt, err = time.Parse(time.RFC3339Nano, it.AddedAt); err != nil {
+				return nil, fmt.Errorf("parse added_at of email line %s: %w", it.SK, err)
+			}
+		}
 		out = append(out, mailbatch.Line{
 			ID: it.SK[len(lineSKPrefix):], TenantID: it.TenantID, Recipient: it.Address, NotificationID: it.NotificationID,
 			NotificationTitle: it.NotificationTitle, ProjectHash: it.ProjectHash, EventType: it.EventType, Text: it.Text, OccurredAt: at,
+			AddedAt: addedAt,
 		})
 	}
 	sort.Slice(out, func(i, j int) bool {

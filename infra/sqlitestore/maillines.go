@@ -11,6 +11,7 @@ package sqlitestore
 // Every key leads with the tenant: the same address in two tenants is two recipients.
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -42,6 +43,7 @@ CREATE TABLE IF NOT EXISTS mail_lines (
 	event_type         TEXT NOT NULL,
 	text               TEXT NOT NULL,
 	occurred_at        TEXT NOT NULL,
+	added_at           TEXT NOT NULL DEFAULT '',
 	sent_at            INTEGER,
 	expires_at         INTEGER,
 	PRIMARY KEY (tenant_id, address, id)
@@ -67,13 +69,16 @@ func NewMailLines(ctx context.Context, db *sql.DB) (*MailLines, error) {
 	if err := sqlitedb.Migrate(ctx, db, "sqlitestore mail lines", mailSchema); err != nil {
 		return nil, err
 	}
+	if err := sqlitedb.AddMissingColumns(ctx, db, "mail_lines", "added_at TEXT NOT NULL DEFAULT ''"); err != nil {
+		return nil, err
+	}
 	s := &MailLines{db: db}
 	for _, p := range []struct {
 		stmt  **sql.Stmt
 		query string
 	}{
-		{&s.addLine, `INSERT INTO mail_lines (tenant_id, address, id, notification_id, notification_title, project_hash, event_type, text, occurred_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, address, id) DO NOTHING`},
+		{&s.addLine, `INSERT INTO mail_lines (tenant_id, address, id, notification_id, notification_title, project_hash, event_type, text, occurred_at, added_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (tenant_id, address, id) DO NOTHING`},
 		{&s.bumpRecipient, `INSERT INTO mail_recipients (tenant_id, address, seq, pending) VALUES (?, ?, 1, 1)
 			ON CONFLICT (tenant_id, address) DO UPDATE SET seq = seq + 1, pending = 1`},
 		{&s.pendingPage, `SELECT tenant_id, address FROM mail_recipients WHERE pending = 1 AND (tenant_id, address) > (?, ?)
@@ -81,7 +86,7 @@ func NewMailLines(ctx context.Context, db *sql.DB) (*MailLines, error) {
 		{&s.claim, `UPDATE mail_recipients SET claimed_window = ?, lease_until = ?
 			WHERE tenant_id = ? AND address = ? AND (claimed_window IS NULL OR claimed_window < ?) AND (lease_until IS NULL OR lease_until <= ?)
 			RETURNING seq`},
-		{&s.lines, `SELECT id, notification_id, notification_title, project_hash, event_type, text, occurred_at FROM mail_lines
+		{&s.lines, `SELECT id, notification_id, notification_title, project_hash, event_type, text, occurred_at, added_at FROM mail_lines
 			WHERE tenant_id = ? AND address = ? AND sent_at IS NULL ORDER BY occurred_at, id LIMIT ?`},
 		{&s.markLine, `UPDATE mail_lines SET sent_at = ?, expires_at = ?, text = '' WHERE tenant_id = ? AND address = ? AND id = ?`},
 		// A claim settles or releases only while it is the latest: one whose lease ran out
@@ -123,13 +128,17 @@ func (s *MailLines) AddLines(ctx context.Context, lines []mailbatch.Line) (int, 
 	}
 	defer tx.Rollback()
 	add, bump := tx.StmtContext(ctx, s.addLine), tx.StmtContext(ctx, s.bumpRecipient)
-	added := 0
+	added, now := 0, time.Now()
 	for _, l := range lines {
 		at, err := formatTime(l.OccurredAt)
 		if err != nil {
 			return 0, fmt.Errorf("email line %s: %w", l.ID, err)
 		}
-		res, err := add.ExecContext(ctx, l.TenantID, l.Recipient, l.ID, l.NotificationID, l.NotificationTitle, l.ProjectHash, l.EventType, l.Text, at)
+		addedAt, err := formatTime(cmp.Or(l.AddedAt, now))
+		if err != nil {
+			return 0, fmt.Errorf("email line %s: %w", l.ID, err)
+		}
+		res, err := add.ExecContext(ctx, l.TenantID, l.Recipient, l.ID, l.NotificationID, l.NotificationTitle, l.ProjectHash, l.EventType, l.Text, at, addedAt)
 		if err != nil {
 			return 0, fmt.Errorf("add email line %s: %w", l.ID, err)
 		}
@@ -213,12 +222,17 @@ func (s *MailLines) PendingLines(ctx context.Context, r mailbatch.Recipient, lim
 	var out []mailbatch.Line
 	for rows.Next() {
 		l := mailbatch.Line{TenantID: r.TenantID, Recipient: r.Address}
-		var at string
-		if err := rows.Scan(&l.ID, &l.NotificationID, &l.NotificationTitle, &l.ProjectHash, &l.EventType, &l.Text, &at); err != nil {
+		var at, addedAt string
+		if err := rows.Scan(&l.ID, &l.NotificationID, &l.NotificationTitle, &l.ProjectHash, &l.EventType, &l.Text, &at, &addedAt); err != nil {
 			return nil, fmt.Errorf("read a recipient's email lines: %w", err)
 		}
 		if l.OccurredAt, err = parseTime("occurred_at", at); err != nil {
 			return nil, err
+		}
+		if addedAt != "" {
+			if l.AddedAt, err = parseTime("added_at", addedAt); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, l)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/heraldhq/herald/infra/sqlitedb"
 	"github.com/heraldhq/herald/shared/delivery"
+	"github.com/heraldhq/herald/shared/mailbatch"
 	"github.com/heraldhq/herald/shared/stagehooks"
 )
 
@@ -349,6 +350,12 @@ func TestADataDirectoryFromAnEarlierReleaseKeepsWorking(t *testing.T) {
 			PRIMARY KEY (tenant_id, owner_id, id)) STRICT`,
 		`INSERT INTO slack_channels VALUES ('tenant-a', 'user-1', 'slk_1', 'T0', 'Acme', 'C0', '#alerts',
 			'https://hooks.slack.com/services/T0/B0/x', '', '2026-11-28T12:00:00Z')`,
+		`CREATE TABLE mail_lines (tenant_id TEXT NOT NULL, address TEXT NOT NULL, id TEXT NOT NULL,
+			notification_id TEXT NOT NULL, notification_title TEXT NOT NULL, project_hash TEXT NOT NULL,
+			event_type TEXT NOT NULL, text TEXT NOT NULL, occurred_at TEXT NOT NULL, sent_at INTEGER, expires_at INTEGER,
+			PRIMARY KEY (tenant_id, address, id)) STRICT`,
+		`INSERT INTO mail_lines VALUES ('tenant-a', 'qa@example.com', 'l-old', 'ntf_1', 'QA', 'proj-1',
+			'task_submitted', 'A task was submitted.', '2026-11-28T12:00:00.000000000Z', NULL, NULL)`,
 	} {
 		if _, err := db.Exec(stmt); err != nil {
 			t.Fatal(err)
@@ -371,6 +378,22 @@ func TestADataDirectoryFromAnEarlierReleaseKeepsWorking(t *testing.T) {
 	if err := channels.MarkBroken(ctx, "tenant-a", "user-1", "slk_1", "channel_not_found", base); err != nil {
 		t.Fatalf("mark an old channel broken: %v", err)
 	}
+	// A line stored before Herald kept its time of adding reads back without one, which the
+	// mailer never gives up.
+	lines, err := NewMailLines(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lines.Close()
+	old, err := lines.PendingLines(ctx, mailbatch.Recipient{TenantID: "tenant-a", Address: "qa@example.com"}, 10)
+	if err != nil || len(old) != 1 || old[0].ID != "l-old" || !old[0].AddedAt.IsZero() {
+		t.Fatalf("old email line %+v, %v", old, err)
+	}
 	// A second start finds the columns there and changes nothing.
 	newStore(t, db, Options{})
+	again, err := NewMailLines(ctx, db)
+	if err != nil {
+		t.Fatalf("second start of the email lines: %v", err)
+	}
+	again.Close()
 }

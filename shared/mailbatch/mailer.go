@@ -57,7 +57,7 @@ type Mailer struct {
 	Lease    time.Duration
 	MaxLines int
 	Reserve  time.Duration
-	// GiveUpAfter: when a recipient's email fails, its lines whose events occurred longer ago
+	// GiveUpAfter: when a recipient's email fails, its lines stored (Line.AddedAt) longer ago
 	// than this are given up (kept as sent, so a repeated event is not mailed either),
 	// logged and counted (EmailLinesGivenUp); the younger ones wait for the next window.
 	GiveUpAfter time.Duration
@@ -192,14 +192,14 @@ func (m *Mailer) one(ctx context.Context, r Recipient, window int64, limiter *ra
 	log.Info("email sent", "email_id", email.ID, "lines", len(lines))
 }
 
-// giveUpOld gives up the lines of a failed email whose events occurred more than GiveUpAfter
-// before now: marked sent, which also ends the claim's lease. It reports whether it did (the
+// giveUpOld gives up the lines of a failed email stored more than GiveUpAfter before now:
+// marked sent, which also ends the claim's lease. It reports whether it did (the
 // caller then has no claim to release).
 func (m *Mailer) giveUpOld(ctx context.Context, c Claim, lines []Line, now time.Time, reason string, log *slog.Logger, add func(func(*Report))) bool {
 	cutoff := now.Add(-m.giveUpAfter())
 	var old []string
 	for _, l := range lines {
-		if l.OccurredAt.Before(cutoff) {
+		if !l.AddedAt.IsZero() && l.AddedAt.Before(cutoff) {
 			old = append(old, l.ID)
 		}
 	}

@@ -25,6 +25,11 @@ type Line struct {
 	// Text is the line as the email shows it, one sentence of plain text.
 	Text       string
 	OccurredAt time.Time
+	// AddedAt is when the line was stored; AddLines sets it to the time of the call when it
+	// is zero. The mailer gives lines up by it (Mailer.GiveUpAfter), not by OccurredAt, which
+	// the producer sets and a replayed event carries from long ago. A line stored by a Herald
+	// that did not keep it reads as zero and is never given up.
+	AddedAt time.Time
 }
 
 // Recipient is one address of one tenant. The same address in two tenants is two recipients,
@@ -54,8 +59,8 @@ const SentRetention = 7 * 24 * time.Hour
 
 // Store keeps lines until the mailer sends them.
 type Store interface {
-	// AddLines stores each line once. A line whose ID the recipient already has, pending or
-	// sent within SentRetention, is skipped without error. A new line marks its recipient
+	// AddLines stores each line once, with its AddedAt (now when zero). A line whose ID the
+	// recipient already has, pending or sent within SentRetention, is skipped without error. A new line marks its recipient
 	// pending and adds one to its Seq. It returns how many lines were new.
 	AddLines(ctx context.Context, lines []Line) (added int, err error)
 	// PendingRecipients yields every recipient marked pending, reading the store a page at a

@@ -192,6 +192,19 @@ func TestMailer(t *testing.T, newStore func(t *testing.T) mailbatch.Store) {
 		}
 	})
 
+	t.Run("a line is given up by when it was stored, not by when its event occurred", func(t *testing.T) {
+		s, box := newStore(t), newMailbox()
+		box.fail = func(string, int) error { return fmt.Errorf("ses says no: %w", mail.ErrRejected) }
+		replayed := newMailLine(qa, "q1", 0)
+		replayed.OccurredAt = mailEpoch.AddDate(-1, 0, 0)
+		addLines(t, s, replayed)
+		m := newMailer(s, box, at(1))
+		m.GiveUpAfter = 3 * interval
+		if rep := run(t, m); rep.Failed != 1 || rep.GivenUp != 0 {
+			t.Fatalf("report %+v; want the failure and nothing given up", rep)
+		}
+	})
+
 	t.Run("a recipient whose lines are all past the give-up age is no longer pending", func(t *testing.T) {
 		s, box := newStore(t), newMailbox()
 		box.fail = func(string, int) error { return fmt.Errorf("ses says no: %w", mail.ErrRejected) }

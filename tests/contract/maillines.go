@@ -19,6 +19,7 @@ func newMailLine(r mailbatch.Recipient, id string, minutes int) mailbatch.Line {
 		ID: id, TenantID: r.TenantID, Recipient: r.Address, NotificationID: "ntf_" + r.TenantID, NotificationTitle: "QA « alerts »",
 		ProjectHash: "proj-1", EventType: "task_submitted", Text: "annotator@example.com submitted task " + id + ".",
 		OccurredAt: mailEpoch.Add(time.Duration(minutes) * time.Minute),
+		AddedAt:    mailEpoch.Add(time.Duration(minutes) * time.Minute),
 	}
 }
 
@@ -31,7 +32,10 @@ func sameLine(t *testing.T, got, want mailbatch.Line) {
 	if !got.OccurredAt.Truncate(time.Millisecond).Equal(want.OccurredAt.Truncate(time.Millisecond)) {
 		t.Errorf("line %s: occurred_at %v, want %v", got.ID, got.OccurredAt, want.OccurredAt)
 	}
-	got.OccurredAt, want.OccurredAt = time.Time{}, time.Time{}
+	if !got.AddedAt.Truncate(time.Millisecond).Equal(want.AddedAt.Truncate(time.Millisecond)) {
+		t.Errorf("line %s: added_at %v, want %v", got.ID, got.AddedAt, want.AddedAt)
+	}
+	got.OccurredAt, want.OccurredAt, got.AddedAt, want.AddedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	if got != want {
 		t.Errorf("line\n got %+v\nwant %+v", got, want)
 	}
@@ -128,6 +132,19 @@ func TestMailLineStore(t *testing.T, newStore func(t *testing.T) mailbatch.Store
 		}
 		if all := linesOf(t, s, a, 10); fmt.Sprint(lineIDsOf(all)) != "[l-z l-a l-b l-0]" {
 			t.Fatalf("read %v with room for all", lineIDsOf(all))
+		}
+	})
+
+	t.Run("a line stored without its time of adding gets the time of the call", func(t *testing.T) {
+		s := newStore(t)
+		l := newMailLine(a, "l-1", 0)
+		l.AddedAt = time.Time{}
+		before := time.Now()
+		add(t, s, l)
+		after := time.Now()
+		got := linesOf(t, s, a, 10)
+		if len(got) != 1 || got[0].AddedAt.Before(before.Truncate(time.Millisecond)) || got[0].AddedAt.After(after) {
+			t.Fatalf("read %+v; want added_at between %v and %v", got, before, after)
 		}
 	})
 

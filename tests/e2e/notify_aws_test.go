@@ -20,7 +20,6 @@ import (
 	"github.com/heraldhq/herald/events/samples"
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/infra/eventsource"
-	"github.com/heraldhq/herald/infra/idempotency"
 	"github.com/heraldhq/herald/infra/lambdafn"
 	"github.com/heraldhq/herald/infra/lambdafn/apifn"
 	"github.com/heraldhq/herald/infra/lambdafn/deliveryfn"
@@ -282,13 +281,11 @@ func newAWSRig(t *testing.T) *awsRig {
 		t.Fatal(err)
 	}
 	clients := b.Clients(nil)
-	deliver, err := deliveryfn.Over(r.cfg, deliveryfn.Ports{
-		Endpoints: dynamo.NewWebhookStore(clients.DynamoDB, b.WebhooksTable), SlackChannels: dynamo.NewSlackChannels(clients.DynamoDB, b.WebhooksTable),
-		Log:            dynamo.NewAttemptLog(clients.DynamoDB, b.AttemptsTable, 0),
-		PostClaims:     idempotency.PostClaims{Store: dynamo.NewIdempotency(clients.DynamoDB, b.AttemptsTable, deliveryfn.SlackPostLease)},
-		Queue:          sqsqueue.New(clients.SQS, b.QueueURL, b.DLQURL),
-		SlackURLPrefix: r.slack.WebhookPrefix(),
-	}, r.counts, r.logger)
+	// The delivery function's own wiring (deliveryfn.New's), with the Slack stand-in's
+	// webhook prefix in place of Slack's.
+	ports := deliveryfn.AWSPorts(r.cfg, clients)
+	ports.SlackURLPrefix = r.slack.WebhookPrefix()
+	deliver, err := deliveryfn.Over(r.cfg, ports, r.counts, r.logger)
 	if err != nil {
 		t.Fatal(err)
 	}
