@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"sort"
@@ -178,9 +179,8 @@ const maxQueryItems = 1000
 
 // AttemptsOfWebhook returns one page of a webhook's attempts, newest first, with Query only:
 // each shard read backwards from the cursor, Since and the cursor as key conditions and the
-// outcome as a filter, and the shards merged. The newest limit+1 attempts of the webhook are
-// among the newest limit+1 of each shard, so each shard reads until it has that many or ends,
-// and a cursor is returned only when more follow.
+// outcome as a filter, and the shards merged (newestAcrossShards reads each only as far as the
+// page needs). It reads limit+1 so that a cursor is returned only when more follow.
 func (l *AttemptLog) AttemptsOfWebhook(ctx context.Context, tenant, webhookID string, q delivery.AttemptQuery) (delivery.AttemptPage, error) {
 	limit, after, err := q.Resolve(tenant, webhookID)
 	if err != nil {
@@ -200,8 +200,8 @@ func (l *AttemptLog) AttemptsOfWebhook(ctx context.Context, tenant, webhookID st
 		}
 	}
 	want := limit + 1
-	merged, err := newestAcrossShards(ctx, attemptsPartition(tenant, webhookID), want, func(ctx context.Context, pk string) ([]attemptItem, error) {
-		return l.readShard(ctx, pk, since, before, q.Outcome, want)
+	merged, err := newestAcrossShards(ctx, attemptsPartition(tenant, webhookID), want, func(ctx context.Context, pk, olderThan string, n int) ([]attemptItem, error) {
+		return l.readShard(ctx, pk, since, cmp.Or(olderThan, before), q.Outcome, n)
 	}, func(it attemptItem) string { return it.SK })
 	if err != nil {
 		return delivery.AttemptPage{}, fmt.Errorf("query attempts of webhook %s: %w", webhookID, err)

@@ -3,12 +3,14 @@ package dynamo_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/heraldhq/herald/infra/dynamo"
 	"github.com/heraldhq/herald/shared/delivery"
@@ -144,6 +146,90 @@ func TestAttemptsWrittenBeforeShardingAreStillRead(t *testing.T) {
 	failed, err := log.AttemptsOfWebhook(ctx, "tenant-a", "wh_1", delivery.AttemptQuery{Outcome: delivery.OutcomeDeadLettered})
 	if err != nil || len(failed.Items) != 3 {
 		t.Fatalf("dead-lettered attempts %+v, %v; want the three old ones", failed.Items, err)
+	}
+}
+
+// TestAPageReadsAboutItsOwnSizeAcrossTheShards pages through a hot webhook's log, whole and
+// filtered, and counts the items DynamoDB reads for it: each shard is read only as far as the
+// page needs, not a page's worth from each of the sixteen.
+func TestAPageReadsAboutItsOwnSizeAcrossTheShards(t *testing.T) {
+	ctx := context.Background()
+	b := awsfixture.New(t, awsfixture.Options{})
+	var scanned atomic.Int64
+	db := dynamodb.New(b.Admin().DynamoDB.Options(), func(o *dynamodb.Options) {
+		o.APIOptions = append(o.APIOptions, func(stack *middleware.Stack) error {
+			return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("CountScanned", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				out, md, err := next.HandleInitialize(ctx, in)
+				if q, ok := out.Result.(*dynamodb.QueryOutput); ok {
+					scanned.Add(int64(q.ScannedCount))
+				}
+				return out, md, err
+			}), middleware.After)
+		})
+	})
+	log := dynamo.NewAttemptLog(db, b.AttemptsTable, 0)
+
+	// Scenario: 1,200 deliveries to one webhook, every tenth dead-lettered.
+	const deliveries = 1200
+	at := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	var attempts []delivery.Attempt
+	for i := range deliveries {
+		outcome := delivery.OutcomeSucceeded
+		if i%10 == 0 {
+			outcome = delivery.OutcomeDeadLettered
+		}
+		attempts = append(attempts, delivery.Attempt{
+			TenantID: "tenant-a", Kind: delivery.KindWebhook, WebhookID: "wh_hot", DeliveryID: fmt.Sprintf("msg_%04d", i),
+			EventType: "task_submitted_event", Number: 1, At: at.Add(time.Duration(i) * time.Millisecond),
+			StatusCode: 200, Outcome: outcome,
+		})
+	}
+	if err := log.RecordAttempts(ctx, attempts); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name    string
+		outcome delivery.Outcome
+		every   int // the attempts it lists: every one, or every tenth
+	}{{"whole log", "", 1}, {"dead-lettered only", delivery.OutcomeDeadLettered, 10}} {
+		t.Run(tc.name, func(t *testing.T) {
+			const limit = 50
+			q := delivery.AttemptQuery{Limit: limit, Outcome: tc.outcome}
+			var ids []string
+			pages := 0
+			scanned.Store(0)
+			for {
+				page, err := log.AttemptsOfWebhook(ctx, "tenant-a", "wh_hot", q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				pages++
+				for _, a := range page.Items {
+					ids = append(ids, a.DeliveryID)
+				}
+				if page.NextCursor == "" {
+					break
+				}
+				q.Cursor = page.NextCursor
+			}
+			var want []string
+			for i := deliveries - 1; i >= 0; i-- {
+				if i%tc.every == 0 {
+					want = append(want, fmt.Sprintf("msg_%04d", i))
+				}
+			}
+			if fmt.Sprint(ids) != fmt.Sprint(want) {
+				t.Fatalf("paged %d attempts, want %d newest first, each once", len(ids), len(want))
+			}
+			// Reading limit+1 from every shard scanned 560 items a page of the whole log here,
+			// and 700 of the filtered one.
+			perPage := float64(scanned.Load()) / float64(pages)
+			t.Logf("%d pages, %.0f items scanned a page for %d listed", pages, perPage, limit)
+			if bound := 3.0 * float64(limit+1) * float64(tc.every); perPage > bound {
+				t.Errorf("%.0f items scanned a page, want at most %.0f", perPage, bound)
+			}
+		})
 	}
 }
 

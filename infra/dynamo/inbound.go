@@ -1,6 +1,7 @@
 package dynamo
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -89,7 +90,7 @@ func (s *Inbound) ListInbound(ctx context.Context, tenant string, q inbound.Quer
 		}
 	}
 	want := limit + 1
-	items, err := newestAcrossShards(ctx, inboundPartition(tenant), want, func(ctx context.Context, pk string) ([]inboundItem, error) {
+	items, err := newestAcrossShards(ctx, inboundPartition(tenant), want, func(ctx context.Context, pk, olderThan string, n int) ([]inboundItem, error) {
 		in := &dynamodb.QueryInput{
 			TableName:              &s.table,
 			KeyConditionExpression: aws.String("pk = :pk"),
@@ -103,12 +104,12 @@ func (s *Inbound) ListInbound(ctx context.Context, tenant string, q inbound.Quer
 			in.FilterExpression = aws.String("expires_at > :now AND outcome = :outcome")
 			in.ExpressionAttributeValues[":outcome"] = stringValue(string(q.Outcome))
 		}
-		if after != "" {
+		if before := cmp.Or(olderThan, after); before != "" {
 			// A key condition, not a start key: the cursor names a record of one shard only.
 			in.KeyConditionExpression = aws.String("pk = :pk AND sk < :after")
-			in.ExpressionAttributeValues[":after"] = stringValue(after)
+			in.ExpressionAttributeValues[":after"] = stringValue(before)
 		}
-		return queryNewest(ctx, s.client, in, want, func(inboundItem) bool { return true })
+		return queryNewest(ctx, s.client, in, n, func(inboundItem) bool { return true })
 	}, func(it inboundItem) string { return it.SK })
 	if err != nil {
 		return inbound.Page{}, fmt.Errorf("query inbound events: %w", err)

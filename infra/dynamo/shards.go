@@ -20,9 +20,9 @@ import (
 // a fixed-width time, so string order is time order across shards too.
 
 // LogShards is how many partition keys such a log is spread over: sixteen take 16,000 writes
-// a second, three times a webhook's attempts at 5,000 deliveries a second. A page costs one
-// Query per shard, in parallel; pages are read by people and by recover, a thousand times less
-// often than the log is written.
+// a second, three times a webhook's attempts at 5,000 deliveries a second. A page costs a
+// Query per shard, in parallel, and a second round for a few (see newestAcrossShards); pages
+// are read by people and by recover, a thousand times less often than the log is written.
 const LogShards = 16
 
 // shardKey is the partition key of one shard of the log under base. Shard 0 is base itself:
@@ -41,21 +41,62 @@ func shardOf(id string) int {
 	return int(h.Sum32() % LogShards)
 }
 
-// newestAcrossShards returns the newest want items of the log under base, newest first: each
-// shard's newest want (read by query from its key, in parallel) hold the log's newest want.
-func newestAcrossShards[T any](ctx context.Context, base string, want int, query func(ctx context.Context, pk string) ([]T, error), sortKey func(T) string) ([]T, error) {
-	shards := make([][]T, LogShards)
-	errs := make([]error, LogShards)
-	var wg sync.WaitGroup
-	for shard := range LogShards {
-		wg.Go(func() { shards[shard], errs[shard] = query(ctx, shardKey(base, shard)) })
+// newestAcrossShards returns the newest want items of the log under base, newest first. query
+// reads one shard newest first: at least n items (fewer only where its key ends), older than
+// olderThan when that is set, else from the caller's own cursor.
+//
+// Evenly spread ids put about want/LogShards of a page in each shard, so each shard is first
+// read for a little more than its share, all in parallel. Then only the shards whose unread
+// items could still be among the newest want are read on, with twice the reads each round:
+// those not read to their end whose oldest item read is newer than the want-th newest read so
+// far. A page then reads about want items in two rounds of Queries, where reading want from
+// every shard read sixteen times that.
+func newestAcrossShards[T any](ctx context.Context, base string, want int, query func(ctx context.Context, pk, olderThan string, n int) ([]T, error), sortKey func(T) string) ([]T, error) {
+	type shard struct {
+		items []T // read so far, newest first
+		ended bool
 	}
-	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	shards := make([]shard, LogShards)
+	pending := make([]int, LogShards)
+	for i := range pending {
+		pending[i] = i
 	}
-	merged := slices.Concat(shards...)
-	slices.SortFunc(merged, func(a, b T) int { return strings.Compare(sortKey(b), sortKey(a)) })
+	n := want/LogShards + 2
+	var merged []T
+	for len(pending) > 0 {
+		errs := make([]error, len(pending))
+		var wg sync.WaitGroup
+		for i, s := range pending {
+			wg.Go(func() {
+				var olderThan string
+				if read := shards[s].items; len(read) > 0 {
+					olderThan = sortKey(read[len(read)-1])
+				}
+				got, err := query(ctx, shardKey(base, s), olderThan, n)
+				shards[s].items, shards[s].ended, errs[i] = append(shards[s].items, got...), len(got) < n, err
+			})
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
+		merged = merged[:0]
+		for _, sh := range shards {
+			merged = append(merged, sh.items...)
+		}
+		slices.SortFunc(merged, func(a, b T) int { return strings.Compare(sortKey(b), sortKey(a)) })
+		var cutoff string // the want-th newest read, once want are read
+		if len(merged) >= want {
+			cutoff = sortKey(merged[want-1])
+		}
+		pending = pending[:0]
+		for s, sh := range shards {
+			if !sh.ended && (cutoff == "" || sortKey(sh.items[len(sh.items)-1]) > cutoff) {
+				pending = append(pending, s)
+			}
+		}
+		n = min(2*n, want)
+	}
 	return merged[:min(len(merged), want)], nil
 }
 
