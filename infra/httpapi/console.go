@@ -49,7 +49,7 @@ func (s *Server) consoleSignIn(w http.ResponseWriter, r *http.Request) {
 	signed, err := s.SignIn.RedeemSignInCode(r.Context(), in.Code)
 	if errors.Is(err, ErrSignInCodeInvalid) {
 		s.fail(w, r, problem(http.StatusUnauthorized, "sign-in-link-invalid", "Sign-in link used or expired",
-			"a sign-in link works once, within 15 minutes; run `herald signin-link` for a new one, or sign in with an API key"))
+			"a sign-in link works once, within 15 minutes; run `go run ./infra/herald signin-link` in the Herald checkout for a new one, or sign in with an API key"))
 		return
 	}
 	if err != nil {

@@ -60,7 +60,7 @@ func TestConsoleSignIn(t *testing.T) {
 			t.Fatalf("tenant-b's notifications: %d %s", status, body)
 		}
 		for name, again := range map[string]string{"used": code, "unknown": strings.Repeat("x", 43)} {
-			if res := redeem(again); res.status != http.StatusUnauthorized || !strings.Contains(string(res.body), "herald signin-link") {
+			if res := redeem(again); res.status != http.StatusUnauthorized || !strings.Contains(string(res.body), "go run ./infra/herald signin-link") {
 				t.Errorf("%s code: %d %s", name, res.status, res.body)
 			}
 		}

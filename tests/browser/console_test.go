@@ -298,7 +298,7 @@ func TestNotificationsTab(t *testing.T) {
 	b.run("sign out", click("#sign-out"), visible("#api-key"))
 	b.run("open the used link", chromedp.Navigate("about:blank"), chromedp.Navigate(used))
 	b.waitText("main", "Sign-in link used or expired")
-	b.waitText("main", "herald signin-link")
+	b.waitText("main", "go run ./infra/herald signin-link")
 	b.page("sign-in-used-link")
 }
 
