@@ -98,6 +98,10 @@ const DefaultVisibilityTimeout = 30 * time.Second
 // MaxDelay is SQS's DelaySeconds maximum (15 min).
 const MaxDelay = 15 * time.Minute
 
+// MaxMessageBytes is SQS's largest message body, 1 MiB: the embedded queue refuses what SQS
+// would, so that a job too large for AWS fails here too.
+const MaxMessageBytes = 1 << 20
+
 // maxVisibility is SQS's longest visibility timeout (12 h), counted from a message's receive.
 const maxVisibility = delivery.MaxVisibility
 
@@ -432,6 +436,9 @@ func SendAll(ctx context.Context, sends []Sending) error {
 
 // check refuses a message SQS would refuse on this queue.
 func (q *Queue) check(m Outgoing) error {
+	if len(m.Body) > MaxMessageBytes {
+		return fmt.Errorf("%d bytes, over SQS's message limit of %d", len(m.Body), MaxMessageBytes)
+	}
 	if m.Delay < 0 || m.Delay > MaxDelay {
 		return fmt.Errorf("delay %s is not within SQS's 0 to %s", m.Delay, MaxDelay)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -233,6 +234,20 @@ func TestQueue(t *testing.T, newQueue func(t *testing.T, visibility time.Duratio
 		q := newQueue(t, 30*time.Second)
 		if err := q.Retry.Resend(ctx, []delivery.Resend{{Job: queueJobs(1)[0], Delay: delivery.MaxDelay + time.Second}}); err == nil {
 			t.Fatal("a delay over 15 minutes was accepted")
+		}
+	})
+
+	t.Run("a job over SQS's 1 MiB message limit is refused, and nothing is queued", func(t *testing.T) {
+		t.Parallel()
+		q := newQueue(t, 30*time.Second)
+		big := queueJobs(2)
+		big[1].Payload = json.RawMessage(`"` + strings.Repeat("a", 1<<20) + `"`)
+		err := q.Retry.Resend(ctx, []delivery.Resend{{Job: big[0]}, {Job: big[1]}})
+		if err == nil || !strings.Contains(err.Error(), "limit") {
+			t.Fatalf("Resend of a %d-byte job: %v; want a refusal naming the limit", len(big[1].Payload), err)
+		}
+		if msgs, err := q.Source.Receive(ctx, 10, 0); err != nil || len(msgs) != 0 {
+			t.Fatalf("received %d messages (%v) after a refused send; want none", len(msgs), err)
 		}
 	})
 
