@@ -211,7 +211,7 @@ func (m *Mailer) giveUpOld(ctx context.Context, c Claim, lines []Line, now time.
 		log.Error("give up email lines: they are retried in the next window", "lines", len(old), "error", err)
 		return false
 	}
-	log.Error("email lines given up: their recipient's emails failed for longer than the give-up age",
+	log.Error("email lines given up: stored longer ago than the give-up age, and their email failed again",
 		"lines", len(old), "give_up_after", m.giveUpAfter().String(), "reason", reason)
 	for range old {
 		m.count(telemetry.EmailLinesGivenUp, reason)

@@ -129,7 +129,7 @@ func BenchmarkDeliveryPathVsBareClient(b *testing.B) {
 		// The order alternates, herald-bare then bare-herald (ABBA), so that a drift of the
 		// machine's speed through the run favours neither side and each side follows itself as
 		// often as it follows the other. With Herald always first, its ratio measured about
-		// 0.03 lower (27 one-second runs each way, interleaved): likely the cost of following
+		// 0.025 lower (47 one-second runs each way): likely the cost of following
 		// the other side's round (its garbage to sweep, its caches), which a delivery process
 		// running only Herald's path never pays.
 		heraldFirst := i%2 == 0
