@@ -105,7 +105,7 @@ func drainBacklog(b *testing.B, jobs int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer h.Close(context.Background())
+	defer closeHerald(b, h)
 
 	var samples []memSample
 	tick := time.NewTicker(sampleEvery)

@@ -43,6 +43,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binary heraldBinary built, 30 MB a run, once every test is done.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binary != "" {
+		_ = os.RemoveAll(filepath.Dir(binary))
+	}
+	os.Exit(code)
+}
+
 // heraldBinary builds ./infra/herald once per test run.
 func heraldBinary(t testing.TB) string {
 	t.Helper()
