@@ -124,7 +124,8 @@ func (b EndpointsByKind) DisableWebhook(ctx context.Context, ref EndpointRef, re
 
 // Health wraps next so that this cache follows the streaks it keeps: a failure marks the
 // cached webhook failing, so that the next success here ends the streak, an ended streak marks
-// it failing no more, and a restart or a disable forgets it. Another process's changes reach the cache within its ttl.
+// it failing no more, and a restart or a disable forgets it. Another process's changes reach
+// the cache within its ttl.
 func (c *CachedEndpoints) Health(next HealthStore) HealthStore {
 	return cachedHealth{cache: c, next: next}
 }

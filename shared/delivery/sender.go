@@ -12,10 +12,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/heraldhq/herald/shared/memo"
 	"github.com/heraldhq/herald/shared/signing"
 )
 
@@ -60,8 +59,7 @@ type Sender struct {
 	signer  signing.Signer
 	// templates holds a POST request per webhook URL, parsed and checked once: an attempt is
 	// a shallow copy of it with its own context, headers and body (see request).
-	templates      sync.Map // URL -> *template
-	templatesCount atomic.Int64
+	templates memo.Map[string, *template] // by URL
 }
 
 // template is a webhook URL's request, and the Authorization a URL with a user name gets:
@@ -198,10 +196,8 @@ func (s *Sender) postDirect(req *http.Request) (*http.Response, error) {
 // parse and half the allocations of http.NewRequestWithContext. The copies share the
 // template's URL, which the client only reads.
 func (s *Sender) request(ctx context.Context, rawURL string, payload []byte) (*http.Request, string, error) {
-	var tmpl *template
-	if t, ok := s.templates.Load(rawURL); ok {
-		tmpl = t.(*template)
-	} else {
+	tmpl, ok := s.templates.Load(rawURL)
+	if !ok {
 		req, err := http.NewRequest(http.MethodPost, rawURL, nil)
 		if err != nil {
 			return nil, "", err
@@ -211,12 +207,9 @@ func (s *Sender) request(ctx context.Context, rawURL string, payload []byte) (*h
 			password, _ := u.Password()
 			tmpl.authorization = "Basic " + base64.StdEncoding.EncodeToString([]byte(u.Username()+":"+password))
 		}
-		if s.templatesCount.Add(1) > maxRequestTemplates {
-			// URLs of webhooks long gone: forgetting them all costs one parse per live one.
-			s.templates.Clear()
-			s.templatesCount.Store(0)
-		}
-		s.templates.Store(rawURL, tmpl)
+		// Past maxRequestTemplates, the URLs of webhooks long gone are forgotten with the
+		// rest: one parse again per live one.
+		tmpl, _ = s.templates.LoadOrStore(rawURL, tmpl, maxRequestTemplates)
 	}
 	req := tmpl.req.WithContext(ctx)
 	req.ContentLength = int64(len(payload))

@@ -14,8 +14,9 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/heraldhq/herald/shared/memo"
 )
 
 // SecretPrefix marks a Herald signing secret, as in the Standard Webhooks convention.
@@ -101,8 +102,7 @@ const maxPrefix = 256
 // no allocation. The zero value is ready to use and safe for concurrent use; a process keeps
 // one.
 type Signer struct {
-	keys  sync.Map // secret -> *key
-	count atomic.Int64
+	keys memo.Map[string, *key] // by secret
 }
 
 // key is one secret's pool of HMAC states.
@@ -151,22 +151,15 @@ func (m *mac) appendSignature(dst []byte, i int, msgID string, at time.Time, bod
 // key returns secret's key, setting it up on first use.
 func (s *Signer) key(secret string) (*key, error) {
 	if k, ok := s.keys.Load(secret); ok {
-		return k.(*key), nil
+		return k, nil
 	}
 	raw, err := decodeSecret(secret)
 	if err != nil {
 		return nil, err
 	}
-	k := &key{secret: raw}
-	if got, loaded := s.keys.LoadOrStore(secret, k); loaded {
-		return got.(*key), nil
-	}
-	if s.count.Add(1) > maxKeys {
-		// Secrets rotated away or of webhooks long gone: forgetting every key costs one setup
-		// per live secret, and keeps the Signer's memory bounded without an eviction list.
-		s.keys.Clear()
-		s.count.Store(0)
-	}
+	// Past maxKeys, the secrets rotated away or of webhooks long gone are forgotten with the
+	// rest: one setup again per live secret.
+	k, _ := s.keys.LoadOrStore(secret, &key{secret: raw}, maxKeys)
 	return k, nil
 }
 
