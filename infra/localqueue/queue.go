@@ -388,15 +388,7 @@ func (q *Queue) Name() string { return q.name }
 // Send sends msgs in one transaction: when it returns nil every message is committed (or, on
 // a FIFO queue, was a duplicate within DedupInterval), and when it returns an error none is.
 func (q *Queue) Send(ctx context.Context, msgs []Outgoing) error {
-	for i, m := range msgs {
-		if err := q.check(m); err != nil {
-			return fmt.Errorf("send to queue %s: message %d: %w", q.name, i, err)
-		}
-	}
-	if err := q.insert(ctx, batch{q.name, msgs}); err != nil {
-		return fmt.Errorf("send %d messages to queue %s: %w", len(msgs), q.name, err)
-	}
-	return nil
+	return SendAll(ctx, []Sending{{Queue: q, Msgs: msgs}})
 }
 
 // Sending is one queue's messages of a SendAll.
@@ -429,7 +421,7 @@ func SendAll(ctx context.Context, sends []Sending) error {
 		batches = append(batches, batch{s.Queue.name, s.Msgs})
 	}
 	if err := first.insert(ctx, batches...); err != nil {
-		return fmt.Errorf("send to %d queues: %w", len(sends), err)
+		return fmt.Errorf("send to queue %s and %d more: %w", first.name, len(sends)-1, err)
 	}
 	return nil
 }
