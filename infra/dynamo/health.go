@@ -149,9 +149,10 @@ func (s *WebhookStore) addFailures(ctx context.Context, ref delivery.EndpointRef
 // RestartStreak implements delivery.HealthStore.
 func (s *WebhookStore) RestartStreak(ctx context.Context, ref delivery.EndpointRef, since, at time.Time) error {
 	s.streaks.forget(ref)
-	return s.updateStreak(ctx, ref, since, "SET failing_since = :at, failures = :one", map[string]types.AttributeValue{
+	_, err := s.changeStreak(ctx, ref, since, "SET failing_since = :at, failures = :one", map[string]types.AttributeValue{
 		":at": &types.AttributeValueMemberS{Value: formatTime(at)}, ":one": &types.AttributeValueMemberN{Value: "1"},
 	})
+	return err
 }
 
 // streakEndInterval is how long after ending a webhook's streak this process leaves a newer
@@ -189,14 +190,8 @@ func (s *WebhookStore) EndStreak(ctx context.Context, ref delivery.EndpointRef, 
 	return nil
 }
 
-// updateStreak applies update to ref's streak if it still starts at since; a streak that
-// moved on (or a webhook gone) is left as it is.
-func (s *WebhookStore) updateStreak(ctx context.Context, ref delivery.EndpointRef, since time.Time, update string, values map[string]types.AttributeValue) error {
-	_, err := s.changeStreak(ctx, ref, since, update, values)
-	return err
-}
-
-// changeStreak is updateStreak that says whether the streak still started at since.
+// changeStreak applies update to ref's streak if it still starts at since, and says whether
+// it did; a streak that moved on (or a webhook gone) is left as it is.
 func (s *WebhookStore) changeStreak(ctx context.Context, ref delivery.EndpointRef, since time.Time, update string, values map[string]types.AttributeValue) (applied bool, err error) {
 	if values == nil {
 		values = map[string]types.AttributeValue{}
